@@ -1,0 +1,46 @@
+"""squall: a Tornado-compatible, multi-process, asynchronous web framework on asyncio.
+
+``import squall`` is cheap: submodules (``squall.web``, ``squall.ioloop``, ...) are imported
+on first attribute access, so ``import squall; squall.web.Application`` works without
+importing the whole package up front.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["version", "version_info"]
+
+#: The version string, PEP 440 style.
+version = "0.1.0"
+__version__ = version
+#: The version as a tuple of four integers; compare it rather than the string.
+version_info = (0, 1, 0, 0)
+
+_SUBMODULES = frozenset(
+    {
+        "autoreload",
+        "concurrent",
+        "escape",
+        "gen",
+        "httpclient",
+        "httpserver",
+        "httputil",
+        "ioloop",
+        "log",
+        "netutil",
+        "options",
+        "process",
+        "testing",
+        "web",
+        "websocket",
+    }
+)
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Import public submodules lazily: ``squall.web`` works after ``import squall``."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"squall.{name}")
+    raise AttributeError(f"module 'squall' has no attribute {name!r}")

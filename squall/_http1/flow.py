@@ -1,0 +1,121 @@
+"""Write-side flow control: an awaitable drain that waits while the transport is full.
+
+The transport calls ``pause_writing``/``resume_writing`` around its high-water mark; writers
+get an awaitable from :meth:`FlowControl.drain` that resolves once the buffer has drained.
+When nothing is paused the awaitable is a shared, already-complete object: no Future is
+created on the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+__all__ = ["DONE", "FlowControl", "StreamClosedError"]
+
+
+class StreamClosedError(OSError):
+    """The connection is closed: the data could not be written."""
+
+    def __init__(self, message: str = "Stream is closed") -> None:
+        super().__init__(message)
+
+
+class _Done:
+    """An awaitable that is already complete (``await DONE`` returns None at once)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+    def done(self) -> bool:
+        """Always True: there is nothing to wait for."""
+        return True
+
+    def result(self) -> None:
+        """Always None."""
+        return None
+
+    def exception(self) -> None:
+        """Always None."""
+        return None
+
+    def add_done_callback(self, fn: Any) -> None:
+        """Call ``fn(self)`` soon on the running loop (Future-like interface)."""
+        asyncio.get_running_loop().call_soon(fn, self)
+
+    def __repr__(self) -> str:
+        return "<squall write: done>"
+
+
+class _Closed(_Done):
+    """An awaitable that raises :class:`StreamClosedError` when awaited (and only then)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise StreamClosedError()
+        yield  # pragma: no cover
+
+    def exception(self) -> BaseException:  # type: ignore[override]  # Future-like API
+        """The error a writer would get."""
+        return StreamClosedError()
+
+    def __repr__(self) -> str:
+        return "<squall write: connection closed>"
+
+
+DONE: Awaitable[None] = _Done()
+CLOSED: Awaitable[None] = _Closed()
+
+
+class FlowControl:
+    """Tracks whether the transport asked us to stop writing, and who waits for it."""
+
+    __slots__ = ("_loop", "_waiters", "closed", "write_paused")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.write_paused = False
+        self.closed = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def drain(self) -> Awaitable[None]:
+        """An awaitable that resolves when writing may continue (at once if it may now)."""
+        if self.closed:
+            return CLOSED
+        if not self.write_paused:
+            return DONE
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(fut)
+        return fut
+
+    def pause_writing(self) -> None:
+        """The transport's buffer went over its high-water mark."""
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport's buffer drained below its low-water mark: wake the writers."""
+        self.write_paused = False
+        self._wake(None)
+
+    def connection_lost(self) -> None:
+        """Wake every writer with :class:`StreamClosedError`."""
+        self.closed = True
+        self.write_paused = False
+        self._wake(StreamClosedError())
+
+    def _wake(self, exc: BaseException | None) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if fut.done():
+                continue
+            if exc is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(exc)
+                # Mark it retrieved: a writer that stopped waiting must not cause a warning.
+                fut.exception()

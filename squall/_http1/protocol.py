@@ -1,0 +1,1008 @@
+"""HTTP/1.1 server protocol: httptools callbacks in, ``httputil`` delegate calls out.
+
+How this works
+--------------
+One :class:`HTTP1Protocol` per TCP connection; one :class:`HTTP1Exchange` per request. The
+exchange is both the parser's record of a request and the :class:`~squall.httputil.HTTPConnection`
+the application writes its response through.
+
+Rules:
+
+1. Nothing here imports the framework, the server or any facade: bytes, ``HTTP1Params``,
+   ``ServerState`` and ``httputil`` delegates only.
+2. Parser callbacks only *record* (start line, raw headers, body pieces, a "complete" flag) or
+   raise :class:`RequestRejected` for a request our checks refuse. No delegate or user code
+   runs inside ``feed_data``; :meth:`HTTP1Protocol._process` replays what was recorded
+   afterwards, in order.
+3. Requests are served one at a time, in arrival order (pipelining); a queued request is
+   dispatched only when the previous response has finished. Responses are therefore written in
+   order, and everything produced while processing one ``data_received`` leaves in a single
+   ``transport.write``.
+4. A request that cannot be parsed gets one error response (after the responses to the
+   requests before it) and the connection is closed: a body is never parsed as a request.
+5. Timeouts are deadlines on the connection (``deadline``), enforced by the server's sweeper
+   (:mod:`squall._http1.state`): head, body (total, or a minimum rate) and idle keep-alive.
+6. ``HttpParserCallbackError`` is caught before ``HttpParserError``: an exception from our own
+   callback is a bug (logged with its traceback), unless it is a deliberate
+   :class:`RequestRejected`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import zlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httptools
+
+from squall._http1 import wire
+from squall._http1.flow import DONE, FlowControl
+from squall._http1.params import HTTP1Params, RequestRejected
+from squall._http1.state import ServerState
+from squall._util import date_header_value
+from squall.httputil import (
+    HTTPConnection,
+    HTTPHeaders,
+    HTTPInputError,
+    HTTPMessageDelegate,
+    HTTPOutputError,
+    HTTPServerConnectionDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from squall.log import app_log, gen_log
+
+__all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
+
+_HttpParserCallbackError = httptools.HttpParserCallbackError
+_HttpParserError = httptools.HttpParserError
+_HttpParserUpgrade = httptools.HttpParserUpgrade
+
+# Deadline kinds
+_NONE, _HEAD, _BODY, _IDLE = 0, 1, 2, 3
+
+# RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host is an IP-literal, IPv4 or reg-name.
+_HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?")
+_VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+_NO_BODY_CODES = frozenset({204, 304})
+
+
+class ConnectionContext:
+    """Per-connection facts a request reads: ``remote_ip``, ``protocol``, ``address``.
+
+    With ``xheaders`` the proxy headers override ``remote_ip``/``protocol`` for one request
+    and the originals come back when it ends."""
+
+    __slots__ = ("_orig_protocol", "_orig_remote_ip", "address", "protocol", "remote_ip")
+
+    def __init__(self, address: Any, protocol: str) -> None:
+        self.address = address
+        if isinstance(address, tuple) and address:
+            self.remote_ip: str = str(address[0])
+        else:
+            self.remote_ip = "0.0.0.0"  # unix socket: no peer address
+        self.protocol = protocol
+        self._orig_remote_ip = self.remote_ip
+        self._orig_protocol = protocol
+
+    def apply_xheaders(self, headers: HTTPHeaders, trusted: frozenset[str]) -> None:
+        """Take the client address and scheme from proxy headers (``xheaders=True``)."""
+        ip = headers.get("X-Forwarded-For", self.remote_ip)
+        # The last address not added by a trusted proxy of ours is the client.
+        for candidate in reversed(ip.split(",")):
+            ip = candidate.strip()
+            if ip not in trusted:
+                break
+        ip = headers.get("X-Real-Ip", ip)
+        if _is_valid_ip(ip):
+            self.remote_ip = ip
+        scheme = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto")
+        if scheme:
+            scheme = scheme.split(",")[-1].strip()
+            if scheme in ("http", "https"):
+                self.protocol = scheme
+
+    def unapply_xheaders(self) -> None:
+        """Restore the connection's own address and scheme after a request."""
+        self.remote_ip = self._orig_remote_ip
+        self.protocol = self._orig_protocol
+
+
+def _is_valid_ip(ip: str) -> bool:
+    if not ip or "\x00" in ip:
+        return False
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return True
+
+
+class _Rejection:
+    """A queued error response: sent in turn, after the responses to earlier requests."""
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+class HTTP1Exchange(HTTPConnection):
+    """One request/response exchange on an HTTP/1.1 connection.
+
+    The parser fills in the request side; the application writes the response through the
+    :class:`~squall.httputil.HTTPConnection` methods."""
+
+    __slots__ = (
+        "_chunked_out",
+        "_close_callback",
+        "_finished",
+        "_headers_written",
+        "_no_body",
+        "_proto",
+        "_remaining",
+        "_response_keep_alive",
+        "body_pending",
+        "body_received",
+        "body_started_at",
+        "body_timeout",
+        "content_encoding",
+        "content_length",
+        "expect_continue",
+        "finish_delivered",
+        "has_body",
+        "head_complete",
+        "head_size",
+        "header_count",
+        "headers",
+        "host_count",
+        "host_value",
+        "inflater",
+        "inflated",
+        "is_upgrade",
+        "keep_alive",
+        "max_body_size",
+        "message_complete",
+        "method",
+        "msg",
+        "raw_headers",
+        "transfer_encoding",
+        "url",
+        "version",
+        "waiting",
+        "connection_tokens",
+    )
+
+    def __init__(self, proto: HTTP1Protocol) -> None:
+        self._proto = proto
+        self.url = b""
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.head_size = 0
+        self.header_count = 0
+        self.host_count = 0
+        self.host_value = b""
+        self.connection_tokens = b""
+        self.content_length = -1
+        self.transfer_encoding = b""
+        self.content_encoding = b""
+        self.expect_continue = False
+        self.head_complete = False
+        self.message_complete = False
+        self.is_upgrade = False
+        self.method = "GET"
+        self.version = "HTTP/1.1"
+        self.keep_alive = True
+        self.has_body = False
+        self.headers: HTTPHeaders | None = None
+        self.body_pending: list[bytes] = []
+        self.body_received = 0
+        self.body_started_at = 0.0
+        self.body_timeout: float | None = proto._params.body_timeout
+        self.max_body_size = proto._params.max_body_size
+        self.inflater: Any = None
+        self.inflated = 0
+        self.msg: HTTPMessageDelegate | None = None
+        self.waiting = False
+        self.finish_delivered = False
+        self._headers_written = False
+        self._finished = False
+        self._no_body = False
+        self._chunked_out = False
+        self._remaining = -1
+        self._response_keep_alive = True
+        self._close_callback: Callable[[], None] | None = None
+
+    # -- HTTPConnection ----------------------------------------------------------------------
+
+    @property
+    def context(self) -> ConnectionContext:
+        """The connection's :class:`ConnectionContext` (``remote_ip``, ``protocol``)."""
+        return self._proto.context
+
+    def write_headers(
+        self,
+        start_line: ResponseStartLine | RequestStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Awaitable[None]:
+        """Write the status line, headers and optionally a first body chunk.
+
+        Adds ``Date``, ``Server``, ``Connection`` and the body framing (Content-Length as
+        given by the application, else chunked for HTTP/1.1, else close-delimited)."""
+        if self._headers_written:
+            raise RuntimeError("write_headers() called twice for one response")
+        if not isinstance(start_line, ResponseStartLine):
+            raise TypeError("a server writes a ResponseStartLine")
+        proto = self._proto
+        self._headers_written = True
+        code = start_line.code
+        d = headers._dict
+        keep_alive = self.keep_alive and not proto._draining
+        conn_value = d.get("Connection")
+        if conn_value is not None and "close" in conn_value.lower():
+            keep_alive = False
+        lines = [wire.status_line(code, start_line.reason)]
+        block = str(headers)
+        # Each pair renders as one CRLF-terminated line: any other line break is injection.
+        if block.count("\n") != sum(1 for _ in headers.get_all()) or block.count("\r") != block.count(
+            "\n"
+        ):
+            proto._abort_response()
+            raise ValueError("Newline in response header: refusing to split the response")
+        lines.append(block.encode("latin-1"))
+        if code < 200 or code in _NO_BODY_CODES or self.method == "HEAD":
+            # RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304, whatever the headers say.
+            self._no_body = True
+            if code == 101:
+                keep_alive = True
+        elif "Content-Length" in d:
+            try:
+                self._remaining = int(d["Content-Length"])
+            except ValueError:
+                proto._abort_response()
+                raise HTTPOutputError(f"Invalid Content-Length: {d['Content-Length']!r}") from None
+        elif self.version == "HTTP/1.1" and "Transfer-Encoding" not in d:
+            self._chunked_out = True
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            keep_alive = False  # close-delimited body (HTTP/1.0 without a length)
+        self._response_keep_alive = keep_alive
+        if "Date" not in d:
+            lines.append(b"Date: " + date_header_value() + b"\r\n")
+        if "Server" not in d:
+            lines.append(proto._server_line)
+        if code >= 200:
+            if not keep_alive:
+                if conn_value is None:
+                    lines.append(b"Connection: close\r\n")
+            elif self.version == "HTTP/1.0" and conn_value is None:
+                lines.append(b"Connection: keep-alive\r\n")
+        lines.append(b"\r\n")
+        if chunk and not self._no_body:
+            lines.append(self._frame(chunk))
+        proto._write(b"".join(lines))
+        return proto._flow.drain()
+
+    def _frame(self, chunk: bytes) -> bytes:
+        if self._remaining >= 0:
+            self._remaining -= len(chunk)
+            if self._remaining < 0:
+                self._proto._abort_response()
+                raise HTTPOutputError("Tried to write more data than Content-Length")
+            return chunk
+        if self._chunked_out:
+            return wire.chunk(chunk)
+        return chunk
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Write a body chunk; returns an awaitable that waits while the transport is full."""
+        if self._finished:
+            raise RuntimeError("Cannot write() after finish()")
+        if not self._headers_written:
+            raise RuntimeError("write() called before write_headers()")
+        proto = self._proto
+        if proto._flow.closed:
+            return proto._flow.drain()
+        if chunk and not self._no_body:
+            proto._write(self._frame(chunk))
+        return proto._flow.drain()
+
+    def write_raw(self, data: bytes) -> None:
+        """Legacy raw-callable servers: write bytes that already contain the whole response.
+
+        The connection cannot know where such a response ends, so it closes afterwards."""
+        if self._finished:
+            raise RuntimeError("Cannot write() after finish()")
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self._headers_written = True
+        self._response_keep_alive = False
+        if data:
+            self._proto._write(bytes(data))
+
+    def finish(self) -> None:
+        """Mark the response complete (writes the last chunk of a chunked body)."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if not self._headers_written:
+            raise RuntimeError("finish() called before write_headers()")
+        proto = self._proto
+        if self._remaining > 0 and not self._no_body and not proto._flow.closed:
+            missing = self._remaining
+            self._finished = True
+            proto._abort_response()
+            raise HTTPOutputError(f"Tried to write {missing} bytes less than Content-Length")
+        if self._chunked_out:
+            proto._write(wire.LAST_CHUNK)
+        self._finished = True
+        proto._exchange_finished(self)
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback()`` if the connection closes before this response has finished."""
+        self._close_callback = callback
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Limit the time for reading this request's body to ``timeout`` seconds in total."""
+        self.body_timeout = timeout
+        if self.has_body and not self.message_complete:
+            self._proto._set_deadline(_BODY, self.body_started_at + timeout)
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Change this request's body size limit (in ``prepare`` of a streaming handler)."""
+        self.max_body_size = max_body_size
+        if self.content_length > max_body_size:
+            self._proto._fail_active(413, "Request body too large")
+
+    def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
+        """Hand the transport to ``protocol`` (after a ``101`` response); see the base class."""
+        if not self.is_upgrade:
+            raise RuntimeError("upgrade() is only possible for a request that asked to upgrade")
+        self._finished = True
+        self._proto._hand_over(self, protocol)
+
+    def get_ssl_certificate(self, binary_form: bool = False) -> Any:
+        """The peer's TLS certificate, or None."""
+        ssl_object = self._proto._transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return None
+        try:
+            return ssl_object.getpeercert(binary_form=binary_form)
+        except ValueError:
+            return None
+
+    @property
+    def response_started(self) -> bool:
+        """True once the status line has been written."""
+        return self._headers_written
+
+    @property
+    def finished(self) -> bool:
+        """True once the response has been finished."""
+        return self._finished
+
+
+class HTTP1Protocol(asyncio.Protocol):
+    """An HTTP/1.1 server connection (see the module docstring for how it works)."""
+
+    __slots__ = (
+        "_active",
+        "_close_when_idle",
+        "_cur",
+        "_deadline_kind",
+        "_delegate",
+        "_draining",
+        "_flow",
+        "_held",
+        "_loop",
+        "_out",
+        "_params",
+        "_parser",
+        "_processing",
+        "_queue",
+        "_raw_head_bytes",
+        "_reading_paused",
+        "_server_line",
+        "_state",
+        "_suspended",
+        "_tls",
+        "_transport",
+        "_upgrade_tail",
+        "_upgraded",
+        "context",
+        "deadline",
+    )
+
+    def __init__(
+        self,
+        delegate: HTTPServerConnectionDelegate,
+        params: HTTP1Params,
+        state: ServerState,
+        *,
+        tls: bool = False,
+    ) -> None:
+        self._delegate = delegate
+        self._params = params
+        self._state = state
+        self._loop = state.loop
+        self._tls = tls
+        self._flow = FlowControl(self._loop)
+        self._server_line = f"Server: {params.server_header}\r\n".encode("latin-1")
+        self._queue: deque[HTTP1Exchange | _Rejection] = deque()
+        self._active: HTTP1Exchange | None = None
+        self._cur: HTTP1Exchange | None = None
+        self._out: list[bytes] | None = None
+        self._processing = False
+        self._reading_paused = False
+        self._close_when_idle = False
+        self._draining = False
+        self._suspended = False
+        self._upgraded = False
+        self._upgrade_tail = b""
+        self._held: list[bytes] = []
+        self._raw_head_bytes = 0
+        self.deadline = 0.0
+        self._deadline_kind = _NONE
+        self._transport: Any = None
+        self._parser: Any = None
+        self.context = ConnectionContext(None, "http")
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start a connection: parser, context, head deadline."""
+        self._transport = transport
+        self._parser = httptools.HttpRequestParser(self)
+        proto = self._params.protocol or ("https" if self._tls else "http")
+        self.context = ConnectionContext(transport.get_extra_info("peername"), proto)
+        high = self._params.write_buffer_high
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.set_write_buffer_limits(high=high, low=high // 4)
+        self._set_deadline(_HEAD, self._loop.time() + self._params.header_timeout)
+        self._state.add(self)
+        if self._state.draining:
+            self.shutdown()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser, then serve what it recorded."""
+        if self._suspended:
+            self._held.append(data)
+            self._pause_reading()
+            return
+        try:
+            self._parser.feed_data(data)
+        except _HttpParserUpgrade as exc:
+            self._upgrade_tail = data[exc.args[0] :]
+            self._suspended = True
+        except _HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, RequestRejected):
+                self._reject(cause.status_code, str(cause))
+            else:
+                app_log.error("Uncaught exception in HTTP/1.1 parser callback", exc_info=cause)
+                self._reject(500, "Internal Server Error")
+        except _HttpParserError as exc:
+            message = str(exc) or exc.__class__.__name__
+            status = 505 if "version" in message.lower() else 400
+            self._reject(status, f"Bad Request: {message}")
+        else:
+            cur = self._cur
+            if cur is not None and not cur.head_complete:
+                # httptools buffers partial fields itself: bound what a head may cost us.
+                self._raw_head_bytes += len(data)
+                if self._raw_head_bytes > 2 * self._params.max_header_size + 65536:
+                    status = 414 if cur.header_count == 0 else 431
+                    self._reject(status, "Request header fields too large")
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        """The peer finished sending: serve what was received, then close."""
+        if self._active is None and not self._queue:
+            return None  # transport closes itself
+        self._close_when_idle = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Tell the delegate about an interrupted request; release everything."""
+        self._flow.connection_lost()
+        self._state.discard(self)
+        self.deadline = 0.0
+        active = self._active
+        self._active = None
+        self._queue.clear()
+        if active is not None and not active._finished:
+            callback = active._close_callback
+            active._close_callback = None
+            try:
+                if active.msg is not None:
+                    active.msg.on_connection_close()
+                if callback is not None:
+                    callback()
+            except Exception:
+                app_log.error("Exception in connection close callback", exc_info=True)
+        try:
+            self._delegate.on_close(self)
+        except Exception:
+            app_log.error("Exception in HTTPServerConnectionDelegate.on_close", exc_info=True)
+
+    def pause_writing(self) -> None:
+        """The transport is above its high-water mark."""
+        self._flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        """The transport drained."""
+        self._flow.resume_writing()
+
+    # -- httptools callbacks (record only; see rule 2) ---------------------------------------
+
+    def on_message_begin(self) -> None:
+        ex = HTTP1Exchange(self)
+        self._cur = ex
+        self._queue.append(ex)
+        self._raw_head_bytes = 0
+        if self._deadline_kind != _HEAD:
+            self._set_deadline(_HEAD, self._loop.time() + self._params.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        ex = self._cur
+        assert ex is not None  # noqa: S101 - httptools always calls on_message_begin first
+        ex.url += url
+        ex.head_size += len(url)
+        if ex.head_size > self._params.max_header_size:
+            raise RequestRejected("Request-URI Too Long", 414)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self._cur
+        assert ex is not None  # noqa: S101
+        ex.raw_headers.append((name, value))
+        ex.header_count += 1
+        ex.head_size += len(name) + len(value) + 4
+        params = self._params
+        if ex.head_size > params.max_header_size:
+            raise RequestRejected("Request Header Fields Too Large", 431)
+        if ex.header_count > params.max_headers:
+            raise RequestRejected("Request Header Fields Too Large: too many fields", 431)
+        n = len(name)
+        # Only a few fields matter to the protocol; compare lengths before lower-casing.
+        if n == 4:
+            if name.lower() == b"host":
+                ex.host_count += 1
+                ex.host_value = value
+        elif n == 10:
+            if name.lower() == b"connection":
+                ex.connection_tokens += b"," + value.lower()
+        elif n == 14:
+            if name.lower() == b"content-length":
+                ex.content_length = int(value)  # llhttp has validated the digits
+        elif n == 17:
+            if name.lower() == b"transfer-encoding":
+                ex.transfer_encoding += b"," + value.lower()
+        elif n == 6:
+            if name.lower() == b"expect":
+                ex.expect_continue = value.lower() == b"100-continue"
+        elif n == 16 and name.lower() == b"content-encoding":
+            ex.content_encoding = value.strip().lower()
+
+    def on_headers_complete(self) -> None:
+        ex = self._cur
+        assert ex is not None  # noqa: S101
+        parser = self._parser
+        version = _VERSIONS.get(parser.get_http_version())
+        if version is None:
+            raise RequestRejected("HTTP Version Not Supported", 505)
+        ex.version = version
+        ex.method = parser.get_method().decode("ascii")
+        ex.is_upgrade = parser.should_upgrade()
+        if version == "HTTP/1.1":
+            if ex.host_count != 1:
+                which = "Missing" if ex.host_count == 0 else "Multiple"
+                raise RequestRejected(f"{which} Host header", 400)
+        elif ex.host_count > 1:
+            raise RequestRejected("Multiple Host headers", 400)
+        if ex.host_count and _HOST_RE.fullmatch(ex.host_value) is None:
+            raise RequestRejected("Invalid Host header", 400)
+        if ex.host_count and b":" in ex.host_value and not ex.host_value.endswith(b"]"):
+            port = ex.host_value.rpartition(b":")[2]
+            if port and int(port) > 65535:
+                raise RequestRejected("Invalid Host header: bad port", 400)
+        if ex.transfer_encoding:
+            codings = [c.strip() for c in ex.transfer_encoding.split(b",") if c.strip()]
+            if not codings or codings[-1] != b"chunked":
+                raise RequestRejected("Bad Request: Transfer-Encoding must end with chunked", 400)
+            if len(codings) > 1:
+                raise RequestRejected("Not Implemented: unsupported transfer coding", 501)
+            ex.has_body = True
+        elif ex.content_length > 0:
+            ex.has_body = True
+        if ex.content_length > ex.max_body_size:
+            raise RequestRejected("Request body too large", 413)
+        tokens = ex.connection_tokens
+        if version == "HTTP/1.1":
+            keep_alive = b"close" not in tokens or not _has_token(tokens, b"close")
+        else:
+            keep_alive = _has_token(tokens, b"keep-alive") and (
+                ex.content_length >= 0 or ex.method in ("GET", "HEAD")
+            )
+            if ex.transfer_encoding:
+                keep_alive = False  # RFC 9112 §6.1: chunked in HTTP/1.0 is faulty framing
+        ex.keep_alive = keep_alive and not self._params.no_keep_alive
+        ex.head_complete = True
+        self._raw_head_bytes = 0
+        if ex.has_body:
+            now = self._loop.time()
+            ex.body_started_at = now
+            timeout = ex.body_timeout
+            if timeout is None:
+                timeout = self._params.body_start_timeout
+            self._set_deadline(_BODY, now + timeout)
+        else:
+            self._set_deadline(_NONE, 0.0)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self._cur
+        assert ex is not None  # noqa: S101
+        ex.body_pending.append(body)
+        ex.body_received += len(body)
+        if ex.body_received > ex.max_body_size and ex.inflater is None:
+            raise RequestRejected("Request body too large", 413)
+        if ex.body_timeout is None:
+            params = self._params
+            self.deadline = (
+                ex.body_started_at
+                + params.body_start_timeout
+                + ex.body_received / params.body_min_rate
+            )
+
+    def on_message_complete(self) -> None:
+        ex = self._cur
+        assert ex is not None  # noqa: S101
+        ex.message_complete = True
+        self._cur = None
+        self._set_deadline(_NONE, 0.0)
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Dispatch queued requests and deliver bodies, in order; then flush once."""
+        if self._processing:
+            return
+        self._processing = True
+        self._out = out = []
+        try:
+            while True:
+                ex = self._active
+                if ex is None:
+                    queue = self._queue
+                    if not queue or self._close_when_idle or self._transport is None:
+                        break
+                    head = queue[0]
+                    if head.__class__ is _Rejection:
+                        queue.clear()
+                        self._send_rejection(head)  # type: ignore[arg-type]
+                        break
+                    assert isinstance(head, HTTP1Exchange)  # noqa: S101
+                    if not head.head_complete:
+                        break
+                    queue.popleft()
+                    self._active = ex = head
+                    if not self._dispatch(ex):
+                        break
+                if ex.waiting:
+                    break
+                if ex.body_pending and not self._deliver_body(ex):
+                    break
+                if ex.message_complete and not ex.finish_delivered:
+                    ex.finish_delivered = True
+                    msg = ex.msg
+                    if msg is not None:
+                        try:
+                            msg.finish()
+                        except Exception:
+                            self._delegate_failed(ex, "finish")
+                            break
+                if self._active is ex:
+                    break  # the response is still being produced (asynchronously)
+        finally:
+            self._out = None
+            self._processing = False
+        transport = self._transport
+        if out and transport is not None:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self._close_when_idle and self._active is None:
+            self._close()
+            return
+        self._update_reading()
+
+    def _dispatch(self, ex: HTTP1Exchange) -> bool:
+        """Start a request: build its start line and headers and call the delegate."""
+        headers = ex.headers = HTTPHeaders._from_raw(ex.raw_headers)
+        params = self._params
+        if params.xheaders:
+            self.context.apply_xheaders(headers, params.trusted_downstream)
+        if ex.content_encoding and params.decompress and ex.content_encoding == b"gzip":
+            ex.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
+        if (
+            ex.expect_continue
+            and ex.has_body
+            and not ex.body_pending
+            and not ex.message_complete
+            and ex.version == "HTTP/1.1"
+        ):
+            self._write(wire.CONTINUE)
+        start_line = RequestStartLine(ex.method, ex.url.decode("latin-1"), ex.version)
+        try:
+            msg = ex.msg = self._delegate.start_request(self, ex)
+            result = msg.headers_received(start_line, headers)
+        except Exception:
+            self._delegate_failed(ex, "headers_received")
+            return False
+        if result is not None:
+            return self._wait_for(ex, result)
+        return True
+
+    def _deliver_body(self, ex: HTTP1Exchange) -> bool:
+        """Hand pending body pieces to the delegate; False if it asked us to wait."""
+        msg = ex.msg
+        chunk_size = self._params.chunk_size
+        pending = ex.body_pending
+        while pending:
+            piece = pending.pop(0)
+            if ex.inflater is not None:
+                try:
+                    piece = self._inflate(ex, piece)
+                except HTTPInputError as exc:
+                    pending.clear()
+                    self._fail_active(exc.status_code, str(exc))
+                    return False
+            for start in range(0, len(piece), chunk_size):
+                part = piece if len(piece) <= chunk_size else piece[start : start + chunk_size]
+                if msg is None or not part:
+                    continue
+                try:
+                    result = msg.data_received(part)
+                except Exception:
+                    self._delegate_failed(ex, "data_received")
+                    return False
+                if result is not None and not self._wait_for(ex, result):
+                    if len(piece) > chunk_size and start + chunk_size < len(piece):
+                        pending.insert(0, piece[start + chunk_size :])
+                    return False
+        return True
+
+    def _inflate(self, ex: HTTP1Exchange, data: bytes) -> bytes:
+        try:
+            out = ex.inflater.decompress(data, ex.max_body_size - ex.inflated + 1)
+        except zlib.error as exc:
+            raise HTTPInputError(f"Bad Request: invalid gzip body ({exc})", 400) from None
+        ex.inflated += len(out)
+        if ex.inflated > ex.max_body_size or ex.inflater.unconsumed_tail:
+            raise HTTPInputError("Request body too large (after decompression)", 413)
+        return out
+
+    def _wait_for(self, ex: HTTP1Exchange, result: Awaitable[Any]) -> bool:
+        """The delegate returned an awaitable: stop reading until it resolves."""
+        if isinstance(result, asyncio.Future) and result.done():
+            if result.cancelled() or result.exception() is None:
+                return True
+        fut = asyncio.ensure_future(result)
+        ex.waiting = True
+        self._pause_reading()
+
+        def resume(f: asyncio.Future[Any]) -> None:
+            ex.waiting = False
+            if not f.cancelled() and f.exception() is not None:
+                exc = f.exception()
+                app_log.error("Uncaught exception in %s", self._summary(ex), exc_info=exc)
+                self._fail_active(500, "Internal Server Error")
+            self._process()
+
+        fut.add_done_callback(resume)
+        return False
+
+    # -- completion and errors ---------------------------------------------------------------
+
+    def _exchange_finished(self, ex: HTTP1Exchange) -> None:
+        """The response to ``ex`` is complete: move on to the next request, or close."""
+        if self._active is not ex:
+            return
+        self._active = None
+        if self._params.xheaders:
+            self.context.unapply_xheaders()
+        if not ex._response_keep_alive or not ex.message_complete:
+            # A body the application did not wait for cannot be skipped safely: close.
+            self._close_when_idle = True
+        elif self._suspended and not self._upgraded:
+            self._resume_after_upgrade()
+        elif not self._queue and self._cur is None:
+            self._set_deadline(_IDLE, self._loop.time() + self._params.idle_connection_timeout)
+        if not self._processing:
+            self._process()
+
+    def _delegate_failed(self, ex: HTTP1Exchange, where: str) -> None:
+        app_log.error("Uncaught exception in %s (%s)", self._summary(ex), where, exc_info=True)
+        self._fail_active(500, "Internal Server Error")
+
+    def _fail_active(self, status: int, message: str) -> None:
+        """The active request cannot go on: answer ``status`` if nothing was sent, and close."""
+        ex = self._active
+        if ex is not None and not ex._headers_written:
+            if status < 500:
+                gen_log.info("Malformed HTTP message from %s: %s", self.context.remote_ip, message)
+            self._write(wire.error_response(status, message, self._server_line))
+        self._queue.clear()
+        self._close_when_idle = True
+        if ex is not None:
+            ex._finished = True
+            self._active = None
+        if not self._processing:
+            self._process()
+
+    def _abort_response(self) -> None:
+        """The application broke HTTP framing: the connection cannot be reused."""
+        ex = self._active
+        if ex is not None:
+            ex._finished = True
+        self._active = None
+        self._queue.clear()
+        self._close_when_idle = True
+        if not self._processing:
+            self._process()
+
+    def _reject(self, status: int, message: str) -> None:
+        """A request could not be parsed or was refused: queue the error response."""
+        cur = self._cur
+        self._cur = None
+        self._suspended = True  # stop parsing: nothing after this point can be trusted
+        if cur is not None and cur is self._active:
+            self._fail_active(status, message)
+            return
+        if cur is not None:
+            try:
+                self._queue.remove(cur)
+            except ValueError:
+                pass
+        self._queue.append(_Rejection(status, message))
+
+    def _send_rejection(self, rejection: _Rejection) -> None:
+        gen_log.info(
+            "Malformed HTTP message from %s: %s", self.context.remote_ip, rejection.message
+        )
+        self._write(wire.error_response(rejection.status, rejection.message, self._server_line))
+        self._close_when_idle = True
+
+    @staticmethod
+    def _summary(ex: HTTP1Exchange) -> str:
+        return f"{ex.method} {ex.url.decode('latin-1')}"
+
+    # -- upgrade hand-off --------------------------------------------------------------------
+
+    def _hand_over(self, ex: HTTP1Exchange, protocol: asyncio.BaseProtocol) -> None:
+        transport = self._transport
+        if transport is None or self._flow.closed:
+            raise RuntimeError("Cannot upgrade: the connection is closed")
+        if self._out:
+            transport.write(b"".join(self._out))
+            self._out.clear()
+        self._upgraded = True
+        self._active = None
+        self._queue.clear()
+        self._state.discard(self)
+        self.deadline = 0.0
+        tail = self._upgrade_tail + b"".join(self._held)
+        self._upgrade_tail = b""
+        self._held.clear()
+        transport.set_protocol(protocol)
+        self._transport = None
+        protocol.connection_made(transport)
+        if tail and isinstance(protocol, asyncio.Protocol):
+            protocol.data_received(tail)
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def _resume_after_upgrade(self) -> None:
+        """An upgrade request was answered normally: parse what followed it as HTTP again."""
+        tail = self._upgrade_tail + b"".join(self._held)
+        self._upgrade_tail = b""
+        self._held.clear()
+        self._suspended = False
+        self._parser = httptools.HttpRequestParser(self)
+        if tail:
+            self._loop.call_soon(self._feed_tail, tail)
+        else:
+            self._set_deadline(_IDLE, self._loop.time() + self._params.idle_connection_timeout)
+
+    def _feed_tail(self, tail: bytes) -> None:
+        if self._transport is not None:
+            self.data_received(tail)
+
+    # -- output, reading, deadlines, shutdown ------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        out = self._out
+        if out is not None:
+            out.append(data)
+        elif self._transport is not None and not self._flow.closed:
+            self._transport.write(data)
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _update_reading(self) -> None:
+        ex = self._active
+        want_pause = (
+            self._suspended
+            or len(self._queue) > self._params.max_pipelined
+            or (ex is not None and ex.waiting)
+        )
+        if want_pause != self._reading_paused and self._transport is not None:
+            self._reading_paused = want_pause
+            if want_pause:
+                self._transport.pause_reading()
+            else:
+                self._transport.resume_reading()
+
+    def _set_deadline(self, kind: int, when: float) -> None:
+        self._deadline_kind = kind
+        self.deadline = when
+
+    def on_deadline(self, now: float) -> None:
+        """Called by the sweeper once ``deadline`` has passed."""
+        kind = self._deadline_kind
+        self.deadline = 0.0
+        self._deadline_kind = _NONE
+        if kind == _HEAD:
+            if self._active is not None:
+                # A pipelined head arrives slowly while a response is being produced.
+                self._set_deadline(_HEAD, now + self._params.header_timeout)
+                return
+            if self._cur is not None:
+                gen_log.info("Timeout reading request head from %s", self.context.remote_ip)
+                self._queue.clear()
+                self._write(wire.error_response(408, "Request Timeout", self._server_line))
+            self._close()
+        elif kind == _BODY:
+            gen_log.info("Timeout reading body from %s", self.context.remote_ip)
+            ex = self._active
+            if ex is not None and not ex._headers_written:
+                self._write(wire.error_response(408, "Request Timeout", self._server_line))
+            self._close()
+        elif kind == _IDLE:
+            self._close()
+
+    def shutdown(self) -> None:
+        """Graceful close: finish the response in flight with ``Connection: close``; close now if idle."""
+        self._draining = True
+        if self._active is None and not self._queue_has_complete():
+            self._close()
+        else:
+            self._close_when_idle = True
+
+    def _queue_has_complete(self) -> bool:
+        return any(isinstance(e, HTTP1Exchange) and e.head_complete for e in self._queue)
+
+    @property
+    def _draining_flag(self) -> bool:
+        return self._draining
+
+    def _close(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    @property
+    def is_idle(self) -> bool:
+        """True when no request is being served or waiting to be served."""
+        return self._active is None and not self._queue
+
+
+def _has_token(tokens: bytes, token: bytes) -> bool:
+    """Whether a comma-separated (lower-cased) Connection value list contains ``token``."""
+    return token in (t.strip() for t in tokens.split(b","))

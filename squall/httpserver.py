@@ -1,0 +1,312 @@
+"""A non-blocking, single-threaded HTTP/1.1 server (Tornado's ``tornado.httpserver``).
+
+    from squall.httpserver import HTTPServer
+    from squall.ioloop import IOLoop
+
+    def handle_request(request):
+        ...
+
+    server = HTTPServer(app)          # an Application, any HTTPServerConnectionDelegate,
+    server.listen(8888)               # or a plain callable taking an HTTPServerRequest
+    IOLoop.current().start()
+
+Limits and timeouts have safe defaults (see :class:`HTTPServer`); one deliberate difference
+from Tornado: a body over ``max_body_size`` gets ``413 Content Too Large``, not ``400``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from squall import version as _version
+from squall._http1 import HTTP1Params
+from squall._server import Server
+from squall.httputil import (
+    FormError,
+    HTTPConnection,
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    HTTPServerRequest,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from squall.log import app_log, gen_log
+from squall.netutil import bind_sockets, ssl_options_to_context
+
+__all__ = ["HTTPRequest", "HTTPServer"]
+
+#: Tornado's alias.
+HTTPRequest = HTTPServerRequest
+
+_DEFAULT_BACKLOG = 128
+
+
+class HTTPServer(HTTPServerConnectionDelegate):
+    """An HTTP/1.1 server for an ``Application``, a delegate, or a callable.
+
+    ``request_callback`` is an :class:`~squall.httputil.HTTPServerConnectionDelegate` (such as
+    ``squall.web.Application``) or a plain callable ``handle_request(request)``; a callable gets
+    the request once its whole body has been read, and answers through
+    ``request.connection.write_headers/write/finish`` (or the legacy ``request.write``).
+
+    Arguments (Tornado's, same meaning, safer defaults where noted):
+
+    - ``no_keep_alive``: close every connection after one response.
+    - ``xheaders``: trust ``X-Real-Ip``/``X-Forwarded-For`` and ``X-Scheme``/``X-Forwarded-Proto``
+      (behind a proxy); ``trusted_downstream`` lists proxy addresses to skip in
+      ``X-Forwarded-For``.
+    - ``ssl_options``: an ``ssl.SSLContext``, or a dict of ``wrap_socket`` arguments
+      (``certfile`` required; a missing file fails here, in the constructor).
+    - ``protocol``: force ``request.protocol`` (e.g. ``"https"`` behind a TLS proxy).
+    - ``decompress_request``: inflate ``Content-Encoding: gzip`` request bodies; the inflated size
+      counts against ``max_body_size``.
+    - ``chunk_size`` (64 KiB): the largest body piece handed to a delegate.
+    - ``max_header_size`` (64 KiB): start line plus headers; beyond it ``431`` (``414`` for a
+      request target alone over the limit). ``max_headers`` (100 fields): beyond it ``431``.
+    - ``max_body_size`` (100 MiB): beyond it ``413`` (Tornado answers ``400``). Defaults to
+      ``max_buffer_size`` when only that is given.
+    - ``header_timeout`` (10 s): close a connection that has not sent a complete request head.
+    - ``body_timeout`` (None): a total limit for reading a body; by default a minimum-rate rule
+      applies instead (20 s to start, plus 1 s per 500 bytes received).
+    - ``idle_connection_timeout`` (75 s; Tornado: 3600 s): close idle keep-alive connections.
+
+    ``io_loop=`` is accepted and ignored (Tornado 4 code passes it, even positionally)."""
+
+    def __init__(
+        self,
+        request_callback: HTTPServerConnectionDelegate | Callable[[HTTPServerRequest], Any],
+        no_keep_alive: bool = False,
+        xheaders: bool = False,
+        ssl_options: ssl.SSLContext | dict[str, Any] | None = None,
+        protocol: str | None = None,
+        decompress_request: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        idle_connection_timeout: float | None = None,
+        body_timeout: float | None = None,
+        max_body_size: int | None = None,
+        max_buffer_size: int | None = None,
+        trusted_downstream: list[str] | None = None,
+        *,
+        header_timeout: float | None = None,
+        max_headers: int | None = None,
+        io_loop: Any = None,
+        gzip: bool | None = None,
+    ) -> None:
+        if not isinstance(xheaders, bool) and hasattr(xheaders, "add_timeout"):
+            # Tornado 4 order: (callback, no_keep_alive, io_loop, xheaders, ssl_options, ...):
+            # everything after the io_loop slot moves one place to the left.
+            (
+                xheaders,
+                ssl_options,
+                protocol,
+                decompress_request,
+                chunk_size,
+                max_header_size,
+                idle_connection_timeout,
+                body_timeout,
+                max_body_size,
+                max_buffer_size,
+            ) = (
+                bool(ssl_options),
+                protocol or None,  # type: ignore[assignment]
+                decompress_request or None,  # type: ignore[assignment]
+                bool(chunk_size),
+                max_header_size,
+                idle_connection_timeout,  # type: ignore[assignment]
+                body_timeout,
+                max_body_size,
+                max_buffer_size,
+                None,
+            )
+        if gzip is not None:
+            decompress_request = decompress_request or gzip
+        self.request_callback = request_callback
+        if isinstance(request_callback, HTTPServerConnectionDelegate):
+            delegate: HTTPServerConnectionDelegate = request_callback
+        elif callable(request_callback):
+            delegate = self
+        else:
+            raise TypeError(
+                "HTTPServer needs an Application, an HTTPServerConnectionDelegate or a "
+                f"callable taking a request; got {request_callback!r}"
+            )
+        if max_body_size is None:
+            max_body_size = max_buffer_size
+        values = {
+            "no_keep_alive": no_keep_alive,
+            "xheaders": xheaders,
+            "trusted_downstream": frozenset(trusted_downstream or ()),
+            "protocol": protocol,
+            "decompress": decompress_request,
+            "chunk_size": chunk_size,
+            "max_header_size": max_header_size,
+            "max_headers": max_headers,
+            "max_body_size": max_body_size,
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "idle_connection_timeout": idle_connection_timeout,
+            "server_header": f"squall/{_version}",
+        }
+        self.params = HTTP1Params(**{k: v for k, v in values.items() if v is not None})
+        self.ssl_options = ssl_options
+        ssl_context = None if ssl_options is None else ssl_options_to_context(ssl_options)
+        self._server = Server(delegate, self.params, ssl_context)
+        self._pending_sockets: list[socket.socket] = []
+        self._started = False
+
+    # -- the HTTPServerConnectionDelegate used for plain callables ----------------------------
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Wrap a plain ``request_callback``: read the whole body, then call it."""
+        return _CallableAdapter(self.request_callback, server_conn, request_conn)
+
+    def on_close(self, server_conn: object) -> None:
+        """Connections need no bookkeeping here (the protocol's registry has them)."""
+
+    # -- sockets and lifecycle ---------------------------------------------------------------
+
+    def listen(
+        self,
+        port: int,
+        address: str | None = "",
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Bind ``port`` on ``address`` and start serving at once (single process).
+
+        ``""`` or None means every interface. Call ``IOLoop.current().start()`` afterwards."""
+        sockets = bind_sockets(port, address, family, backlog, flags, reuse_port)
+        self.add_sockets(sockets)
+
+    def bind(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Bind ``port`` on ``address``; serving starts with :meth:`start`.
+
+        May be called several times before ``start`` (several ports or interfaces). After
+        ``start`` the new sockets are served at once. A hostname binds all its addresses."""
+        sockets = bind_sockets(port, address, family, backlog, flags, reuse_port)
+        if self._started:
+            self.add_sockets(sockets)
+        else:
+            self._pending_sockets.extend(sockets)
+
+    def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
+        """Start serving the sockets given to :meth:`bind`.
+
+        ``num_processes=1`` (the default) serves in this process. Any other value forks
+        (``None`` or ``<= 0``: one child per usable CPU) and each child serves the sockets on
+        its own, fresh event loop; see :func:`squall.process.fork_processes`."""
+        if self._started:
+            raise RuntimeError("HTTPServer.start() called twice")
+        if num_processes != 1:
+            from squall import process  # noqa: PLC0415 - the process layer only when forking
+
+            process.fork_processes(num_processes, max_restarts)
+        self._started = True
+        sockets, self._pending_sockets = self._pending_sockets, []
+        self.add_sockets(sockets)
+
+    def add_sockets(self, sockets: list[socket.socket]) -> None:
+        """Serve already-listening ``sockets`` (from :func:`squall.netutil.bind_sockets`)."""
+        from squall.ioloop import IOLoop  # noqa: PLC0415 - no event loop before a fork
+
+        self._started = True
+        self._server.add_sockets(list(sockets), IOLoop.current().asyncio_loop)
+
+    def add_socket(self, socket: socket.socket) -> None:
+        """Serve one already-listening socket."""
+        self.add_sockets([socket])
+
+    def stop(self) -> None:
+        """Stop accepting new connections and close the listening sockets.
+
+        Connections already open carry on; see :meth:`drain` for a graceful shutdown."""
+        self._server.stop()
+        for sock in self._pending_sockets:
+            sock.close()
+        self._pending_sockets.clear()
+
+    async def drain(self, timeout: float = 25.0) -> bool:
+        """Graceful shutdown: stop accepting, close idle keep-alive connections at once, let
+        requests in flight finish (their responses carry ``Connection: close``), and close what
+        is left after ``timeout`` seconds. Returns True if nothing had to be cut off."""
+        return await self._server.drain(timeout)
+
+    async def close_all_connections(self) -> None:
+        """Close every open connection now, idle or busy (mainly for tests)."""
+        await self._server.close_all_connections()
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening sockets being served."""
+        return self._server.sockets
+
+
+class _CallableAdapter(HTTPMessageDelegate):
+    """Collects a whole request, then hands it to a plain ``request_callback(request)``."""
+
+    def __init__(
+        self,
+        callback: Callable[[HTTPServerRequest], Any],
+        server_conn: object,
+        request_conn: HTTPConnection,
+    ) -> None:
+        self._callback = callback
+        self._server_conn = server_conn
+        self._conn = request_conn
+        self._request: HTTPServerRequest | None = None
+        self._chunks: list[bytes] = []
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        """Build the request object."""
+        assert isinstance(start_line, RequestStartLine)  # noqa: S101 - server side only
+        self._request = HTTPServerRequest(
+            connection=self._conn,
+            server_connection=self._server_conn,
+            start_line=start_line,
+            headers=headers,
+        )
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Collect a body piece."""
+        self._chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        """Parse form arguments (a malformed body is logged, not fatal) and call back."""
+        request = self._request
+        assert request is not None  # noqa: S101
+        request.body = b"".join(self._chunks)
+        try:
+            request._parse_body()
+        except FormError as exc:
+            gen_log.warning("Invalid request body from %s: %s", request.remote_ip, exc)
+        result = self._callback(request)
+        if result is not None and hasattr(result, "__await__"):
+            task = asyncio.ensure_future(result)
+            task.add_done_callback(_log_callback_failure)
+
+
+def _log_callback_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        app_log.error("Uncaught exception in request callback", exc_info=task.exception())

@@ -1,0 +1,645 @@
+"""The contract between the protocol layer and the framework: requests, headers, delegates.
+
+Both sides speak only these names. The HTTP/1.1 protocol (``squall._http1``) turns bytes into
+calls on an :class:`HTTPServerConnectionDelegate` / :class:`HTTPMessageDelegate` and offers an
+:class:`HTTPConnection` to write the response; the framework (``squall.web``) implements the
+delegates and writes through the connection. Nothing here knows about sockets or handlers.
+
+The names and behaviour follow ``tornado.httputil`` so that code written against Tornado's
+server-extension interfaces runs unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from http.client import responses
+from http.cookies import Morsel, SimpleCookie
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit
+
+from squall._forms import (
+    FormError,
+    FormLimits,
+    HTTPFile,
+    format_timestamp,
+    parse_body_arguments,
+    parse_cookie,
+    parse_multipart_form_data,
+    qs_to_qsl,
+    split_host_and_port,
+    url_concat,
+)
+from squall.escape import parse_qs_bytes
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = [
+    "FormError",
+    "FormLimits",
+    "HTTPConnection",
+    "HTTPFile",
+    "HTTPHeaders",
+    "HTTPInputError",
+    "HTTPMessageDelegate",
+    "HTTPOutputError",
+    "HTTPServerConnectionDelegate",
+    "HTTPServerRequest",
+    "RequestStartLine",
+    "ResponseStartLine",
+    "format_timestamp",
+    "parse_body_arguments",
+    "parse_cookie",
+    "parse_multipart_form_data",
+    "parse_request_start_line",
+    "parse_response_start_line",
+    "qs_to_qsl",
+    "responses",
+    "split_host_and_port",
+    "url_concat",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class HTTPInputError(Exception):
+    """The peer sent a malformed HTTP message (a bad start line, header or body framing).
+
+    ``status_code`` is the status a server should answer with (400 unless more specific)."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class HTTPOutputError(Exception):
+    """The application produced an invalid HTTP message, e.g. more bytes than its Content-Length."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers
+
+# Header names seen on the wire map to their canonical Http-Header-Case form; most requests use
+# a handful of names, so the cache turns normalisation into one dict lookup.
+_NORMALIZED: dict[str, str] = {}
+_NORMALIZED_RAW: dict[bytes, str] = {}
+_NORMALIZED_MAX = 1000  # entries; a peer inventing names cannot grow the cache without bound
+
+
+def _normalize_name(name: str) -> str:
+    """Return ``name`` in Http-Header-Case (``content-type`` -> ``Content-Type``)."""
+    try:
+        return _NORMALIZED[name]
+    except KeyError:
+        pass
+    normalized = "-".join(part.capitalize() for part in name.split("-"))
+    if len(_NORMALIZED) < _NORMALIZED_MAX:
+        _NORMALIZED[name] = normalized
+    return normalized
+
+
+class HTTPHeaders:
+    """A case-insensitive multi-dict of header fields.
+
+    ``headers["Content-Type"]`` returns the value; when a field appears several times the values
+    are joined with commas, and :meth:`get_list` returns them separately. Names are stored in
+    Http-Header-Case. Constructed like a dict: ``HTTPHeaders({"Content-Type": "text/html"})``,
+    ``HTTPHeaders(content_type="text/html")`` is *not* supported (names have dashes).
+
+        >>> h = HTTPHeaders()
+        >>> h.add("Set-Cookie", "a=1")
+        >>> h.add("set-cookie", "b=2")
+        >>> h["SET-COOKIE"], h.get_list("Set-Cookie")
+        ('a=1,b=2', ['a=1', 'b=2'])
+    """
+
+    __slots__ = ("_dict", "_multi")
+
+    def __init__(self, *args: Any, **kwargs: str) -> None:
+        self._dict: dict[str, str] = {}
+        # Only names that occur more than once get a list; the common case stays one dict.
+        self._multi: dict[str, list[str]] | None = None
+        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
+            for name, value in args[0].get_all():
+                self.add(name, value)
+        elif args or kwargs:
+            self.update(*args, **kwargs)
+
+    @classmethod
+    def _from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> HTTPHeaders:
+        """Build headers from the raw ``(name, value)`` byte pairs the parser produced."""
+        self = cls.__new__(cls)
+        d: dict[str, str] = {}
+        multi: dict[str, list[str]] | None = None
+        cache = _NORMALIZED_RAW
+        for raw_name, raw_value in raw:
+            name = cache.get(raw_name)
+            if name is None:
+                name = _normalize_name(raw_name.decode("latin-1"))
+                if len(cache) < _NORMALIZED_MAX:
+                    cache[raw_name] = name
+            value = raw_value.decode("latin-1")
+            if name in d:
+                if multi is None:
+                    multi = {}
+                if name not in multi:
+                    multi[name] = [d[name]]
+                multi[name].append(value)
+                d[name] = d[name] + "," + value
+            else:
+                d[name] = value
+        self._dict = d
+        self._multi = multi
+        return self
+
+    # -- multi-value API ---------------------------------------------------------------------
+
+    def add(self, name: str, value: str) -> None:
+        """Add a value for ``name``, keeping any existing values."""
+        norm = _normalize_name(name)
+        value = str(value)
+        if norm in self._dict:
+            multi = self._multi
+            if multi is None:
+                multi = self._multi = {}
+            if norm not in multi:
+                multi[norm] = [self._dict[norm]]
+            multi[norm].append(value)
+            self._dict[norm] = self._dict[norm] + "," + value
+        else:
+            self._dict[norm] = value
+
+    def get_list(self, name: str) -> list[str]:
+        """Return all values of ``name`` as a list (empty if absent)."""
+        norm = _normalize_name(name)
+        if self._multi is not None and norm in self._multi:
+            return list(self._multi[norm])
+        value = self._dict.get(norm)
+        return [] if value is None else [value]
+
+    def get_all(self) -> Iterator[tuple[str, str]]:
+        """Yield every ``(name, value)`` pair; a repeated field yields one pair per value."""
+        multi = self._multi
+        for name, value in self._dict.items():
+            if multi is not None and name in multi:
+                for v in multi[name]:
+                    yield name, v
+            else:
+                yield name, value
+
+    def parse_line(self, line: str) -> None:
+        """Add one ``Name: value`` line. Continuation lines (obs-fold) are refused."""
+        if not line or line[0] in " \t":
+            raise HTTPInputError(f"Invalid header line (obs-fold or empty): {line!r}")
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.rstrip():
+            raise HTTPInputError(f"No colon in header line: {line!r}")
+        self.add(name, value.strip(" \t"))
+
+    @classmethod
+    def parse(cls, headers: str) -> HTTPHeaders:
+        """Parse a header block (lines separated by CRLF or LF) into an :class:`HTTPHeaders`.
+
+        Raises :class:`HTTPInputError` for a malformed line."""
+        h = cls()
+        for line in headers.split("\n"):
+            line = line.rstrip("\r")
+            if line:
+                h.parse_line(line)
+        return h
+
+    # -- mapping API -------------------------------------------------------------------------
+
+    def __getitem__(self, name: str) -> str:
+        return self._dict[_normalize_name(name)]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        norm = _normalize_name(name)
+        self._dict[norm] = str(value)
+        if self._multi is not None:
+            self._multi.pop(norm, None)
+
+    def __delitem__(self, name: str) -> None:
+        norm = _normalize_name(name)
+        del self._dict[norm]
+        if self._multi is not None:
+            self._multi.pop(norm, None)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _normalize_name(name) in self._dict
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HTTPHeaders):
+            return sorted(self.get_all()) == sorted(other.get_all())
+        if isinstance(other, Mapping):
+            return self._dict == {_normalize_name(k): v for k, v in other.items()}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable mapping: unhashable, like dict
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Return the (comma-joined) value of ``name``, or ``default``."""
+        return self._dict.get(_normalize_name(name), default)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        """Remove ``name`` and return its value (or ``default`` if given and absent)."""
+        norm = _normalize_name(name)
+        if self._multi is not None:
+            self._multi.pop(norm, None)
+        return self._dict.pop(norm, *default)
+
+    def setdefault(self, name: str, default: str) -> str:
+        """Return the value of ``name``, setting it to ``default`` first if absent."""
+        norm = _normalize_name(name)
+        if norm not in self._dict:
+            self._dict[norm] = default
+        return self._dict[norm]
+
+    def update(self, *args: Any, **kwargs: str) -> None:
+        """Set fields from a mapping or an iterable of pairs (replacing, like ``dict.update``)."""
+        for arg in args:
+            items = arg.items() if hasattr(arg, "items") else arg
+            for name, value in items:
+                self[name] = value
+        for name, value in kwargs.items():
+            self[name] = value
+
+    def keys(self) -> Iterable[str]:
+        """The distinct field names, in insertion order."""
+        return self._dict.keys()
+
+    def values(self) -> Iterable[str]:
+        """The (comma-joined) values, in insertion order."""
+        return self._dict.values()
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        """``(name, comma-joined value)`` pairs; see :meth:`get_all` for one pair per value."""
+        return self._dict.items()
+
+    def clear(self) -> None:
+        """Remove every field."""
+        self._dict.clear()
+        self._multi = None
+
+    def copy(self) -> HTTPHeaders:
+        """Return an independent copy."""
+        new = HTTPHeaders.__new__(HTTPHeaders)
+        new._dict = dict(self._dict)
+        new._multi = None if self._multi is None else {k: list(v) for k, v in self._multi.items()}
+        return new
+
+    __copy__ = copy
+
+    def __str__(self) -> str:
+        return "".join(f"{name}: {value}\r\n" for name, value in self.get_all())
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({dict(self._dict)!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Start lines
+
+
+class RequestStartLine(NamedTuple):
+    """The first line of a request: ``method``, ``path`` (the request target) and ``version``."""
+
+    method: str
+    path: str
+    version: str
+
+
+class ResponseStartLine(NamedTuple):
+    """The first line of a response: ``version``, ``code`` and ``reason``."""
+
+    version: str
+    code: int
+    reason: str
+
+
+def parse_request_start_line(line: str) -> RequestStartLine:
+    """Parse ``GET /path HTTP/1.1``; raise :class:`HTTPInputError` if it is malformed."""
+    try:
+        method, path, version = line.split(" ")
+    except ValueError:
+        raise HTTPInputError(f"Malformed HTTP request line: {line!r}") from None
+    if not version.startswith("HTTP/") or len(version) != 8:
+        raise HTTPInputError(f"Malformed HTTP version in request line: {line!r}")
+    return RequestStartLine(method, path, version)
+
+
+def parse_response_start_line(line: str) -> ResponseStartLine:
+    """Parse ``HTTP/1.1 200 OK``; raise :class:`HTTPInputError` if it is malformed."""
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+        raise HTTPInputError(f"Error parsing response start line: {line!r}")
+    return ResponseStartLine(version, int(code), reason)
+
+
+# ---------------------------------------------------------------------------------------------
+# Delegate interfaces (subclassable, with no-op defaults, as in Tornado)
+
+
+class HTTPMessageDelegate:
+    """Receives one HTTP message (a request, on the server side).
+
+    Any method may return an awaitable: the connection then stops reading (and delivering)
+    until it resolves, which is how a slow consumer applies back-pressure to an upload."""
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        """Called once the start line and headers have been read."""
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Called with each piece of the body, in order (already de-chunked and inflated)."""
+        return None
+
+    def finish(self) -> None:
+        """Called after the last body byte has been received."""
+
+    def on_connection_close(self) -> None:
+        """Called if the connection closes before :meth:`finish` was called."""
+
+
+class HTTPServerConnectionDelegate:
+    """Creates a message delegate for each request on a server connection."""
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Return the :class:`HTTPMessageDelegate` for a new request on ``request_conn``.
+
+        ``server_conn`` identifies the underlying connection (one per TCP connection)."""
+        raise NotImplementedError()
+
+    def on_close(self, server_conn: object) -> None:
+        """Called when the connection ``server_conn`` is closed."""
+
+
+class HTTPConnection:
+    """The write side of one request/response exchange, offered by the protocol layer."""
+
+    def write_headers(
+        self,
+        start_line: ResponseStartLine | RequestStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Awaitable[None]:
+        """Write the start line, the headers and optionally the first body chunk.
+
+        Returns an awaitable that resolves when the transport can take more data."""
+        raise NotImplementedError()
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Write a body chunk; the awaitable resolves when the transport can take more data."""
+        raise NotImplementedError()
+
+    def finish(self) -> None:
+        """Mark the response complete."""
+        raise NotImplementedError()
+
+    def set_close_callback(self, callback: Any) -> None:
+        """Call ``callback()`` (no arguments) if the connection closes before the response ends."""
+        raise NotImplementedError()
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Override the body timeout of the current request (seconds, a total)."""
+        raise NotImplementedError()
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Override the body size limit of the current request (bytes)."""
+        raise NotImplementedError()
+
+    def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
+        """Hand the transport to ``protocol`` after a ``101`` response (WebSocket hand-off).
+
+        Bytes the peer already sent after the request are delivered to
+        ``protocol.data_received``. Only valid for a request that asked to upgrade."""
+        raise NotImplementedError()
+
+
+# ---------------------------------------------------------------------------------------------
+# The request
+
+
+_EMPTY_HEADERS: Mapping[str, str] = {}
+
+
+class HTTPServerRequest:
+    """A single HTTP request, as the server received it.
+
+    Attributes: ``method``, ``uri``, ``path``, ``query``, ``version``, ``headers``, ``body``
+    (bytes, empty until read), ``remote_ip``, ``protocol`` (``http`` or ``https``), ``host``,
+    ``host_name``, ``arguments``/``query_arguments``/``body_arguments`` (dicts of lists of
+    bytes), ``files`` (dict of lists of :class:`HTTPFile`), ``cookies``, ``connection`` (the
+    :class:`HTTPConnection`). Query arguments, ``host_name`` and cookies are parsed on first use.
+
+    An absolute-form request target (``GET http://example.com/a?b HTTP/1.1``) is accepted as
+    RFC 9112 §3.2.2 requires: ``path`` and ``query`` come from it and ``host`` is its authority.
+    """
+
+    __slots__ = (
+        "__dict__",
+        "_arguments",
+        "_body_arguments",
+        "_cookies",
+        "_finish_time",
+        "_host_name",
+        "_query_arguments",
+        "_start_time",
+        "body",
+        "connection",
+        "files",
+        "headers",
+        "host",
+        "method",
+        "path",
+        "protocol",
+        "query",
+        "remote_ip",
+        "server_connection",
+        "uri",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str | None = None,
+        uri: str | None = None,
+        version: str = "HTTP/1.0",
+        headers: HTTPHeaders | None = None,
+        body: bytes | None = None,
+        host: str | None = None,
+        files: dict[str, list[HTTPFile]] | None = None,
+        connection: HTTPConnection | None = None,
+        start_line: RequestStartLine | None = None,
+        server_connection: object | None = None,
+    ) -> None:
+        if start_line is not None:
+            method, uri, version = start_line
+        self.method = method or "GET"
+        self.version = version
+        self.headers = headers if headers is not None else HTTPHeaders()
+        self.body = body or b""
+        self.connection = connection
+        self.server_connection = server_connection
+        context = getattr(connection, "context", None)
+        self.remote_ip: str | None = getattr(context, "remote_ip", None)
+        self.protocol: str = getattr(context, "protocol", "http")
+        uri = uri or "/"
+        if uri[0] != "/" and "://" in uri[:8]:
+            # Absolute-form target: its authority replaces the Host header (RFC 9112 §3.2.2).
+            parts = urlsplit(uri)
+            host = host or parts.netloc
+            uri = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        self.uri = uri
+        self.host = host or self.headers.get("Host") or "127.0.0.1"
+        path, _, query = uri.partition("?")
+        self.path = path
+        self.query = query
+        self.files: dict[str, list[HTTPFile]] = files or {}
+        self._host_name: str | None = None
+        self._arguments: dict[str, list[bytes]] | None = None
+        self._query_arguments: dict[str, list[bytes]] | None = None
+        self._body_arguments: dict[str, list[bytes]] | None = None
+        self._cookies: SimpleCookie | None = None
+        self._start_time = time.time()
+        self._finish_time: float | None = None
+
+    # -- lazily parsed views -----------------------------------------------------------------
+
+    @property
+    def host_name(self) -> str:
+        """The host without its port, lower-cased (``Example.com:8080`` -> ``example.com``)."""
+        if self._host_name is None:
+            self._host_name = split_host_and_port(self.host.lower())[0]
+        return self._host_name
+
+    @host_name.setter
+    def host_name(self, value: str) -> None:
+        self._host_name = value
+
+    @property
+    def query_arguments(self) -> dict[str, list[bytes]]:
+        """Arguments from the query string: ``{name: [value, ...]}`` with bytes values."""
+        if self._query_arguments is None:
+            self._query_arguments = (
+                parse_qs_bytes(self.query, keep_blank_values=True) if self.query else {}
+            )
+        return self._query_arguments
+
+    @query_arguments.setter
+    def query_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._query_arguments = value
+
+    @property
+    def body_arguments(self) -> dict[str, list[bytes]]:
+        """Arguments from a form body (filled by :meth:`_parse_body`, or by the framework)."""
+        if self._body_arguments is None:
+            self._body_arguments = {}
+        return self._body_arguments
+
+    @body_arguments.setter
+    def body_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._body_arguments = value
+
+    @property
+    def arguments(self) -> dict[str, list[bytes]]:
+        """Query and body arguments together (query values first)."""
+        if self._arguments is None:
+            merged = {k: list(v) for k, v in self.query_arguments.items()}
+            for k, v in self.body_arguments.items():
+                merged.setdefault(k, []).extend(v)
+            self._arguments = merged
+        return self._arguments
+
+    @arguments.setter
+    def arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._arguments = value
+
+    @property
+    def cookies(self) -> dict[str, Morsel[str]]:
+        """The request's cookies as a ``SimpleCookie`` (a dict of ``Morsel``); bad ones skipped."""
+        if self._cookies is None:
+            cookies: SimpleCookie = SimpleCookie()
+            header = self.headers.get("Cookie")
+            if header:
+                for name, value in parse_cookie(header).items():
+                    try:
+                        cookies[name] = value
+                    except Exception:  # noqa: BLE001 - an unencodable cookie is skipped
+                        pass
+            self._cookies = cookies
+        return self._cookies
+
+    # -- methods -----------------------------------------------------------------------------
+
+    def full_url(self) -> str:
+        """Reconstruct the full URL: ``protocol://host/uri``."""
+        return f"{self.protocol}://{self.host}{self.uri}"
+
+    def request_time(self) -> float:
+        """Seconds the request took to execute (so far, if it has not finished)."""
+        if self._finish_time is None:
+            return time.time() - self._start_time
+        return self._finish_time - self._start_time
+
+    def get_ssl_certificate(self, binary_form: bool = False) -> Any:
+        """Return the client's TLS certificate, or None (no TLS, or no certificate sent)."""
+        get = getattr(self.connection, "get_ssl_certificate", None)
+        return None if get is None else get(binary_form)
+
+    def _parse_body(self, limits: FormLimits | None = None) -> None:
+        """Parse a form body into ``body_arguments``/``files`` and merge into ``arguments``.
+
+        Raises :class:`FormError` for a malformed body (the framework answers 400)."""
+        body_arguments: dict[str, list[bytes]] = {}
+        parse_body_arguments(
+            self.headers.get("Content-Type", ""),
+            self.body,
+            body_arguments,
+            self.files,
+            self.headers,
+            limits,
+        )
+        self._body_arguments = body_arguments
+        self._arguments = None
+
+    # -- legacy raw-callable API (Tornado <= 5) ------------------------------------------------
+
+    def write(self, chunk: bytes) -> None:
+        """Legacy: write raw response bytes (status line and headers included) to the connection."""
+        raw_write = getattr(self.connection, "write_raw", None)
+        if raw_write is None:
+            raise RuntimeError("request.write() needs a squall HTTP/1.1 connection")
+        raw_write(chunk)
+
+    def finish(self) -> None:
+        """Legacy: finish a response written with :meth:`write`."""
+        if self.connection is None:
+            raise RuntimeError("request.finish() called on a request with no connection")
+        self.connection.finish()
+        self._finish_time = time.time()
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(protocol={self.protocol!r}, host={self.host!r}, "
+            f"method={self.method!r}, uri={self.uri!r}, version={self.version!r}, "
+            f"remote_ip={self.remote_ip!r})"
+        )
+
+
+#: Tornado's old name for :class:`HTTPServerRequest`.
+HTTPRequest = HTTPServerRequest
