@@ -1,0 +1,340 @@
+"""Application: settings, the handler table, and the per-request dispatcher.
+
+``Application`` is an :class:`~squall.httputil.HTTPServerConnectionDelegate`: the server
+calls :meth:`Application.start_request` for each request and feeds the returned
+:class:`_RequestDispatcher`, which routes, builds the handler and runs its lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from squall._web.errors import HTTPError
+from squall._web.handler import RequestHandler
+from squall._web.routing import Router, URLSpec
+from squall._web.transforms import GZipContentEncoding, OutputTransform
+from squall.httputil import (
+    FormError,
+    HTTPConnection,
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    HTTPServerRequest,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from squall.log import access_log, app_log, gen_log
+
+if TYPE_CHECKING:
+    from squall.httpserver import HTTPServer
+
+__all__ = ["Application"]
+
+_INFO, _WARNING, _ERROR = 20, 30, 40
+
+
+class Application(HTTPServerConnectionDelegate):
+    """A collection of request handlers that make up a web application.
+
+        app = Application([
+            (r"/", MainHandler),
+            (r"/user/([0-9]+)", UserHandler, {"db": db}, "user"),
+        ], cookie_secret="...", debug=False)
+        app.listen(8888)
+
+    Rules are ``(pattern, Handler[, kwargs[, name]])`` tuples or :class:`URLSpec`/``url``
+    objects; a handler may be given as a dotted string. Static routes are found by a dict
+    lookup, the rest by trying the regexes in order. ``settings`` follow Tornado: ``debug``
+    (implies ``serve_traceback``, ``compiled_template_cache=False``,
+    ``static_hash_cache=False`` and ``autoreload``, unless set explicitly),
+    ``compress_response`` (alias ``gzip``), ``cookie_secret``, ``login_url``, ``xsrf_cookies``,
+    ``template_path``, ``static_path``/``static_url_prefix``/``static_handler_class``/
+    ``static_handler_args``, ``default_handler_class``/``default_handler_args``,
+    ``log_function``, ``serve_traceback``.
+    """
+
+    def __init__(
+        self,
+        handlers: Iterable[Any] | None = None,
+        default_host: str | None = None,
+        transforms: list[type[OutputTransform]] | None = None,
+        **settings: Any,
+    ) -> None:
+        if settings.get("debug"):
+            settings.setdefault("autoreload", True)
+            settings.setdefault("compiled_template_cache", False)
+            settings.setdefault("static_hash_cache", False)
+            settings.setdefault("serve_traceback", True)
+        if "gzip" in settings and "compress_response" not in settings:
+            settings["compress_response"] = settings["gzip"]
+        self.settings = settings
+        if transforms is None:
+            self.transforms: list[type[OutputTransform]] = []
+            if settings.get("compress_response"):
+                self.transforms.append(GZipContentEncoding)
+        else:
+            self.transforms = list(transforms)
+        self.default_host = default_host
+        self.router = Router(default_host)
+        self.ui_modules: dict[str, Any] = {}
+        self.ui_methods: dict[str, Any] = {}
+        rules = list(handlers or [])
+        static_path = settings.get("static_path")
+        if static_path:
+            rules[:0] = self._static_rules(static_path)
+        if rules:
+            self.add_handlers(".*$", rules)
+        self._log_function: Callable[[RequestHandler], None] | None = settings.get("log_function")
+        if settings.get("autoreload"):
+            self._start_autoreload()
+
+    def _static_rules(self, static_path: str) -> list[tuple[Any, ...]]:
+        from squall._web.static import StaticFileHandler  # noqa: PLC0415 - only with static_path
+
+        settings = self.settings
+        prefix = settings.get("static_url_prefix", "/static/")
+        handler_class = settings.get("static_handler_class", StaticFileHandler)
+        args = dict(settings.get("static_handler_args", {}))
+        args["path"] = static_path
+        return [
+            (rf"{_escape_regex(prefix)}(.*)", handler_class, args),
+            (r"/(favicon\.ico)", handler_class, args),
+            (r"/(robots\.txt)", handler_class, args),
+        ]
+
+    def _start_autoreload(self) -> None:
+        try:
+            from squall import autoreload  # type: ignore[attr-defined]  # noqa: PLC0415
+        except ImportError:
+            gen_log.debug("autoreload requested but squall.autoreload is not available")
+            return
+        autoreload.start()
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def add_handlers(self, host_pattern: str, host_handlers: Iterable[Any]) -> None:
+        """Add rules for a virtual host (``host_pattern`` is a regex on the host name)."""
+        self.router.add_rules(list(host_handlers), host_pattern)
+
+    def add_transform(self, transform_class: type[OutputTransform]) -> None:
+        """Add an output transform class (applied to every response)."""
+        self.transforms.append(transform_class)
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        """The URL path of the rule called ``name``, with ``args`` in its groups.
+
+        An unknown name raises ``KeyError``."""
+        return self.router.reverse_url(name, *args)
+
+    def listen(
+        self,
+        port: int,
+        address: str | None = None,
+        *,
+        family: Any = None,
+        backlog: int = 128,
+        flags: int | None = None,
+        reuse_port: bool = False,
+        **kwargs: Any,
+    ) -> HTTPServer:
+        """Start an :class:`~squall.httpserver.HTTPServer` for this application on ``port``.
+
+        Extra keyword arguments go to the ``HTTPServer``; returns it."""
+        import socket  # noqa: PLC0415
+
+        from squall.httpserver import HTTPServer  # noqa: PLC0415 - layers: lazy on purpose
+
+        server = HTTPServer(self, **kwargs)
+        server.listen(
+            port,
+            address if address is not None else "",
+            family if family is not None else socket.AF_UNSPEC,
+            backlog,
+            flags,
+            reuse_port,
+        )
+        return server
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Called by the server for each request: returns its dispatcher."""
+        return _RequestDispatcher(self, request_conn, server_conn)
+
+    def __call__(self, request: HTTPServerRequest) -> Awaitable[None] | None:
+        """Legacy: serve an already-read ``request`` (Tornado's old callable interface)."""
+        dispatcher = _RequestDispatcher(self, request.connection, request.server_connection)
+        dispatcher.request = request
+        return dispatcher.execute()
+
+    def find_handler(
+        self, request: HTTPServerRequest
+    ) -> tuple[type[RequestHandler], dict[str, Any], list[Any], dict[str, Any]]:
+        """Route ``request``: ``(handler class, init kwargs, path args, path kwargs)``."""
+        found = self.router.find(request.host, request.path)
+        if found is not None:
+            spec, args, kwargs = found
+            return spec.handler_class, spec.kwargs, args, kwargs
+        default = self.settings.get("default_handler_class")
+        if default is not None:
+            return default, self.settings.get("default_handler_args", {}), [], {}
+        from squall._web.builtin import ErrorHandler  # noqa: PLC0415
+
+        return ErrorHandler, {"status_code": 404}, [], {}
+
+    def log_request(self, handler: RequestHandler) -> None:
+        """Write the access-log line: ``status METHOD URI (ip) 1.23ms`` on ``squall.access``.
+
+        INFO below 400, WARNING below 500, ERROR otherwise; ``log_function`` replaces it."""
+        if self._log_function is not None:
+            self._log_function(handler)
+            return
+        status = handler.get_status()
+        level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
+        if not access_log.isEnabledFor(level):
+            return
+        request_time = 1000.0 * handler.request.request_time()
+        access_log.log(
+            level, "%d %s %.2fms", status, handler._request_summary(), request_time
+        )
+
+
+def _escape_regex(prefix: str) -> str:
+    import re  # noqa: PLC0415
+
+    return re.escape(prefix)
+
+
+class _RequestDispatcher(HTTPMessageDelegate):
+    """Routes one request and runs its handler (an :class:`HTTPMessageDelegate`)."""
+
+    __slots__ = (
+        "application",
+        "chunks",
+        "connection",
+        "handler",
+        "handler_class",
+        "handler_kwargs",
+        "path_args",
+        "path_kwargs",
+        "request",
+        "server_conn",
+        "stream",
+    )
+
+    def __init__(
+        self, application: Application, connection: HTTPConnection | None, server_conn: object
+    ) -> None:
+        self.application = application
+        self.connection = connection
+        self.server_conn = server_conn
+        self.request: HTTPServerRequest | None = None
+        self.handler: RequestHandler | None = None
+        self.chunks: list[bytes] = []
+        self.stream = False
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        """Build the request, route it, and start a streaming handler at once."""
+        request = self.request = HTTPServerRequest(
+            connection=self.connection,
+            server_connection=self.server_conn,
+            start_line=start_line,  # type: ignore[arg-type]
+            headers=headers,
+        )
+        try:
+            found = self.application.find_handler(request)
+        except HTTPError as e:  # bad UTF-8 in a path argument
+            found = self._error_route(e.status_code)
+        self.handler_class, self.handler_kwargs, self.path_args, self.path_kwargs = found
+        self.stream = self.handler_class._stream_request_body
+        if self.stream:
+            loop = asyncio.get_running_loop()
+            request._body_future = loop.create_future()  # type: ignore[attr-defined]
+            return self.execute()
+        return None
+
+    @staticmethod
+    def _error_route(status: int) -> tuple[type[RequestHandler], dict[str, Any], list[Any], dict[str, Any]]:
+        from squall._web.builtin import ErrorHandler  # noqa: PLC0415
+
+        return ErrorHandler, {"status_code": status}, [], {}
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Collect the body, or hand it to a streaming handler (after its ``prepare``)."""
+        if not self.stream:
+            self.chunks.append(chunk)
+            return None
+        handler = self.handler
+        if handler is None or handler._finished:
+            return None
+        prepared = handler._prepared_future
+        if prepared is not None and not prepared.done():
+            return _after(prepared, handler, chunk)
+        return handler.data_received(chunk)
+
+    def finish(self) -> None:
+        """The request is complete: run the handler (or wake a streaming one)."""
+        request = self.request
+        assert request is not None  # noqa: S101 - headers always come first
+        if self.stream:
+            body_future = getattr(request, "_body_future", None)
+            if body_future is not None and not body_future.done():
+                body_future.set_result(None)
+            return
+        if self.chunks:
+            request.body = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        self.execute()
+
+    def on_connection_close(self) -> None:
+        """The client went away mid-request."""
+        request = self.request
+        if self.stream and request is not None:
+            body_future = getattr(request, "_body_future", None)
+            if body_future is not None and not body_future.done():
+                body_future.set_exception(ConnectionError("client disconnected"))
+                body_future.exception()
+
+    def execute(self) -> Awaitable[None] | None:
+        """Create the handler and run its lifecycle (inline when nothing awaits)."""
+        request = self.request
+        assert request is not None  # noqa: S101
+        app = self.application
+        try:
+            handler = self.handler = self.handler_class(app, request, **self.handler_kwargs)
+        except Exception:
+            app_log.error("Uncaught exception creating handler for %s", request.path, exc_info=True)
+            from squall._web.builtin import ErrorHandler  # noqa: PLC0415
+
+            handler = self.handler = ErrorHandler(app, request, status_code=500)
+            self.path_args, self.path_kwargs = [], {}
+        transforms = [t(request) for t in app.transforms] if app.transforms else []
+        if self.stream:
+            handler._prepared_future = asyncio.get_running_loop().create_future()
+        elif request.body and request.method not in ("GET", "HEAD"):
+            try:
+                request._parse_body(app.settings.get("form_limits"))
+            except FormError as exc:
+                gen_log.info("Malformed request body from %s: %s", request.remote_ip, exc)
+                handler._transforms = transforms
+                handler.send_error(400, reason=None)
+                return None
+        result = handler._execute(transforms, self.path_args, self.path_kwargs)
+        if self.stream:
+            # The body is delivered once the handler has prepared to receive it.
+            return handler._prepared_future
+        return result
+
+
+async def _after(prepared: asyncio.Future[None], handler: RequestHandler, chunk: bytes) -> None:
+    """Deliver a streamed chunk once the handler's ``prepare`` has completed."""
+    await prepared
+    if not handler._finished:
+        result = handler.data_received(chunk)
+        if result is not None:
+            await result

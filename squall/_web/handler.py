@@ -1,0 +1,705 @@
+"""RequestHandler: Tornado's request lifecycle, status and headers, output and errors.
+
+How this works
+--------------
+The application's dispatcher builds one handler per request and calls :meth:`_execute`.
+For a synchronous verb method that returns None the whole lifecycle (prepare, the method,
+finish) runs inline, with no Task: that is the hot path. Only when ``prepare`` or the verb
+method returns an awaitable does the rest of the lifecycle continue in a Task.
+
+Each public method stays a line or two; input, cookies, transforms and templates live in
+their own modules (``arguments``, ``cookies``, ``transforms``, ``templates``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import http.client
+import re
+import sys
+import traceback
+import types
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from squall import escape
+from squall._util import http_date
+from squall._web import arguments, cookies
+from squall._web.errors import Finish, HTTPError
+from squall.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from squall.log import app_log, gen_log
+
+if TYPE_CHECKING:
+    from squall._web.application import Application
+    from squall._web.transforms import OutputTransform
+
+__all__ = ["RequestHandler"]
+
+_SERVER = "squall/" + __import__("squall").version
+_HTML = "text/html; charset=UTF-8"
+_JSON = "application/json; charset=UTF-8"
+_INVALID_HEADER_VALUE = re.compile(r"[\x00-\x1f\x7f]")
+_NO_BODY_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
+_START_LINES = {code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()}
+_UNSET: Any = object()
+
+
+class _ArgDefault:
+    """Marker for a required argument (no default given)."""
+
+
+_ARG_REQUIRED: Any = _ArgDefault()
+
+
+class RequestHandler:
+    """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
+
+    Verb methods may be plain functions or ``async def``. Lifecycle, in order:
+    ``initialize(**kwargs)`` (from the URL rule), ``prepare()`` (may be async; finishing the
+    response there stops the request), the verb method, an automatic ``finish()``, then
+    ``on_finish()``. ``on_connection_close()`` runs if the client goes away first. Raise
+    :class:`HTTPError` for an error status; :class:`Finish` to end quietly.
+
+    Do not override ``__init__``; use :meth:`initialize`.
+    """
+
+    SUPPORTED_METHODS: tuple[str, ...] = (
+        "GET",
+        "HEAD",
+        "POST",
+        "DELETE",
+        "PATCH",
+        "PUT",
+        "OPTIONS",
+    )
+
+    _stream_request_body = False
+    _auto_finish_default = True
+
+    path_args: list[Any]
+    path_kwargs: dict[str, Any]
+
+    def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
+        self.application = application
+        self.request = request
+        self._headers_written = False
+        self._finished = False
+        self._auto_finish = self._auto_finish_default
+        self._prepared_future: asyncio.Future[None] | None = None
+        self._transforms: list[OutputTransform] = []
+        self._current_user: Any = _UNSET
+        self._xsrf_token: bytes | None = None
+        self._new_cookie: list[str] | None = None
+        self.path_args = []
+        self.path_kwargs = {}
+        self.ui: dict[str, Any] = {}
+        self.clear()
+        connection = request.connection
+        if connection is not None:
+            connection.set_close_callback(self.on_connection_close)
+        self.initialize(**kwargs)
+
+    # -- override points ---------------------------------------------------------------------
+
+    def initialize(self, **kwargs: Any) -> None:
+        """Hook for subclass initialisation, called with the URL rule's kwargs dict."""
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The application's settings (``self.application.settings``)."""
+        return self.application.settings
+
+    def prepare(self) -> Awaitable[None] | None:
+        """Called before the verb method; may be async. Finishing here stops the request."""
+        return None
+
+    def on_finish(self) -> None:
+        """Called after the response has been sent (for cleanup and logging; no writing)."""
+
+    def on_connection_close(self) -> None:
+        """Called if the client closes the connection before the response has finished."""
+        if self._stream_request_body and self._prepared_future is not None:
+            if not self._prepared_future.done():
+                self._prepared_future.set_exception(ConnectionError("client disconnected"))
+                self._prepared_future.exception()
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """With ``@stream_request_body``: called with each piece of the body (may be async)."""
+        raise NotImplementedError()
+
+    def set_default_headers(self) -> None:
+        """Override to set headers at the start of every response (and after ``clear``)."""
+
+    def get_current_user(self) -> Any:
+        """Override to determine the current user (from a cookie, say). Must be synchronous."""
+        return None
+
+    def get_user_locale(self) -> Any:
+        """Override to pick a locale for the current user (None: use Accept-Language)."""
+        return None
+
+    def get_login_url(self) -> str:
+        """The URL ``@authenticated`` redirects to (the ``login_url`` setting)."""
+        self.require_setting("login_url", "@squall.web.authenticated")
+        return str(self.application.settings["login_url"])
+
+    def get_template_path(self) -> str | None:
+        """The folder templates are loaded from (the ``template_path`` setting)."""
+        return self.application.settings.get("template_path")
+
+    # -- verb methods (absent by default: 405) -----------------------------------------------
+
+    def _unimplemented_method(self, *args: Any, **kwargs: Any) -> None:
+        raise HTTPError(405)
+
+    head = get = post = delete = patch = put = options = _unimplemented_method
+
+    # -- status and headers ------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Reset the headers, the status and the output buffer to their defaults."""
+        headers = HTTPHeaders.__new__(HTTPHeaders)
+        headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
+        headers._multi = None
+        self._headers = headers
+        self.set_default_headers()
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason = "OK"
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        """Set the status code; ``reason`` defaults to the standard phrase (``Unknown`` if none)."""
+        self._status_code = status_code
+        if reason is None:
+            reason = http.client.responses.get(status_code, "Unknown")
+        elif "<" in reason or "\r" in reason or "\n" in reason:
+            reason = "Unknown"
+        self._reason = reason
+
+    def get_status(self) -> int:
+        """The response status code."""
+        return self._status_code
+
+    def set_header(self, name: str, value: Any) -> None:
+        """Set a response header (replacing it); str, bytes, int or datetime values.
+
+        A value containing CR, LF or another control character raises ``ValueError``."""
+        self._headers[name] = self._convert_header_value(value)
+
+    def add_header(self, name: str, value: Any) -> None:
+        """Add a response header, keeping earlier values (``Set-Cookie``-style repeats)."""
+        self._headers.add(name, self._convert_header_value(value))
+
+    def clear_header(self, name: str) -> None:
+        """Remove a response header (including one ``set_default_headers`` set)."""
+        if name in self._headers:
+            del self._headers[name]
+
+    @staticmethod
+    def _convert_header_value(value: Any) -> str:
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, bytes):
+            text = value.decode("latin-1")
+        elif isinstance(value, int):
+            return str(value)
+        elif isinstance(value, datetime.datetime):
+            return http_date(value.replace(tzinfo=datetime.UTC).timestamp()
+                             if value.tzinfo is None else value.timestamp())
+        else:
+            raise TypeError(f"Unsupported header value {value!r}: use str, bytes, int or datetime")
+        if _INVALID_HEADER_VALUE.search(text):
+            raise ValueError(f"Unsafe header value {text!r}: control characters are not allowed")
+        return text
+
+    # -- input -------------------------------------------------------------------------------
+
+    def get_argument(self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True) -> Any:
+        """The last value of argument ``name`` (query or body); ``MissingArgumentError`` (400)
+        if absent and no default is given. Control characters become spaces; ``strip`` trims."""
+        return arguments.get_one(self, self.request.arguments, name, default, strip, _ARG_REQUIRED)
+
+    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
+        """Every value of argument ``name`` (query and body), possibly empty."""
+        return arguments.get_all(self, self.request.arguments, name, strip)
+
+    def get_query_argument(self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True) -> Any:
+        """Like :meth:`get_argument`, from the query string only."""
+        args = self.request.query_arguments
+        return arguments.get_one(self, args, name, default, strip, _ARG_REQUIRED)
+
+    def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
+        """Like :meth:`get_arguments`, from the query string only."""
+        return arguments.get_all(self, self.request.query_arguments, name, strip)
+
+    def get_body_argument(self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True) -> Any:
+        """Like :meth:`get_argument`, from the form body only."""
+        args = self.request.body_arguments
+        return arguments.get_one(self, args, name, default, strip, _ARG_REQUIRED)
+
+    def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
+        """Like :meth:`get_arguments`, from the form body only."""
+        return arguments.get_all(self, self.request.body_arguments, name, strip)
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> Any:
+        """Decode an argument from the request (UTF-8; bad bytes give 400). Override freely."""
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPError(400, "Invalid unicode in %s: %r", name or "url", value[:40]) from None
+
+    # -- output ------------------------------------------------------------------------------
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        """Buffer ``chunk`` for output: bytes, str (UTF-8), or a dict sent as JSON.
+
+        A list raises ``TypeError`` (JSON hijacking protection: wrap it in a dict)."""
+        if self._finished:
+            raise RuntimeError("Cannot write() after finish()")
+        if isinstance(chunk, bytes):
+            self._write_buffer.append(chunk)
+        elif isinstance(chunk, str):
+            self._write_buffer.append(chunk.encode("utf-8"))
+        elif isinstance(chunk, dict):
+            self._write_buffer.append(escape.json_encode(chunk).encode("utf-8"))
+            self._headers._dict["Content-Type"] = _JSON
+        else:
+            message = "write() only accepts bytes, unicode, and dict objects"
+            if isinstance(chunk, list):
+                message += ". Lists not accepted for security reasons; see the JSON hijacking note"
+            raise TypeError(message)
+
+    def flush(self, include_footers: bool = False, callback: Callable[[], None] | None = None) -> Awaitable[None]:
+        """Send what is buffered: the status line and headers the first time, then body bytes.
+
+        Returns an awaitable that resolves when the transport can take more (back-pressure).
+        ``callback`` (legacy) is called once the data has been handed to the transport."""
+        conn = self.request.connection
+        if conn is None:
+            raise RuntimeError("flush() needs a request with a connection")
+        chunk = b"".join(self._write_buffer) if self._write_buffer else b""
+        self._write_buffer = []
+        if not self._headers_written:
+            self._headers_written = True
+            status = self._status_code
+            headers = self._headers
+            for transform in self._transforms:
+                status, headers, chunk = transform.transform_first_chunk(
+                    status, headers, chunk, include_footers
+                )
+            self._status_code, self._headers = status, headers
+            if self.request.method == "HEAD":
+                chunk = b""
+            if self._new_cookie:
+                for value in self._new_cookie:
+                    headers.add("Set-Cookie", value)
+            start_line = _START_LINES.get(status)
+            if start_line is None or start_line.reason != self._reason:
+                start_line = ResponseStartLine("HTTP/1.1", status, self._reason)
+            result = conn.write_headers(start_line, headers, chunk)
+        else:
+            for transform in self._transforms:
+                chunk = transform.transform_chunk(chunk, include_footers)
+            result = conn.write(chunk if self.request.method != "HEAD" else b"")
+        if callback is not None:
+            _call_when_done(result, callback)
+        return result
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Awaitable[None]:
+        """Finish the response: optional last ``chunk``, automatic ETag/304 and Content-Length.
+
+        Calling it twice raises ``RuntimeError("finish() called twice")``. Returns an awaitable
+        that resolves when the last byte has been handed to the transport."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        if not self._headers_written:
+            status = self._status_code
+            d = self._headers._dict
+            if status == 200 and self.request.method in ("GET", "HEAD") and "Etag" not in d:
+                self.set_etag_header()
+                if self.check_etag_header():
+                    self._write_buffer = []
+                    self.set_status(304)
+                    status = 304
+            if status in (204, 304) or 100 <= status < 200:
+                if self._write_buffer and any(self._write_buffer):
+                    raise RuntimeError(f"Cannot send a body with a {status} response")
+                for name in _NO_BODY_HEADERS:
+                    d.pop(name, None)
+            elif "Content-Length" not in d:
+                d["Content-Length"] = str(sum(map(len, self._write_buffer)))
+        result = self.flush(include_footers=True)
+        conn = self.request.connection
+        if conn is not None:
+            conn.finish()
+        self._log()
+        self._finished = True
+        self.on_finish()
+        return result
+
+    def _log(self) -> None:
+        self.application.log_request(self)
+
+    def render(self, template_name: str, **kwargs: Any) -> Awaitable[None]:
+        """Render a template with ``kwargs`` and finish the response with it."""
+        return self.finish(self.render_string(template_name, **kwargs))
+
+    def render_string(self, template_name: str, **kwargs: Any) -> bytes:
+        """Render a template to bytes (Jinja2, with Tornado's template namespace)."""
+        from squall._web import templates  # noqa: PLC0415 - Jinja2 only when used
+
+        return templates.render_string(self, template_name, kwargs)
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        """The names every template sees: handler, request, current_user, static_url, ..."""
+        return {
+            "handler": self,
+            "request": self.request,
+            "current_user": self.current_user,
+            "static_url": self.static_url,
+            "xsrf_form_html": self.xsrf_form_html,
+            "reverse_url": self.reverse_url,
+        }
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """Redirect to ``url`` (302, or 301 if ``permanent``, or any 3xx ``status``) and finish."""
+        if self._headers_written:
+            raise RuntimeError("Cannot redirect after headers have been written")
+        if status is None:
+            status = 301 if permanent else 302
+        elif not 300 <= status <= 399:
+            raise ValueError(f"redirect status must be a 3xx code, got {status}")
+        self.set_status(status)
+        self.set_header("Location", url)
+        self.finish()
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Send an error page for ``status_code`` (via :meth:`write_error`) and finish.
+
+        After the headers have gone out this can only log and close the response."""
+        if self._headers_written:
+            gen_log.error("Cannot send error response after headers written")
+            if not self._finished:
+                try:
+                    self.finish()
+                except Exception:
+                    gen_log.error("Failed to flush partial response", exc_info=True)
+            return
+        self.clear()
+        reason = kwargs.get("reason")
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and isinstance(exc_info[1], HTTPError) and exc_info[1].reason:
+            reason = exc_info[1].reason
+        self.set_status(status_code, reason=reason)
+        try:
+            if status_code != 304:
+                self.write_error(status_code, **kwargs)
+        except Exception:
+            app_log.error("Uncaught exception in write_error", exc_info=True)
+        if not self._finished:
+            self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Write the body of an error page. Override for custom error pages.
+
+        With ``serve_traceback`` (implied by ``debug``) and an exception, a plain-text
+        traceback; otherwise a minimal HTML page."""
+        exc_info = kwargs.get("exc_info")
+        if self.settings.get("serve_traceback") and exc_info:
+            self.set_header("Content-Type", "text/plain")
+            for line in traceback.format_exception(*exc_info):
+                self.write(line)
+            self.finish()
+        else:
+            self.finish(
+                f"<html><title>{status_code}: {self._reason}</title>"
+                f"<body>{status_code}: {self._reason}</body></html>"
+            )
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        """Log an exception from the handler: HTTPError as a warning (no traceback, and only
+        with a log message), anything else as an error with its traceback."""
+        if isinstance(value, HTTPError):
+            message = value.get_message()
+            if message:
+                gen_log.warning("%d %s: %s", value.status_code, self._request_summary(), message)
+        else:
+            app_log.error(
+                "Uncaught exception %s\n%r",
+                self._request_summary(),
+                self.request,
+                exc_info=(typ, value, tb),  # type: ignore[arg-type]
+            )
+
+    def _request_summary(self) -> str:
+        request = self.request
+        return f"{request.method} {request.uri} ({request.remote_ip})"
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, Finish):
+            if not self._finished:
+                self.finish(*e.args)
+            return
+        try:
+            self.log_exception(*sys.exc_info())
+        except Exception:
+            app_log.error("Error in exception logger", exc_info=True)
+        if self._finished:
+            return
+        if isinstance(e, HTTPError):
+            self.send_error(e.status_code, exc_info=sys.exc_info())
+        else:
+            self.send_error(500, exc_info=sys.exc_info())
+
+    # -- ETags -------------------------------------------------------------------------------
+
+    def compute_etag(self) -> str | None:
+        """The ETag of the buffered body (quoted SHA-1 hex); return None to send no ETag."""
+        hasher = hashlib.sha1()
+        for part in self._write_buffer:
+            hasher.update(part)
+        return f'"{hasher.hexdigest()}"'
+
+    def set_etag_header(self) -> None:
+        """Set the ``Etag`` header from :meth:`compute_etag` (if it returns one)."""
+        etag = self.compute_etag()
+        if etag is not None:
+            self._headers._dict["Etag"] = etag
+
+    def check_etag_header(self) -> bool:
+        """Whether the request's ``If-None-Match`` matches our ``Etag`` (weak compare, ``*``)."""
+        if_none_match = self.request.headers.get("If-None-Match")
+        if not if_none_match:
+            return False
+        etag = self._headers.get("Etag")
+        if not etag:
+            return False
+        return arguments.etag_matches(etag, if_none_match)
+
+    # -- the lifecycle -----------------------------------------------------------------------
+
+    def _execute(
+        self,
+        transforms: list[OutputTransform],
+        path_args: list[Any],
+        path_kwargs: dict[str, Any],
+    ) -> Awaitable[None] | None:
+        """Run the request: prepare, the verb method, finish. Inline unless something awaits."""
+        self._transforms = transforms
+        try:
+            method = self.request.method
+            if method not in self.SUPPORTED_METHODS:
+                self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
+                raise HTTPError(405)
+            self.path_args = path_args
+            self.path_kwargs = path_kwargs
+            if method not in ("GET", "HEAD", "OPTIONS") and self.application.settings.get(
+                "xsrf_cookies"
+            ):
+                self.check_xsrf_cookie()
+            result = self.prepare()
+            if result is not None:
+                return self._continue_async(result, stage=0)
+            if self._finished:
+                return None
+            if self._stream_request_body:
+                return self._continue_async(None, stage=1)
+            result = getattr(self, method.lower())(*path_args, **path_kwargs)
+            if result is not None:
+                return self._continue_async(result, stage=2)
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as e:
+            self._settle_prepared()
+            self._handle_request_exception(e)
+        return None
+
+    def _continue_async(self, awaitable: Any, stage: int) -> asyncio.Future[None]:
+        """The lifecycle awaits something: finish it in a Task (stage: 0 prepare, 1 body, 2 verb)."""
+        return asyncio.ensure_future(self._run_async(awaitable, stage))
+
+    async def _run_async(self, awaitable: Any, stage: int) -> None:
+        try:
+            if stage == 0:
+                await awaitable
+                if self._finished:
+                    self._settle_prepared()
+                    return
+                stage = 1
+            if stage == 1:
+                if self._stream_request_body:
+                    self._settle_prepared()
+                    body_future = getattr(self.request, "_body_future", None)
+                    if body_future is not None:
+                        await body_future
+                method = self.request.method
+                awaitable = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
+            if awaitable is not None:
+                await awaitable
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as e:
+            self._settle_prepared()
+            self._handle_request_exception(e)
+
+    def _settle_prepared(self) -> None:
+        fut = self._prepared_future
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    # -- cookies (see cookies.py) ------------------------------------------------------------
+
+    @property
+    def cookies(self) -> dict[str, Any]:
+        """The request's cookies (``self.request.cookies``)."""
+        return self.request.cookies
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        """The value of the request cookie ``name``, or ``default``."""
+        morsel = self.request.cookies.get(name)
+        return default if morsel is None else morsel.value
+
+    def set_cookie(self, name: str, value: str | bytes, domain: str | None = None,
+                   expires: Any = None, path: str = "/", expires_days: float | None = None,
+                   **kwargs: Any) -> None:
+        """Set a response cookie (``max_age``, ``httponly``, ``secure``, ``samesite`` as kwargs).
+
+        A name or value with control characters raises ``ValueError``."""
+        header = cookies.format_set_cookie(
+            name, value, domain=domain, expires=expires, path=path, expires_days=expires_days,
+            **kwargs,
+        )
+        if self._new_cookie is None:
+            self._new_cookie = []
+        prefix = f"{name}="
+        self._new_cookie = [c for c in self._new_cookie if not c.startswith(prefix)]
+        self._new_cookie.append(header)
+
+    def clear_cookie(self, name: str, **kwargs: Any) -> None:
+        """Delete cookie ``name`` (same ``path``/``domain`` as when it was set)."""
+        header = cookies.format_clear_cookie(name, **kwargs)
+        self._new_cookie = [c for c in self._new_cookie or [] if not c.startswith(f"{name}=")]
+        self._new_cookie.append(header)
+
+    def clear_all_cookies(self, **kwargs: Any) -> None:
+        """Delete every cookie the request sent (deprecated in Tornado 6.3, kept)."""
+        for name in self.request.cookies:
+            self.clear_cookie(name, **kwargs)
+
+    def set_signed_cookie(self, name: str, value: str | bytes, expires_days: float | None = 30,
+                          version: int | None = None, **kwargs: Any) -> None:
+        """Set a cookie signed with ``cookie_secret`` (Tornado's v2 format by default)."""
+        signed = self.create_signed_value(name, value, version=version)
+        self.set_cookie(name, signed, expires_days=expires_days, **kwargs)
+
+    set_secure_cookie = set_signed_cookie
+
+    def create_signed_value(self, name: str, value: str | bytes, version: int | None = None) -> bytes:
+        """Sign ``value`` for cookie ``name`` with the application's ``cookie_secret``."""
+        self.require_setting("cookie_secret", "secure cookies")
+        settings = self.application.settings
+        return cookies.create_signed_value(
+            settings["cookie_secret"], name, value, version=version,
+            key_version=settings.get("key_version"),
+        )
+
+    def get_signed_cookie(self, name: str, value: str | None = None, max_age_days: float = 31,
+                          min_version: int | None = None) -> bytes | None:
+        """The verified value of signed cookie ``name`` (bytes), or None if absent or invalid."""
+        self.require_setting("cookie_secret", "secure cookies")
+        if value is None:
+            value = self.get_cookie(name)
+        return cookies.decode_signed_value(
+            self.application.settings["cookie_secret"], name, value,
+            max_age_days=max_age_days, min_version=min_version,
+        )
+
+    get_secure_cookie = get_signed_cookie
+
+    def get_signed_cookie_key_version(self, name: str, value: str | None = None) -> int | None:
+        """The key version a signed cookie was made with (None if absent or unversioned)."""
+        self.require_setting("cookie_secret", "secure cookies")
+        if value is None:
+            value = self.get_cookie(name)
+        return None if value is None else cookies.get_signature_key_version(value)
+
+    get_secure_cookie_key_version = get_signed_cookie_key_version
+
+    # -- XSRF --------------------------------------------------------------------------------
+
+    @property
+    def xsrf_token(self) -> bytes:
+        """This request's XSRF token (masked anew on each request); sets the cookie if needed."""
+        if self._xsrf_token is None:
+            self._xsrf_token = arguments.xsrf_token(self)
+        return self._xsrf_token
+
+    def check_xsrf_cookie(self) -> None:
+        """Verify the ``_xsrf`` argument or ``X-XSRFToken``/``X-CSRFToken`` header: 403 if not."""
+        arguments.check_xsrf_cookie(self)
+
+    def xsrf_form_html(self) -> str:
+        """A hidden ``<input name="_xsrf">`` for forms."""
+        token = escape.xhtml_escape(self.xsrf_token)
+        return f'<input type="hidden" name="_xsrf" value="{token}"/>'
+
+    # -- users, settings, URLs ---------------------------------------------------------------
+
+    @property
+    def current_user(self) -> Any:
+        """The authenticated user (from :meth:`get_current_user`, once); assignable."""
+        if self._current_user is _UNSET:
+            self._current_user = self.get_current_user()
+        return self._current_user
+
+    @current_user.setter
+    def current_user(self, value: Any) -> None:
+        self._current_user = value
+
+    def require_setting(self, name: str, feature: str = "this feature") -> None:
+        """Raise ``RuntimeError`` naming the setting if the application lacks it."""
+        if not self.application.settings.get(name):
+            raise RuntimeError(
+                f"You must define the '{name}' setting in your application to use {feature}"
+            )
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        """The URL of the named rule (``Application.reverse_url``)."""
+        return self.application.reverse_url(name, *args)
+
+    def static_url(self, path: str, include_host: bool | None = None, **kwargs: Any) -> str:
+        """The URL of a static file, with a content-hash ``?v=`` for long caching."""
+        self.require_setting("static_path", "static_url")
+        settings = self.application.settings
+        handler_class = settings.get("static_handler_class")
+        if handler_class is None:
+            from squall._web.static import StaticFileHandler  # noqa: PLC0415
+
+            handler_class = StaticFileHandler
+        if include_host is None:
+            include_host = getattr(self, "include_host", False)
+        base = f"{self.request.protocol}://{self.request.host}" if include_host else ""
+        return base + handler_class.make_static_url(settings, path, **kwargs)
+
+    def detach(self) -> Any:
+        """Not supported: squall hands a connection over only through a WebSocket upgrade."""
+        raise NotImplementedError("detach() is not supported; use the upgrade hand-off")
+
+
+def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> None:
+    add = getattr(result, "add_done_callback", None)
+    if add is not None:
+        add(lambda _f: callback())
+    else:
+        asyncio.get_running_loop().call_soon(callback)
