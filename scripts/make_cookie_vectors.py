@@ -24,6 +24,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import pathlib
 import re
 import sys
@@ -68,32 +69,29 @@ def b64(data: bytes | None) -> str | None:
 
 
 def signed_vectors() -> list[dict[str, Any]]:
-    vectors = []
-    for name, raw, kind in SAMPLES:
-        for version in (1, 2):
+    """Tornado's signed values, and whether Tornado itself decodes each one again."""
+    vectors: list[dict[str, Any]] = []
+    # A non-ASCII name is also signed as bytes: Tornado's v2 length prefix counts the
+    # characters of a str name but the bytes of a bytes name, and only the latter decodes.
+    samples = [(name, "str", raw, kind) for name, raw, kind in SAMPLES]
+    samples.append(("sésame", "bytes", b"unicode cookie name", "str"))
+    plans: list[tuple[Any, int, int | None]] = [(SECRET, version, None) for version in (1, 2)]
+    plans += [(SECRETS, 2, key_version) for key_version in SECRETS]
+    plans.append((SECRET, 2, 9))  # a plain secret with a key_version still records it
+    for name, name_type, raw, kind in samples:
+        for secret, version, key_version in plans:
+            name_arg: Any = name.encode() if name_type == "bytes" else name
             signed = tornado.web.create_signed_value(
-                SECRET, name, as_arg(raw, kind), version=version, clock=clock_at(CLOCK)
+                secret, name_arg, as_arg(raw, kind), version, clock_at(CLOCK), key_version
             )
+            again = tornado.web.decode_signed_value(secret, name, signed, clock=clock_at(CLOCK))
             vectors.append(
-                {"secret": SECRET, "name": name, "value_b64": b64(raw), "value_type": kind}
-                | {"version": version, "key_version": None, "signed": signed.decode()}
+                {"secret": secret, "name": name, "name_type": name_type}
+                | {"value_b64": b64(raw), "value_type": kind, "version": version}
+                | {"key_version": key_version, "signed": signed.decode()}
+                | {"tornado_decodes_b64": b64(again)}
+                | {"key_version_read": tornado.web.get_signature_key_version(signed)}
             )
-        for key_version in SECRETS:
-            signed = tornado.web.create_signed_value(
-                SECRETS, name, as_arg(raw, kind), clock=clock_at(CLOCK), key_version=key_version
-            )
-            vectors.append(
-                {"secret": SECRETS, "name": name, "value_b64": b64(raw), "value_type": kind}
-                | {"version": 2, "key_version": key_version, "signed": signed.decode()}
-            )
-    # A plain secret with an explicit key_version still records it in the value.
-    signed = tornado.web.create_signed_value(
-        SECRET, "kv", "with key version", clock=clock_at(CLOCK), key_version=9
-    )
-    vectors.append(
-        {"secret": SECRET, "name": "kv", "value_b64": b64(b"with key version")}
-        | {"value_type": "str", "version": 2, "key_version": 9, "signed": signed.decode()}
-    )
     return vectors
 
 
@@ -203,8 +201,12 @@ def new_cookies(h: tornado.web.RequestHandler) -> list[str]:
 def encode_expires(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return {"datetime": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"date": value.isoformat()}
     if isinstance(value, tuple):
         return {"tuple": list(value)}
+    if isinstance(value, str):
+        return {"string": value}
     return {"timestamp": value}
 
 
@@ -238,13 +240,25 @@ def set_cookie_vectors() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         ("neg", "v", dict(max_age=-1)),
         ("truthy", "v", dict(httponly=1, secure="yes")),
     ]
-    out = []
+    out: list[dict[str, Any]] = []
     for name, value, kwargs in cases:
         h = handler()
         h.set_cookie(name, value, **kwargs)
         [header] = new_cookies(h)
         out.append({"name": name, "value": value, "kwargs": _jsonable(kwargs), "header": header})
     out.append(_bytes_case())
+    # Extra keyword arguments become Morsel attributes, with a DeprecationWarning (6.3+).
+    extras: list[dict[str, Any]] = [dict(comment="hi"), dict(Comment="hi", samesite="Lax")]
+    for kwargs in [*extras, {"max-age": 5}]:
+        h = handler()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            h.set_cookie("extra", "v", **kwargs)
+        [header] = new_cookies(h)
+        warned = any(issubclass(w.category, DeprecationWarning) for w in caught)
+        out.append(
+            {"name": "extra", "value": "v", "kwargs": kwargs, "header": header} | {"warns": warned}
+        )
     # Tornado computes these dates from the current time: record them with a placeholder.
     timed: list[tuple[str, str, dict[str, Any], int]] = [
         ("set", "days", dict(expires_days=30), 30),
@@ -272,7 +286,7 @@ def set_cookie_vectors() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def _bytes_case() -> dict[str, Any]:
     h = handler()
-    h.set_cookie(b"bn", b"bv")
+    h.set_cookie(b"bn", b"bv")  # type: ignore[arg-type]  # Tornado accepts bytes at run time
     return {"name_b64": b64(b"bn"), "value_b64": b64(b"bv"), "kwargs": {}} | {
         "header": new_cookies(h)[0]
     }
@@ -314,8 +328,7 @@ def set_cookie_errors() -> list[dict[str, Any]]:
             error = type(exc).__name__
         else:
             raise AssertionError(f"Tornado accepted {name!r}={value!r} {kwargs}")
-        kwargs = {k: repr(v) if k == "expires" else v for k, v in kwargs.items()}
-        out.append({"name": name, "value": value, "kwargs": kwargs, "error": error})
+        out.append({"name": name, "value": value, "kwargs": _jsonable(kwargs), "error": error})
     return out
 
 
@@ -329,14 +342,14 @@ def xsrf_vectors() -> dict[str, Any]:
                 form = h.xsrf_token.decode()
                 issued.append(
                     {"cookie": cookie, "token_hex": token.hex(), "form": form}
-                    | {"output_version": version}
+                    | {"output_version": version, "sets_cookie": new_cookies(h)}
                 )
     # A brand-new token: Tornado issues the cookie and the masked form value.
     h = handler()
     form = h.xsrf_token.decode()
     [set_cookie] = new_cookies(h)
     fresh = {"form": form, "set_cookie": set_cookie}
-    decode = []
+    decode: list[dict[str, Any]] = []
     inputs = [
         "",
         "abc",
@@ -361,14 +374,14 @@ def xsrf_vectors() -> dict[str, Any]:
         "02|0a0b0c0d|0102|1",
     ]
     for text in inputs:
-        version, token, timestamp = handler()._decode_xsrf_token(text)
+        parsed_version, raw, stamp = handler()._decode_xsrf_token(text)
         decode.append(
-            {"input": text, "version": version, "token_b64": b64(token)}
-            | {"timestamp": "now" if version == 1 else timestamp}
+            {"input": text, "version": parsed_version, "token_b64": b64(raw)}
+            | {"timestamp": "now" if parsed_version == 1 else stamp}
         )
-    checks = []
+    checks: list[dict[str, Any]] = []
     good = f"2|01020304|{_xor(bytes(range(16)), MASK).hex()}|1700000000"
-    for cookie, field in [
+    pairs: list[tuple[str | None, str | None]] = [
         (bytes(range(16)).hex(), good),
         (good, bytes(range(16)).hex()),
         (good, None),
@@ -377,8 +390,9 @@ def xsrf_vectors() -> dict[str, Any]:
         (good, "garbage"),
         (good, "00" * 16),
         (None, good),
-    ]:
-        headers = f"_xsrf={cookie}" if cookie is not None else None
+    ]
+    for cookie_value, field in pairs:
+        headers = f"_xsrf={cookie_value}" if cookie_value is not None else None
         h = handler(cookie=headers)
         if field is not None:
             h.request.headers["X-Xsrftoken"] = field
@@ -387,7 +401,7 @@ def xsrf_vectors() -> dict[str, Any]:
             verdict = None
         except tornado.web.HTTPError as exc:
             verdict = f"{exc.status_code} {exc.log_message}"
-        checks.append({"cookie": cookie, "field": field, "error": verdict})
+        checks.append({"cookie": cookie_value, "field": field, "error": verdict})
     return {"issued": issued, "fresh": fresh, "decode": decode, "check": checks}
 
 
@@ -396,6 +410,7 @@ def _xor(data: bytes, mask: bytes) -> bytes:
 
 
 def main() -> None:
+    logging.getLogger("tornado.general").setLevel(logging.ERROR)  # expected rejections
     set_cookie, set_cookie_errors_ = set_cookie_vectors()
     vectors = {
         "about": "Produced by scripts/make_cookie_vectors.py from real Tornado; do not edit.",

@@ -93,7 +93,7 @@ def xsrf_token(handler: RequestHandler) -> bytes:
         timestamp = time.time()
     assert timestamp is not None  # noqa: S101 - decode_xsrf_token gives both or neither
     encoded = cookies.encode_xsrf_token(token, timestamp, version=output_version)
-    if version is None or version != output_version:
+    if version is None:  # no usable cookie yet (Tornado never re-sets a valid one)
         if "expires_days" not in cookie_kwargs and handler.current_user:
             cookie_kwargs["expires_days"] = 30
         name = settings.get("xsrf_cookie_name", "_xsrf")
