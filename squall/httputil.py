@@ -505,7 +505,7 @@ class HTTPServerRequest:
             host = host or parts.netloc
             uri = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         self.uri = uri
-        self.host = host or self.headers.get("Host") or "127.0.0.1"
+        self.host = host or self.headers._dict.get("Host") or "127.0.0.1"
         path, _, query = uri.partition("?")
         self.path = path
         self.query = query

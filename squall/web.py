@@ -59,7 +59,7 @@ DEFAULT_SIGNED_VALUE_MIN_VERSION = 1
 def __getattr__(name: str) -> object:
     """``StaticFileHandler`` is imported on first use (it pulls in mimetypes and file I/O)."""
     if name == "StaticFileHandler":
-        from squall._web.static import StaticFileHandler  # noqa: PLC0415
+        from squall._web.static import StaticFileHandler
 
         return StaticFileHandler
     raise AttributeError(f"module 'squall.web' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler
-from squall._web.routing import Router, URLSpec
+from squall._web.routing import Router
 from squall._web.transforms import GZipContentEncoding, OutputTransform
 from squall.httputil import (
     FormError,
@@ -91,7 +91,7 @@ class Application(HTTPServerConnectionDelegate):
             self._start_autoreload()
 
     def _static_rules(self, static_path: str) -> list[tuple[Any, ...]]:
-        from squall._web.static import StaticFileHandler  # noqa: PLC0415 - only with static_path
+        from squall._web.static import StaticFileHandler
 
         settings = self.settings
         prefix = settings.get("static_url_prefix", "/static/")
@@ -106,7 +106,7 @@ class Application(HTTPServerConnectionDelegate):
 
     def _start_autoreload(self) -> None:
         try:
-            from squall import autoreload  # type: ignore[attr-defined]  # noqa: PLC0415
+            from squall import autoreload
         except ImportError:
             gen_log.debug("autoreload requested but squall.autoreload is not available")
             return
@@ -142,9 +142,9 @@ class Application(HTTPServerConnectionDelegate):
         """Start an :class:`~squall.httpserver.HTTPServer` for this application on ``port``.
 
         Extra keyword arguments go to the ``HTTPServer``; returns it."""
-        import socket  # noqa: PLC0415
+        import socket
 
-        from squall.httpserver import HTTPServer  # noqa: PLC0415 - layers: lazy on purpose
+        from squall.httpserver import HTTPServer
 
         server = HTTPServer(self, **kwargs)
         server.listen(
@@ -182,7 +182,7 @@ class Application(HTTPServerConnectionDelegate):
         default = self.settings.get("default_handler_class")
         if default is not None:
             return default, self.settings.get("default_handler_args", {}), [], {}
-        from squall._web.builtin import ErrorHandler  # noqa: PLC0415
+        from squall._web.builtin import ErrorHandler
 
         return ErrorHandler, {"status_code": 404}, [], {}
 
@@ -198,13 +198,11 @@ class Application(HTTPServerConnectionDelegate):
         if not access_log.isEnabledFor(level):
             return
         request_time = 1000.0 * handler.request.request_time()
-        access_log.log(
-            level, "%d %s %.2fms", status, handler._request_summary(), request_time
-        )
+        access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
 
 
 def _escape_regex(prefix: str) -> str:
-    import re  # noqa: PLC0415
+    import re
 
     return re.escape(prefix)
 
@@ -260,8 +258,10 @@ class _RequestDispatcher(HTTPMessageDelegate):
         return None
 
     @staticmethod
-    def _error_route(status: int) -> tuple[type[RequestHandler], dict[str, Any], list[Any], dict[str, Any]]:
-        from squall._web.builtin import ErrorHandler  # noqa: PLC0415
+    def _error_route(
+        status: int,
+    ) -> tuple[type[RequestHandler], dict[str, Any], list[Any], dict[str, Any]]:
+        from squall._web.builtin import ErrorHandler
 
         return ErrorHandler, {"status_code": status}, [], {}
 
@@ -281,7 +281,7 @@ class _RequestDispatcher(HTTPMessageDelegate):
     def finish(self) -> None:
         """The request is complete: run the handler (or wake a streaming one)."""
         request = self.request
-        assert request is not None  # noqa: S101 - headers always come first
+        assert request is not None
         if self.stream:
             body_future = getattr(request, "_body_future", None)
             if body_future is not None and not body_future.done():
@@ -303,13 +303,13 @@ class _RequestDispatcher(HTTPMessageDelegate):
     def execute(self) -> Awaitable[None] | None:
         """Create the handler and run its lifecycle (inline when nothing awaits)."""
         request = self.request
-        assert request is not None  # noqa: S101
+        assert request is not None
         app = self.application
         try:
             handler = self.handler = self.handler_class(app, request, **self.handler_kwargs)
         except Exception:
             app_log.error("Uncaught exception creating handler for %s", request.path, exc_info=True)
-            from squall._web.builtin import ErrorHandler  # noqa: PLC0415
+            from squall._web.builtin import ErrorHandler
 
             handler = self.handler = ErrorHandler(app, request, status_code=500)
             self.path_args, self.path_kwargs = [], {}

@@ -91,7 +91,7 @@ def xsrf_token(handler: RequestHandler) -> bytes:
         version = None
         token = cookies.new_xsrf_token()
         timestamp = time.time()
-    assert timestamp is not None  # noqa: S101 - decode_xsrf_token gives both or neither
+    assert timestamp is not None
     encoded = cookies.encode_xsrf_token(token, timestamp, version=output_version)
     if version is None:  # no usable cookie yet (Tornado never re-sets a valid one)
         if "expires_days" not in cookie_kwargs and handler.current_user:

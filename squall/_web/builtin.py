@@ -17,7 +17,7 @@ class ErrorHandler(RequestHandler):
 
     It skips the XSRF check, so a POST to an unknown URL is a 404, not a 403."""
 
-    def initialize(self, status_code: int = 404, **kwargs: Any) -> None:  # type: ignore[override]
+    def initialize(self, status_code: int = 404, **kwargs: Any) -> None:
         """Remember the status to send."""
         self.set_status(status_code)
 

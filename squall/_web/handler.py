@@ -42,7 +42,9 @@ _HTML = "text/html; charset=UTF-8"
 _JSON = "application/json; charset=UTF-8"
 _INVALID_HEADER_VALUE = re.compile(r"[\x00-\x1f\x7f]")
 _NO_BODY_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
-_START_LINES = {code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()}
+_START_LINES = {
+    code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()
+}
 _UNSET: Any = object()
 
 
@@ -76,30 +78,36 @@ class RequestHandler:
     )
 
     _stream_request_body = False
-    _auto_finish_default = True
+    # Per-request state that most requests never change lives here as class defaults, so
+    # constructing a handler only writes what every request needs (the hot path).
+    _auto_finish = True
+    _headers_written = False
+    _finished = False
+    _prepared_future: asyncio.Future[None] | None = None
+    _transforms: list[OutputTransform] = []
+    _current_user: Any = _UNSET
+    _xsrf_token: bytes | None = None
+    _new_cookie: list[str] | None = None
+    _ui: dict[str, Any] | None = None
 
-    path_args: list[Any]
-    path_kwargs: dict[str, Any]
+    path_args: list[Any] = []
+    path_kwargs: dict[str, Any] = {}
 
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
         self.application = application
         self.request = request
-        self._headers_written = False
-        self._finished = False
-        self._auto_finish = self._auto_finish_default
-        self._prepared_future: asyncio.Future[None] | None = None
-        self._transforms: list[OutputTransform] = []
-        self._current_user: Any = _UNSET
-        self._xsrf_token: bytes | None = None
-        self._new_cookie: list[str] | None = None
-        self.path_args = []
-        self.path_kwargs = {}
-        self.ui: dict[str, Any] = {}
         self.clear()
         connection = request.connection
         if connection is not None:
             connection.set_close_callback(self.on_connection_close)
         self.initialize(**kwargs)
+
+    @property
+    def ui(self) -> dict[str, Any]:
+        """Namespace for UI modules and methods (kept for compatibility; empty by default)."""
+        if self._ui is None:
+            self._ui = {}
+        return self._ui
 
     # -- override points ---------------------------------------------------------------------
 
@@ -206,8 +214,11 @@ class RequestHandler:
         elif isinstance(value, int):
             return str(value)
         elif isinstance(value, datetime.datetime):
-            return http_date(value.replace(tzinfo=datetime.UTC).timestamp()
-                             if value.tzinfo is None else value.timestamp())
+            return http_date(
+                value.replace(tzinfo=datetime.UTC).timestamp()
+                if value.tzinfo is None
+                else value.timestamp()
+            )
         else:
             raise TypeError(f"Unsupported header value {value!r}: use str, bytes, int or datetime")
         if _INVALID_HEADER_VALUE.search(text):
@@ -225,7 +236,9 @@ class RequestHandler:
         """Every value of argument ``name`` (query and body), possibly empty."""
         return arguments.get_all(self, self.request.arguments, name, strip)
 
-    def get_query_argument(self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True) -> Any:
+    def get_query_argument(
+        self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True
+    ) -> Any:
         """Like :meth:`get_argument`, from the query string only."""
         args = self.request.query_arguments
         return arguments.get_one(self, args, name, default, strip, _ARG_REQUIRED)
@@ -271,7 +284,9 @@ class RequestHandler:
                 message += ". Lists not accepted for security reasons; see the JSON hijacking note"
             raise TypeError(message)
 
-    def flush(self, include_footers: bool = False, callback: Callable[[], None] | None = None) -> Awaitable[None]:
+    def flush(
+        self, include_footers: bool = False, callback: Callable[[], None] | None = None
+    ) -> Awaitable[None]:
         """Send what is buffered: the status line and headers the first time, then body bytes.
 
         Returns an awaitable that resolves when the transport can take more (back-pressure).
@@ -350,9 +365,10 @@ class RequestHandler:
 
     def render_string(self, template_name: str, **kwargs: Any) -> bytes:
         """Render a template to bytes (Jinja2, with Tornado's template namespace)."""
-        from squall._web import templates  # noqa: PLC0415 - Jinja2 only when used
+        from squall._web import templates
 
-        return templates.render_string(self, template_name, kwargs)
+        rendered: bytes = templates.render_string(self, template_name, kwargs)
+        return rendered
 
     def get_template_namespace(self) -> dict[str, Any]:
         """The names every template sees: handler, request, current_user, static_url, ..."""
@@ -526,7 +542,7 @@ class RequestHandler:
         return None
 
     def _continue_async(self, awaitable: Any, stage: int) -> asyncio.Future[None]:
-        """The lifecycle awaits something: finish it in a Task (stage: 0 prepare, 1 body, 2 verb)."""
+        """Something awaits: finish the lifecycle in a Task (stage 0 prepare, 1 body, 2 verb)."""
         return asyncio.ensure_future(self._run_async(awaitable, stage))
 
     async def _run_async(self, awaitable: Any, stage: int) -> None:
@@ -570,14 +586,26 @@ class RequestHandler:
         morsel = self.request.cookies.get(name)
         return default if morsel is None else morsel.value
 
-    def set_cookie(self, name: str, value: str | bytes, domain: str | None = None,
-                   expires: Any = None, path: str = "/", expires_days: float | None = None,
-                   **kwargs: Any) -> None:
+    def set_cookie(
+        self,
+        name: str,
+        value: str | bytes,
+        domain: str | None = None,
+        expires: Any = None,
+        path: str = "/",
+        expires_days: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Set a response cookie (``max_age``, ``httponly``, ``secure``, ``samesite`` as kwargs).
 
         A name or value with control characters raises ``ValueError``."""
         header = cookies.format_set_cookie(
-            name, value, domain=domain, expires=expires, path=path, expires_days=expires_days,
+            name,
+            value,
+            domain=domain,
+            expires=expires,
+            path=path,
+            expires_days=expires_days,
             **kwargs,
         )
         if self._new_cookie is None:
@@ -597,32 +625,51 @@ class RequestHandler:
         for name in self.request.cookies:
             self.clear_cookie(name, **kwargs)
 
-    def set_signed_cookie(self, name: str, value: str | bytes, expires_days: float | None = 30,
-                          version: int | None = None, **kwargs: Any) -> None:
+    def set_signed_cookie(
+        self,
+        name: str,
+        value: str | bytes,
+        expires_days: float | None = 30,
+        version: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Set a cookie signed with ``cookie_secret`` (Tornado's v2 format by default)."""
         signed = self.create_signed_value(name, value, version=version)
         self.set_cookie(name, signed, expires_days=expires_days, **kwargs)
 
     set_secure_cookie = set_signed_cookie
 
-    def create_signed_value(self, name: str, value: str | bytes, version: int | None = None) -> bytes:
+    def create_signed_value(
+        self, name: str, value: str | bytes, version: int | None = None
+    ) -> bytes:
         """Sign ``value`` for cookie ``name`` with the application's ``cookie_secret``."""
         self.require_setting("cookie_secret", "secure cookies")
         settings = self.application.settings
         return cookies.create_signed_value(
-            settings["cookie_secret"], name, value, version=version,
+            settings["cookie_secret"],
+            name,
+            value,
+            version=version,
             key_version=settings.get("key_version"),
         )
 
-    def get_signed_cookie(self, name: str, value: str | None = None, max_age_days: float = 31,
-                          min_version: int | None = None) -> bytes | None:
+    def get_signed_cookie(
+        self,
+        name: str,
+        value: str | None = None,
+        max_age_days: float = 31,
+        min_version: int | None = None,
+    ) -> bytes | None:
         """The verified value of signed cookie ``name`` (bytes), or None if absent or invalid."""
         self.require_setting("cookie_secret", "secure cookies")
         if value is None:
             value = self.get_cookie(name)
         return cookies.decode_signed_value(
-            self.application.settings["cookie_secret"], name, value,
-            max_age_days=max_age_days, min_version=min_version,
+            self.application.settings["cookie_secret"],
+            name,
+            value,
+            max_age_days=max_age_days,
+            min_version=min_version,
         )
 
     get_secure_cookie = get_signed_cookie
@@ -684,13 +731,13 @@ class RequestHandler:
         settings = self.application.settings
         handler_class = settings.get("static_handler_class")
         if handler_class is None:
-            from squall._web.static import StaticFileHandler  # noqa: PLC0415
+            from squall._web.static import StaticFileHandler
 
             handler_class = StaticFileHandler
         if include_host is None:
             include_host = getattr(self, "include_host", False)
         base = f"{self.request.protocol}://{self.request.host}" if include_host else ""
-        return base + handler_class.make_static_url(settings, path, **kwargs)
+        return base + str(handler_class.make_static_url(settings, path, **kwargs))
 
     def detach(self) -> Any:
         """Not supported: squall hands a connection over only through a WebSocket upgrade."""
