@@ -1,0 +1,617 @@
+"""IOLoop and PeriodicCallback: Tornado's event-loop API as a facade over an asyncio loop.
+
+Each asyncio loop has at most one ``IOLoop`` facade (``_facades``). ``IOLoop.current()`` is the
+running loop's facade, else the one registered for this thread, else a new loop from
+``squall._loop.new_event_loop()``. ``IOLoop.instance()`` keeps Tornado 4's meaning: the main
+thread's loop, which other threads reach with ``add_callback``.
+
+Rules:
+1. Nothing at import, and no constructor but ``IOLoop()``, creates an event loop: the fork guard
+   in ``process`` depends on it. ``PeriodicCallback`` finds its loop in ``start()``.
+2. ``asyncio.get_event_loop()`` is never called: it creates a loop on 3.11 and warns on 3.12+.
+3. Every callback runs through ``IOLoop._run_callback``: an ``Exception``, or the failure of an
+   awaitable the callback returned, is logged on ``squall.application``; ``SystemExit`` and
+   ``KeyboardInterrupt`` propagate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime
+import functools
+import inspect
+import math
+import os
+import random
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from types import FrameType
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
+
+from squall import _loop
+from squall.log import app_log, gen_log
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_FutureT = TypeVar("_FutureT", bound="asyncio.Future[Any] | concurrent.futures.Future[Any]")
+
+
+class _Selectable(Protocol):
+    def fileno(self) -> int: ...
+
+
+class _ThreadState(threading.local):
+    current: IOLoop | None = None
+
+
+_lock = threading.RLock()  # guards _facades and _instance
+_facades: dict[asyncio.AbstractEventLoop, IOLoop] = {}
+_instance: IOLoop | None = None
+_thread = _ThreadState()
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _live_instance() -> IOLoop | None:
+    return _instance if _instance is not None and _instance._alive() else None
+
+
+def _set_instance(facade: IOLoop | None) -> None:
+    global _instance
+    _instance = facade
+
+
+def _bind(callback: Callable[..., object], args: Any, kwargs: Any) -> Callable[[], object]:
+    return functools.partial(callback, *args, **kwargs) if args or kwargs else callback
+
+
+def _fileno(fd: int | _Selectable) -> int:
+    return fd if isinstance(fd, int) else fd.fileno()
+
+
+class IOLoop:
+    """Tornado's IOLoop API over one asyncio event loop, ``asyncio_loop``.
+
+    ``IOLoop()`` creates a new loop (uvloop when available, see ``squall._loop``) and, with
+    ``make_current=True``, registers it as this thread's current loop. From other threads call
+    only ``add_callback``, ``add_callback_from_signal`` and ``stop``.
+    """
+
+    NONE = 0
+    READ = 0x001
+    WRITE = 0x004
+    ERROR = 0x018  # asyncio reports error conditions as readable/writable; not watched apart
+
+    asyncio_loop: asyncio.AbstractEventLoop
+    blocking_log_threshold: float | None
+
+    def __init__(self, make_current: bool = True) -> None:
+        self._setup(_loop.new_event_loop(), owns_loop=True)
+        if make_current:
+            self.make_current()
+
+    def _setup(self, loop: asyncio.AbstractEventLoop, owns_loop: bool) -> None:
+        self.asyncio_loop = loop
+        self.blocking_log_threshold = None
+        self._owns_loop = owns_loop
+        self._closed = False
+        self._handlers: dict[int, tuple[int | _Selectable, Callable[[Any, int], object]]] = {}
+        self._pending: set[asyncio.Future[Any]] = set()  # awaitables returned by callbacks
+        self._executor: concurrent.futures.Executor | None = None
+        self._executor_is_ours = False
+        self._blocking_signal_action: Callable[[int, FrameType | None], object] | None = None
+        with _lock:
+            for stale in [other for other in _facades if other.is_closed()]:
+                del _facades[stale]
+            _facades[loop] = self
+
+    @staticmethod
+    def _for_asyncio_loop(loop: asyncio.AbstractEventLoop) -> IOLoop:
+        with _lock:
+            facade = _facades.get(loop)
+            if facade is None:  # a loop squall did not create, e.g. asyncio.run()'s
+                facade = IOLoop.__new__(IOLoop)
+                facade._setup(loop, owns_loop=False)
+                _loop.note_loop_created()
+            return facade
+
+    def _alive(self) -> bool:
+        return not self._closed and not self.asyncio_loop.is_closed()
+
+    # ---- finding loops ------------------------------------------------------------------------
+
+    @overload
+    @staticmethod
+    def current() -> IOLoop: ...
+    @overload
+    @staticmethod
+    def current(instance: Literal[True]) -> IOLoop: ...
+    @overload
+    @staticmethod
+    def current(instance: bool) -> IOLoop | None: ...
+    @staticmethod
+    def current(instance: bool = True) -> IOLoop | None:
+        """Return the running loop's IOLoop, else this thread's, else a new one (or None).
+
+        On the main thread a live ``instance()`` is the thread's loop; a loop set with
+        ``asyncio.set_event_loop()`` is adopted. With none found, ``instance=True`` creates a
+        loop registered for this thread; ``instance=False`` gives None.
+        """
+        if (running := asyncio._get_running_loop()) is not None:
+            return IOLoop._for_asyncio_loop(running)
+        if (facade := _thread.current) is not None and facade._alive():
+            return facade
+        _thread.current = None
+        if _on_main_thread() and (main := _live_instance()) is not None:
+            main.make_current()
+            return main
+        if (loop := _loop.thread_loop()) is not None:  # set with asyncio.set_event_loop()
+            facade = IOLoop._for_asyncio_loop(loop)
+            facade.make_current()
+            return facade
+        return IOLoop() if instance else None
+
+    @staticmethod
+    def instance() -> IOLoop:
+        """Return the process's main loop, creating it if needed (Tornado 4's meaning).
+
+        That is the loop running on the main thread, else the first one created (or
+        ``install()``-ed) there. Other threads get the same object, to ``add_callback`` to it;
+        called first from another thread, it creates the loop the main thread will then find.
+        """
+        with _lock:
+            main = _live_instance()
+            if _on_main_thread() and (running := asyncio._get_running_loop()) is not None:
+                main = IOLoop._for_asyncio_loop(running)
+            elif main is None:
+                main = IOLoop.current() if _on_main_thread() else IOLoop(make_current=False)
+            _set_instance(main)
+            return main
+
+    @staticmethod
+    def initialized() -> bool:
+        """Return True if a live ``instance()`` exists."""
+        return _live_instance() is not None
+
+    def install(self) -> None:
+        """Make this loop the process's ``instance()``, replacing any earlier one."""
+        with _lock:
+            _set_instance(self)
+
+    @staticmethod
+    def clear_instance() -> None:
+        """Forget ``instance()`` without closing it; the next call finds or creates another."""
+        with _lock:
+            if _thread.current is _instance:
+                IOLoop.clear_current()
+            _set_instance(None)
+
+    def make_current(self) -> None:
+        """Register this loop as the thread's ``current()`` and asyncio event loop.
+
+        On the main thread it also becomes the ``instance()`` if there is none yet.
+        """
+        _thread.current = self
+        _loop.set_thread_loop(self.asyncio_loop)
+        if _on_main_thread():
+            with _lock:
+                if _live_instance() is None:
+                    _set_instance(self)
+
+    @staticmethod
+    def clear_current() -> None:
+        """Forget the calling thread's registered (and asyncio) loop, without closing it."""
+        if _thread.current is not None and _loop.thread_loop() is _thread.current.asyncio_loop:
+            _loop.set_thread_loop(None)
+        _thread.current = None
+
+    # ---- running ------------------------------------------------------------------------------
+
+    def _before_run(self) -> None:
+        if not self._alive():
+            raise RuntimeError("Cannot start a closed IOLoop; create a new one with IOLoop()")
+        if self.asyncio_loop.is_running():
+            raise RuntimeError("IOLoop is already running; stop() it before starting it again")
+        if _on_main_thread():
+            with _lock:
+                _set_instance(self)
+
+    def start(self) -> None:
+        """Run the loop until ``stop()``; raises RuntimeError if running already or closed.
+
+        While running it is the thread's asyncio event loop, and on the main thread the
+        ``instance()``.
+        """
+        self._before_run()
+        with _loop.running(self.asyncio_loop):
+            self.asyncio_loop.run_forever()
+
+    def stop(self) -> None:
+        """Make ``start()`` return after the current iteration; safe from other threads.
+
+        Called before ``start()``, the next ``start()`` returns almost at once.
+        """
+        loop = self.asyncio_loop
+        if asyncio._get_running_loop() is loop:
+            loop.stop()
+            return
+        try:
+            loop.call_soon_threadsafe(loop.stop)
+        except RuntimeError:  # closed: nothing left to stop
+            pass
+
+    @overload
+    def run_sync(self, func: Callable[[], Awaitable[_T]], timeout: float | None = None) -> _T: ...
+    @overload
+    def run_sync(
+        self, func: Callable[[], concurrent.futures.Future[_T]], timeout: float | None = None
+    ) -> _T: ...
+    @overload
+    def run_sync(self, func: Callable[[], _T], timeout: float | None = None) -> _T: ...
+    def run_sync(self, func: Callable[[], Any], timeout: float | None = None) -> Any:
+        """Run the loop until ``func()``'s result resolves, and return it.
+
+        ``func`` may return a coroutine, an asyncio or concurrent.futures Future, or a plain
+        value; its exception is re-raised here. After ``timeout`` seconds the work is cancelled
+        and TimeoutError raised. Raises RuntimeError if the loop is already running.
+        """
+
+        async def call() -> Any:
+            result = func()
+            if isinstance(result, concurrent.futures.Future):
+                result = asyncio.wrap_future(result)
+            return await result if inspect.isawaitable(result) else result
+
+        def on_timeout() -> None:
+            timed_out.append(True)
+            task.cancel()
+
+        self._before_run()
+        timed_out: list[bool] = []
+        with _loop.running(self.asyncio_loop):
+            task = self.asyncio_loop.create_task(call())
+            timer = None if timeout is None else self.asyncio_loop.call_later(timeout, on_timeout)
+            try:
+                return self.asyncio_loop.run_until_complete(task)
+            except asyncio.CancelledError:
+                if timed_out:
+                    raise TimeoutError(f"Operation timed out after {timeout} seconds") from None
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+
+    def close(self, all_fds: bool = False) -> None:
+        """Close the loop; a second call does nothing. Raises RuntimeError while running.
+
+        Removes the fd handlers (closing the fds or objects too when ``all_fds``), shuts down
+        the default executor it created, drops its registrations, and closes the asyncio loop
+        if this IOLoop created it.
+        """
+        if self._closed:
+            return
+        if self.asyncio_loop.is_running():
+            raise RuntimeError("Cannot close a running IOLoop; stop() it and close it afterwards")
+        for fd, (fileobj, _) in list(self._handlers.items()):
+            self.remove_handler(fd)
+            try:
+                if all_fds and isinstance(fileobj, int):
+                    os.close(fileobj)
+                elif all_fds and callable(close := getattr(fileobj, "close", None)):
+                    close()
+            except OSError:
+                pass
+        self._closed = True
+        with _lock:
+            if _facades.get(self.asyncio_loop) is self:
+                del _facades[self.asyncio_loop]
+            if _instance is self:
+                _set_instance(None)
+        if _thread.current is self:
+            IOLoop.clear_current()
+        if self._owns_loop and _loop.thread_loop() is self.asyncio_loop:
+            _loop.set_thread_loop(None)
+        if self._executor is not None and self._executor_is_ours:
+            self._executor.shutdown(wait=False)
+        if self._owns_loop:
+            self.asyncio_loop.close()
+
+    # ---- callbacks and timeouts ---------------------------------------------------------------
+
+    def time(self) -> float:
+        """Return the time on this loop's clock, which is ``time.time()``."""
+        return time.time()
+
+    def add_callback(
+        self, callback: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs
+    ) -> None:
+        """Call ``callback(*args, **kwargs)`` on the next iteration; safe from any thread.
+
+        Dropped silently once the loop is closed.
+        """
+        loop, call = self.asyncio_loop, _bind(callback, args, kwargs)
+        try:
+            if asyncio._get_running_loop() is loop:
+                loop.call_soon(self._run_callback, call)
+            else:
+                loop.call_soon_threadsafe(self._run_callback, call)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    def add_callback_from_signal(
+        self, callback: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs
+    ) -> None:
+        """Like ``add_callback``, for use inside a signal handler."""
+        try:
+            self.asyncio_loop.call_soon_threadsafe(
+                self._run_callback, _bind(callback, args, kwargs)
+            )
+        except RuntimeError:  # the loop is closed
+            pass
+
+    def spawn_callback(
+        self, callback: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs
+    ) -> None:
+        """Call ``callback`` on the next iteration, detached from the caller's context."""
+        self.add_callback(callback, *args, **kwargs)
+
+    def call_later(
+        self, delay: float, callback: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs
+    ) -> asyncio.TimerHandle:
+        """Call ``callback`` after ``delay`` seconds; returns a handle for ``remove_timeout``."""
+        call = _bind(callback, args, kwargs)
+        return self.asyncio_loop.call_later(max(delay, 0.0), self._run_callback, call)
+
+    def call_at(
+        self, when: float, callback: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs
+    ) -> asyncio.TimerHandle:
+        """Call ``callback`` at ``when`` on ``IOLoop.time()``; returns a timeout handle."""
+        return self.call_later(when - self.time(), callback, *args, **kwargs)
+
+    def add_timeout(
+        self,
+        deadline: float | datetime.timedelta,
+        callback: Callable[_P, object],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> asyncio.TimerHandle:
+        """Call ``callback`` at ``deadline``; returns an opaque handle for ``remove_timeout``.
+
+        A number is an absolute time on ``IOLoop.time()`` (``time.time() + 5``), a
+        ``datetime.timedelta`` a delay from now. Scheduled on the loop's monotonic clock.
+        """
+        if isinstance(deadline, datetime.timedelta):
+            return self.call_later(deadline.total_seconds(), callback, *args, **kwargs)
+        if isinstance(deadline, int | float):
+            return self.call_at(deadline, callback, *args, **kwargs)
+        raise TypeError(
+            f"Unsupported deadline {deadline!r}: pass a number on IOLoop.time() (time.time()) "
+            "or a datetime.timedelta"
+        )
+
+    def remove_timeout(self, timeout: asyncio.TimerHandle) -> None:
+        """Cancel a timeout; safe after it has fired, and safe to call twice."""
+        timeout.cancel()
+
+    def _run_callback(self, callback: Callable[[], object]) -> None:
+        try:
+            result = callback()
+            if isinstance(result, concurrent.futures.Future):
+                result = asyncio.wrap_future(result, loop=self.asyncio_loop)
+            if inspect.isawaitable(result):
+                self._watch_awaitable(result, functools.partial(self._awaited_done, callback))
+        except Exception:
+            self.handle_callback_exception(callback)
+
+    def _watch_awaitable(self, result: Awaitable[Any], done: Callable[[Any], object]) -> None:
+        future = asyncio.ensure_future(result, loop=self.asyncio_loop)
+        self._pending.add(future)  # a strong reference until it finishes
+        future.add_done_callback(done)
+
+    def _awaited_done(self, callback: Callable[..., object], future: asyncio.Future[Any]) -> None:
+        self._pending.discard(future)
+        try:
+            if not future.cancelled():
+                future.result()
+        except Exception:
+            self.handle_callback_exception(callback)
+
+    def handle_callback_exception(self, callback: Callable[..., object]) -> None:
+        """Log the exception being handled, raised by ``callback``, on ``squall.application``.
+
+        Called from inside the ``except`` block; override it to report errors elsewhere.
+        """
+        app_log.error("Exception in callback %r", callback, exc_info=True)
+
+    # ---- futures and executors ----------------------------------------------------------------
+
+    def add_future(self, future: _FutureT, callback: Callable[[_FutureT], object]) -> None:
+        """Call ``callback(future)`` on this loop once ``future`` (asyncio or concurrent) is done.
+
+        A concurrent.futures future finishing in another thread is handed over by
+        ``add_callback``. Anything else raises TypeError.
+        """
+        if isinstance(future, asyncio.Future):
+            call = functools.partial(callback, future)
+            future.add_done_callback(lambda _: self._run_callback(call))
+        elif isinstance(future, concurrent.futures.Future):
+            future.add_done_callback(lambda _: self.add_callback(callback, future))
+        else:
+            raise TypeError(f"add_future() needs a Future, got {type(future).__name__}")
+
+    def run_in_executor(
+        self, executor: concurrent.futures.Executor | None, func: Callable[..., _T], *args: Any
+    ) -> asyncio.Future[_T]:
+        """Run ``func(*args)`` in ``executor`` and return an asyncio future of its result.
+
+        ``None`` means the default: the one from ``set_default_executor``, else a pool of
+        ``cpu_count() * 5`` threads made on first use and shut down by ``close()``.
+        """
+        if executor is None:
+            if self._executor is None:
+                workers = (os.cpu_count() or 1) * 5
+                self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+                self._executor_is_ours = True
+            executor = self._executor
+        return self.asyncio_loop.run_in_executor(executor, func, *args)
+
+    def set_default_executor(self, executor: concurrent.futures.Executor) -> None:
+        """Use ``executor`` for ``run_in_executor(None, ...)``; the caller still owns it."""
+        if self._executor is not None and self._executor_is_ours:
+            self._executor.shutdown(wait=False)
+        self._executor, self._executor_is_ours = executor, False
+
+    # ---- file descriptors ---------------------------------------------------------------------
+
+    def add_handler(
+        self, fd: int | _Selectable, handler: Callable[[Any, int], object], events: int
+    ) -> None:
+        """Call ``handler(fd, event)`` when ``fd`` (an int or has fileno()) is ready.
+
+        ``events`` combines READ and WRITE. Raises ValueError if ``fd`` has a handler already.
+        """
+        if (fileno := _fileno(fd)) in self._handlers:
+            raise ValueError(f"fd {fileno} already has a handler; use update_handler()")
+        self._handlers[fileno] = (fd, handler)
+        self.update_handler(fileno, events)
+
+    def update_handler(self, fd: int | _Selectable, events: int) -> None:
+        """Change the events watched on ``fd``; raises KeyError if it has no handler."""
+        if (fileno := _fileno(fd)) not in self._handlers:
+            raise KeyError(f"fd {fileno} has no handler; use add_handler() first")
+        loop = self.asyncio_loop
+        for event, add, remove in (
+            (self.READ, loop.add_reader, loop.remove_reader),
+            (self.WRITE, loop.add_writer, loop.remove_writer),
+        ):
+            if events & event:
+                add(fileno, self._fd_ready, fileno, event)
+            else:
+                remove(fileno)
+
+    def remove_handler(self, fd: int | _Selectable) -> None:
+        """Stop watching ``fd``; does nothing if it has no handler."""
+        if self._handlers.pop(fileno := _fileno(fd), None) is not None:
+            self.asyncio_loop.remove_reader(fileno)
+            self.asyncio_loop.remove_writer(fileno)
+
+    def _fd_ready(self, fileno: int, event: int) -> None:
+        if (entry := self._handlers.get(fileno)) is not None:
+            self._run_callback(functools.partial(entry[1], entry[0], event))
+
+    # ---- legacy (Tornado 4) -------------------------------------------------------------------
+
+    def set_blocking_log_threshold(self, seconds: float | None) -> None:
+        """Record the loop-block threshold in ``blocking_log_threshold`` (recorded only: the
+        detector that reads it arrives with the compatibility layer)."""
+        self.blocking_log_threshold = seconds
+        gen_log.debug("IOLoop blocking threshold set to %s seconds (recorded only)", seconds)
+
+    def set_blocking_signal_threshold(
+        self, seconds: float | None, action: Callable[[int, FrameType | None], object] | None
+    ) -> None:
+        """Record ``seconds`` as ``set_blocking_log_threshold`` does, and ``action``."""
+        self._blocking_signal_action = action
+        self.set_blocking_log_threshold(seconds)
+
+    def log_stack(self, signal: int, frame: FrameType | None) -> None:
+        """Log the stack of a loop blocked longer than ``blocking_log_threshold``."""
+        stack = "".join(traceback.format_stack(frame))
+        gen_log.warning("IOLoop blocked for %s seconds in\n%s", self.blocking_log_threshold, stack)
+
+
+def _reset_for_tests() -> None:
+    """Close every IOLoop that is not running and forget all registrations (test teardown)."""
+    with _lock:
+        facades = list(_facades.values())
+    for facade in facades:
+        if not facade.asyncio_loop.is_running():
+            facade.close()
+    with _lock:
+        _facades.clear()
+        _set_instance(None)
+    IOLoop.clear_current()
+
+
+class PeriodicCallback:
+    """Call ``callback`` every ``callback_time`` milliseconds (or timedelta) once started.
+
+    The first call is one period after ``start()``. An overrun skips the periods it missed: the
+    next call is at the next multiple of the period after now. ``jitter`` (a fraction) varies
+    each period by up to ``±jitter/2``. An awaitable result is awaited before the next call is
+    scheduled. Exceptions are logged on ``squall.application``. ``io_loop=`` is accepted and
+    ignored; the loop is ``current()`` at ``start()``, so construction creates no loop.
+    ``callback_time <= 0`` raises ValueError.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[[], object],
+        callback_time: float | datetime.timedelta,
+        jitter: float = 0,
+        io_loop: object = None,
+    ) -> None:
+        if isinstance(callback_time, datetime.timedelta):
+            callback_time = callback_time.total_seconds() * 1000
+        if not callback_time > 0:
+            raise ValueError(f"callback_time must be positive milliseconds, not {callback_time}")
+        self.callback, self.callback_time, self.jitter = callback, callback_time, jitter
+        self._running = False
+        self._io_loop: IOLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._next_time = 0.0  # on the asyncio loop's monotonic clock
+
+    def start(self) -> None:
+        """Start calling the callback on the calling thread's ``IOLoop.current()``."""
+        self._io_loop = IOLoop.current()
+        self._running = True
+        self._next_time = self._io_loop.asyncio_loop.time()
+        self._schedule_next()
+
+    def stop(self) -> None:
+        """Stop calling the callback; a run in progress finishes but schedules no other."""
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def is_running(self) -> bool:
+        """Return True between ``start()`` and ``stop()``."""
+        return self._running
+
+    def _schedule_next(self) -> None:
+        if not self._running or self._io_loop is None:
+            return
+        loop = self._io_loop.asyncio_loop
+        period = self.callback_time / 1000
+        if self.jitter:
+            period *= 1 + self.jitter * (random.random() - 0.5)
+        if self._next_time <= (now := loop.time()):
+            self._next_time += (math.floor((now - self._next_time) / period) + 1) * period
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(self._next_time, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        if not self._running or (io_loop := self._io_loop) is None:
+            return
+        try:
+            result = self.callback()
+        except Exception:
+            io_loop.handle_callback_exception(self.callback)
+        else:
+            if inspect.isawaitable(result):
+                io_loop._watch_awaitable(result, self._awaited_done)
+                return
+        self._schedule_next()
+
+    def _awaited_done(self, future: asyncio.Future[Any]) -> None:
+        if self._io_loop is not None:
+            self._io_loop._awaited_done(self.callback, future)
+        self._schedule_next()
