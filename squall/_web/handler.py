@@ -413,6 +413,9 @@ class RequestHandler:
         if exc_info is not None and isinstance(exc_info[1], HTTPError) and exc_info[1].reason:
             reason = exc_info[1].reason
         self.set_status(status_code, reason=reason)
+        if status_code == 405:
+            # RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+            self.set_header("Allow", ", ".join(self._allowed_methods()))
         try:
             if status_code != 304:
                 self.write_error(status_code, **kwargs)
@@ -457,6 +460,15 @@ class RequestHandler:
                 self.request,
                 exc_info=(typ, value, tb),  # type: ignore[arg-type]
             )
+
+    def _allowed_methods(self) -> list[str]:
+        cls = type(self)
+        unimplemented = RequestHandler._unimplemented_method
+        return [
+            m
+            for m in self.SUPPORTED_METHODS
+            if getattr(cls, m.lower(), unimplemented) is not unimplemented
+        ]
 
     def _request_summary(self) -> str:
         request = self.request
@@ -516,7 +528,6 @@ class RequestHandler:
         try:
             method = self.request.method
             if method not in self.SUPPORTED_METHODS:
-                self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
                 raise HTTPError(405)
             self.path_args = path_args
             self.path_kwargs = path_kwargs
