@@ -1,0 +1,140 @@
+"""Tests of the httputil contract: headers, start lines, the request object."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from squall.httputil import (
+    HTTPHeaders,
+    HTTPInputError,
+    HTTPServerRequest,
+    RequestStartLine,
+    ResponseStartLine,
+    parse_request_start_line,
+    parse_response_start_line,
+)
+
+
+def test_headers_are_case_insensitive_and_normalized() -> None:
+    h = HTTPHeaders({"content-TYPE": "text/html"})
+    assert h["Content-Type"] == "text/html"
+    assert "CONTENT-type" in h
+    assert list(h) == ["Content-Type"]
+    assert h.get("x-missing") is None
+    assert h.get("x-missing", "d") == "d"
+
+
+def test_repeated_fields_join_with_commas_and_list_separately() -> None:
+    h = HTTPHeaders()
+    h.add("Set-Cookie", "a=1")
+    h.add("set-cookie", "b=2")
+    assert h["Set-Cookie"] == "a=1,b=2"
+    assert h.get_list("SET-COOKIE") == ["a=1", "b=2"]
+    assert list(h.get_all()) == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+    assert str(h) == "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+
+
+def test_setitem_replaces_all_values_and_delitem_removes() -> None:
+    h = HTTPHeaders()
+    h.add("X-A", "1")
+    h.add("X-A", "2")
+    h["x-a"] = "3"
+    assert h.get_list("X-A") == ["3"]
+    del h["X-A"]
+    assert "X-A" not in h
+    with pytest.raises(KeyError):
+        h["X-A"]
+
+
+def test_from_raw_matches_parse_of_same_block() -> None:
+    raw = [(b"host", b"example.com"), (b"Accept", b"a"), (b"ACCEPT", b"b"), (b"X-Bin", b"\xe9")]
+    h = HTTPHeaders._from_raw(raw)
+    assert h["Host"] == "example.com"
+    assert h.get_list("Accept") == ["a", "b"]
+    assert h["X-Bin"] == "\xe9"  # latin-1, never a decode error
+    parsed = HTTPHeaders.parse("Host: example.com\r\nAccept: a\r\nAccept: b\r\nX-Bin: \xe9\r\n")
+    assert parsed == h
+
+
+def test_parse_refuses_obs_fold_and_missing_colon() -> None:
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders.parse("A: b\r\n c\r\n")
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders.parse("no colon here\r\n")
+
+
+def test_copy_is_independent() -> None:
+    h = HTTPHeaders()
+    h.add("A", "1")
+    h.add("A", "2")
+    c = copy.copy(h)
+    c.add("A", "3")
+    assert h.get_list("A") == ["1", "2"]
+    assert c.get_list("A") == ["1", "2", "3"]
+    assert h.copy() == h
+
+
+def test_pop_update_setdefault_len() -> None:
+    h = HTTPHeaders({"A": "1"})
+    h.update({"b": "2"}, c="3")
+    assert len(h) == 3
+    assert h.pop("B") == "2"
+    assert h.pop("B", None) is None
+    assert h.setdefault("D", "4") == "4"
+    assert h.setdefault("D", "5") == "4"
+
+
+def test_start_line_parsers() -> None:
+    assert parse_request_start_line("GET /a?b HTTP/1.1") == RequestStartLine("GET", "/a?b", "HTTP/1.1")
+    assert parse_response_start_line("HTTP/1.1 404 Not Found") == ResponseStartLine(
+        "HTTP/1.1", 404, "Not Found"
+    )
+    with pytest.raises(HTTPInputError):
+        parse_request_start_line("GET /")
+    with pytest.raises(HTTPInputError):
+        parse_response_start_line("HTTP/1.1 2000 Nope")
+
+
+def test_request_splits_uri_and_parses_query_lazily() -> None:
+    req = HTTPServerRequest("GET", "/path?a=1&a=2&b=", headers=HTTPHeaders({"Host": "Ex.com:8080"}))
+    assert req.path == "/path"
+    assert req.query == "a=1&a=2&b="
+    assert req.query_arguments == {"a": [b"1", b"2"], "b": [b""]}
+    assert req.arguments == {"a": [b"1", b"2"], "b": [b""]}
+    assert req.host == "Ex.com:8080"
+    assert req.host_name == "ex.com"
+    assert req.full_url() == "http://Ex.com:8080/path?a=1&a=2&b="
+
+
+def test_absolute_form_target_takes_its_authority_as_host() -> None:
+    req = HTTPServerRequest(
+        "GET", "http://other.example/x/y?q=1", headers=HTTPHeaders({"Host": "ignored"})
+    )
+    assert req.path == "/x/y"
+    assert req.query == "q=1"
+    assert req.uri == "/x/y?q=1"
+    assert req.host == "other.example"
+
+
+def test_request_cookies_skip_bad_ones() -> None:
+    headers = HTTPHeaders({"Cookie": 'a=1; b="quoted"; bad name=3; c=x'})
+    req = HTTPServerRequest("GET", "/", headers=headers)
+    assert req.cookies["a"].value == "1"
+    assert req.cookies["b"].value == "quoted"
+    assert req.cookies["c"].value == "x"
+
+
+def test_parse_body_merges_form_arguments() -> None:
+    headers = HTTPHeaders({"Content-Type": "application/x-www-form-urlencoded"})
+    req = HTTPServerRequest("POST", "/?a=q", headers=headers, body=b"a=b&c=d")
+    req._parse_body()
+    assert req.body_arguments == {"a": [b"b"], "c": [b"d"]}
+    assert req.arguments == {"a": [b"q", b"b"], "c": [b"d"]}
+
+
+def test_request_time_grows_until_finish() -> None:
+    req = HTTPServerRequest("GET", "/")
+    assert req.request_time() >= 0
+    assert "method='GET'" in repr(req)
