@@ -21,6 +21,7 @@ from squall._web.decorators import addslash, authenticated, removeslash, stream_
 from squall._web.errors import Finish, HTTPError, MissingArgumentError
 from squall._web.handler import RequestHandler
 from squall._web.routing import URLSpec, url
+from squall._web.static import StaticFileHandler
 from squall._web.transforms import GZipContentEncoding, OutputTransform
 
 __all__ = [
@@ -55,11 +56,3 @@ MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
 DEFAULT_SIGNED_VALUE_VERSION = 2
 DEFAULT_SIGNED_VALUE_MIN_VERSION = 1
 
-
-def __getattr__(name: str) -> object:
-    """``StaticFileHandler`` is imported on first use (it pulls in mimetypes and file I/O)."""
-    if name == "StaticFileHandler":
-        from squall._web.static import StaticFileHandler
-
-        return StaticFileHandler
-    raise AttributeError(f"module 'squall.web' has no attribute {name!r}")
