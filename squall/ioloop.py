@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
-from squall import _loop
+from squall import _loop, _stack_context
 from squall.log import app_log, gen_log
 
 _P = ParamSpec("_P")
@@ -405,7 +405,10 @@ class IOLoop:
                 result = asyncio.wrap_future(result, loop=self.asyncio_loop)
             if inspect.isawaitable(result):
                 self._watch_awaitable(result, functools.partial(self._awaited_done, callback))
-        except Exception:
+        except Exception as exc:
+            # A legacy stack context (gen.Task, @asynchronous) may claim it before we log it.
+            if _stack_context.route_exception(exc):
+                return
             self.handle_callback_exception(callback)
 
     def _watch_awaitable(self, result: Awaitable[Any], done: Callable[[Any], object]) -> None:
