@@ -159,7 +159,7 @@ class RequestHandler:
 
     # -- verb methods (absent by default: 405) -----------------------------------------------
 
-    def _unimplemented_method(self, *args: Any, **kwargs: Any) -> None:
+    def _unimplemented_method(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
         raise HTTPError(405)
 
     head = get = post = delete = patch = put = options = _unimplemented_method
