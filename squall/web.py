@@ -17,7 +17,13 @@ from __future__ import annotations
 from squall._web.application import Application
 from squall._web.builtin import ErrorHandler, FallbackHandler, RedirectHandler
 from squall._web.cookies import create_signed_value, decode_signed_value
-from squall._web.decorators import addslash, authenticated, removeslash, stream_request_body
+from squall._web.decorators import (
+    addslash,
+    asynchronous,
+    authenticated,
+    removeslash,
+    stream_request_body,
+)
 from squall._web.errors import Finish, HTTPError, MissingArgumentError
 from squall._web.handler import RequestHandler
 from squall._web.routing import URLSpec, url
@@ -42,6 +48,7 @@ __all__ = [
     "StaticFileHandler",
     "URLSpec",
     "addslash",
+    "asynchronous",
     "authenticated",
     "create_signed_value",
     "decode_signed_value",
@@ -55,4 +62,3 @@ MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
 MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
 DEFAULT_SIGNED_VALUE_VERSION = 2
 DEFAULT_SIGNED_VALUE_MIN_VERSION = 1
-

@@ -1,16 +1,20 @@
-"""Decorators for handlers: authenticated, removeslash, addslash, stream_request_body."""
+"""Decorators for handlers: authenticated, removeslash, addslash, stream_request_body, and the
+Tornado-era ``asynchronous``."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
+from squall import _stack_context
 from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler
+from squall.log import app_log
 
-__all__ = ["addslash", "authenticated", "removeslash", "stream_request_body"]
+__all__ = ["addslash", "asynchronous", "authenticated", "removeslash", "stream_request_body"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _H = TypeVar("_H", bound=type[RequestHandler])
@@ -94,3 +98,47 @@ def stream_request_body(cls: _H) -> _H:
         raise TypeError(f"expected a RequestHandler subclass, got {cls!r}")
     cls._stream_request_body = True
     return cls
+
+
+def asynchronous(method: _F) -> _F:
+    """Legacy (Tornado <= 5.1): the response is finished by the handler itself, later.
+
+    The connection stays open after the verb method returns; the handler calls ``finish()``
+    from a later callback (``IOLoop.add_timeout``, ``add_callback``, an HTTP client
+    callback...). Exceptions raised in those callbacks are routed to the handler, as
+    Tornado's stack contexts did: the first one becomes a ``500`` through ``send_error`` and
+    is logged once; later ones, once the response is finished, are not logged again.
+    Combined with ``@gen.coroutine`` (or an ``async def``), the response is finished when the
+    returned awaitable resolves.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Any:
+        self._auto_finish = False
+
+        def sink(exc: BaseException) -> bool:
+            if self._finished:
+                app_log.debug("Exception after the response finished: %r", exc)
+                return True
+            try:
+                raise exc
+            except Exception as e:  # re-raised so that sys.exc_info() holds it for logging
+                self._handle_request_exception(e)
+            return True
+
+        token = _stack_context.push_sink(sink)
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            _stack_context._sinks.reset(token)
+        if result is not None and inspect.isawaitable(result):
+            return _finish_when_done(self, result)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+async def _finish_when_done(handler: RequestHandler, awaitable: Any) -> None:
+    await awaitable
+    if not handler._finished:
+        handler.finish()

@@ -92,11 +92,11 @@ class StaticFileHandler(RequestHandler):
 
     # -- serving -----------------------------------------------------------------------------
 
-    def head(self, path: str) -> Awaitable[None]:  # type: ignore[override]
+    def head(self, path: str) -> Awaitable[None]:
         """Like GET, without the body (``Content-Length`` still gives the full size)."""
         return self.get(path, include_body=False)
 
-    async def get(self, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+    async def get(self, path: str, include_body: bool = True) -> None:
         """Serve the file at ``path`` under the root: 200, 206, 304, 416, or an error."""
         path = path or ""
         if "\x00" in path:
