@@ -87,7 +87,9 @@ def test_pop_update_setdefault_len() -> None:
 
 
 def test_start_line_parsers() -> None:
-    assert parse_request_start_line("GET /a?b HTTP/1.1") == RequestStartLine("GET", "/a?b", "HTTP/1.1")
+    assert parse_request_start_line("GET /a?b HTTP/1.1") == RequestStartLine(
+        "GET", "/a?b", "HTTP/1.1"
+    )
     assert parse_response_start_line("HTTP/1.1 404 Not Found") == ResponseStartLine(
         "HTTP/1.1", 404, "Not Found"
     )
