@@ -49,11 +49,11 @@ class Server:
         return self._state
 
     def _make_protocol(self) -> HTTP1Protocol:
-        assert self._state is not None  # noqa: S101 - set before any socket is served
+        assert self._state is not None  # set before any socket is served
         return HTTP1Protocol(self._delegate, self._params, self._state, tls=self._ssl is not None)
 
     def add_sockets(self, sockets: list[socket.socket], loop: asyncio.AbstractEventLoop) -> None:
-        """Start accepting on ``sockets`` with ``loop`` (now if it is idle, else on its next turn)."""
+        """Start accepting on ``sockets`` with ``loop`` (now if idle, else on its next turn)."""
         if self._loop is None:
             self._loop = loop
             self._state = ServerState(loop, self._params.shortest_timeout)
@@ -72,7 +72,7 @@ class Server:
     async def _serve(self, sock: socket.socket) -> None:
         if self._stopped:
             return
-        assert self._loop is not None  # noqa: S101
+        assert self._loop is not None
         server = await self._loop.create_server(
             self._make_protocol, sock=sock, ssl=self._ssl, backlog=sock_backlog(sock)
         )
@@ -94,7 +94,7 @@ class Server:
                 sock.close()
         self._sockets.clear()
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - Tornado-style API
         """Graceful stop: stop accepting, close idle connections, let requests in flight finish.
 
         Connections still open after ``timeout`` seconds are closed. Returns True if every

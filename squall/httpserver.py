@@ -101,8 +101,7 @@ class HTTPServer(HTTPServerConnectionDelegate):
         if not isinstance(xheaders, bool) and hasattr(xheaders, "add_timeout"):
             # Tornado 4 order: (callback, no_keep_alive, io_loop, xheaders, ssl_options, ...):
             # everything after the io_loop slot moves one place to the left.
-            (
-                xheaders,
+            shifted: tuple[Any, ...] = (
                 ssl_options,
                 protocol,
                 decompress_request,
@@ -112,25 +111,23 @@ class HTTPServer(HTTPServerConnectionDelegate):
                 body_timeout,
                 max_body_size,
                 max_buffer_size,
-            ) = (
-                bool(ssl_options),
-                protocol or None,  # type: ignore[assignment]
-                decompress_request or None,  # type: ignore[assignment]
-                bool(chunk_size),
-                max_header_size,
-                idle_connection_timeout,  # type: ignore[assignment]
-                body_timeout,
-                max_body_size,
-                max_buffer_size,
-                None,
+                trusted_downstream,
             )
+            xheaders = bool(shifted[0])
+            ssl_options, protocol = shifted[1] or None, shifted[2] or None
+            decompress_request, chunk_size = bool(shifted[3]), shifted[4]
+            max_header_size, idle_connection_timeout = shifted[5], shifted[6]
+            body_timeout, max_body_size, max_buffer_size = shifted[7], shifted[8], shifted[9]
+            trusted_downstream = None
         if gzip is not None:
             decompress_request = decompress_request or gzip
         self.request_callback = request_callback
+        self._callback: Callable[[HTTPServerRequest], Any] | None = None
         if isinstance(request_callback, HTTPServerConnectionDelegate):
             delegate: HTTPServerConnectionDelegate = request_callback
         elif callable(request_callback):
             delegate = self
+            self._callback = request_callback
         else:
             raise TypeError(
                 "HTTPServer needs an Application, an HTTPServerConnectionDelegate or a "
@@ -138,7 +135,7 @@ class HTTPServer(HTTPServerConnectionDelegate):
             )
         if max_body_size is None:
             max_body_size = max_buffer_size
-        values = {
+        values: dict[str, Any] = {
             "no_keep_alive": no_keep_alive,
             "xheaders": xheaders,
             "trusted_downstream": frozenset(trusted_downstream or ()),
@@ -166,7 +163,9 @@ class HTTPServer(HTTPServerConnectionDelegate):
         self, server_conn: object, request_conn: HTTPConnection
     ) -> HTTPMessageDelegate:
         """Wrap a plain ``request_callback``: read the whole body, then call it."""
-        return _CallableAdapter(self.request_callback, server_conn, request_conn)
+        if self._callback is None:
+            raise RuntimeError("HTTPServer.start_request() is only used for a plain callable")
+        return _CallableAdapter(self._callback, server_conn, request_conn)
 
     def on_close(self, server_conn: object) -> None:
         """Connections need no bookkeeping here (the protocol's registry has them)."""
@@ -216,8 +215,9 @@ class HTTPServer(HTTPServerConnectionDelegate):
         if self._started:
             raise RuntimeError("HTTPServer.start() called twice")
         if num_processes != 1:
-            from squall import process  # noqa: PLC0415 - the process layer only when forking
+            from squall import process  # the process layer only when forking
 
+            process.note_autoreload(self.request_callback)
             process.fork_processes(num_processes, max_restarts)
         self._started = True
         sockets, self._pending_sockets = self._pending_sockets, []
@@ -225,10 +225,13 @@ class HTTPServer(HTTPServerConnectionDelegate):
 
     def add_sockets(self, sockets: list[socket.socket]) -> None:
         """Serve already-listening ``sockets`` (from :func:`squall.netutil.bind_sockets`)."""
-        from squall.ioloop import IOLoop  # noqa: PLC0415 - no event loop before a fork
+        from squall._supervisor.worker_guard import register_drain
+        from squall.ioloop import IOLoop  # no event loop before a fork
 
         self._started = True
-        self._server.add_sockets(list(sockets), IOLoop.current().asyncio_loop)
+        loop = IOLoop.current().asyncio_loop
+        self._server.add_sockets(list(sockets), loop)
+        register_drain(self.drain, loop)  # a forked child drains this server on SIGTERM
 
     def add_socket(self, socket: socket.socket) -> None:
         """Serve one already-listening socket."""
@@ -243,7 +246,7 @@ class HTTPServer(HTTPServerConnectionDelegate):
             sock.close()
         self._pending_sockets.clear()
 
-    async def drain(self, timeout: float = 25.0) -> bool:
+    async def drain(self, timeout: float = 25.0) -> bool:  # noqa: ASYNC109 - public API
         """Graceful shutdown: stop accepting, close idle keep-alive connections at once, let
         requests in flight finish (their responses carry ``Connection: close``), and close what
         is left after ``timeout`` seconds. Returns True if nothing had to be cut off."""
@@ -278,7 +281,7 @@ class _CallableAdapter(HTTPMessageDelegate):
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         """Build the request object."""
-        assert isinstance(start_line, RequestStartLine)  # noqa: S101 - server side only
+        assert isinstance(start_line, RequestStartLine)  # server side only
         self._request = HTTPServerRequest(
             connection=self._conn,
             server_connection=self._server_conn,
@@ -295,7 +298,7 @@ class _CallableAdapter(HTTPMessageDelegate):
     def finish(self) -> None:
         """Parse form arguments (a malformed body is logged, not fatal) and call back."""
         request = self._request
-        assert request is not None  # noqa: S101
+        assert request is not None
         request.body = b"".join(self._chunks)
         try:
             request._parse_body()

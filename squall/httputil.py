@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from http.client import responses
 from http.cookies import Morsel, SimpleCookie
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from squall._forms import (
@@ -579,7 +579,7 @@ class HTTPServerRequest:
                 for name, value in parse_cookie(header).items():
                     try:
                         cookies[name] = value
-                    except Exception:  # noqa: BLE001 - an unencodable cookie is skipped
+                    except Exception:  # an unencodable cookie is skipped
                         pass
             self._cookies = cookies
         return self._cookies
@@ -611,7 +611,7 @@ class HTTPServerRequest:
             self.body,
             body_arguments,
             self.files,
-            self.headers,
+            cast("Mapping[str, str]", self.headers),  # HTTPHeaders has the Mapping methods
             limits,
         )
         self._body_arguments = body_arguments

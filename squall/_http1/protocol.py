@@ -40,7 +40,7 @@ from typing import Any
 import httptools
 
 from squall._http1 import wire
-from squall._http1.flow import DONE, FlowControl
+from squall._http1.flow import CLOSED, DONE, FlowControl
 from squall._http1.params import HTTP1Params, RequestRejected
 from squall._http1.state import ServerState
 from squall._util import date_header_value
@@ -141,6 +141,7 @@ class HTTP1Exchange(HTTPConnection):
     __slots__ = (
         "_chunked_out",
         "_close_callback",
+        "_detached",
         "_finished",
         "_headers_written",
         "_no_body",
@@ -148,6 +149,7 @@ class HTTP1Exchange(HTTPConnection):
         "_remaining",
         "_response_keep_alive",
         "body_pending",
+        "body_rest",
         "body_received",
         "body_started_at",
         "body_timeout",
@@ -200,6 +202,7 @@ class HTTP1Exchange(HTTPConnection):
         self.has_body = False
         self.headers: HTTPHeaders | None = None
         self.body_pending: list[bytes] = []
+        self.body_rest = b""  # decoded bytes left over when the delegate asked to wait
         self.body_received = 0
         self.body_started_at = 0.0
         self.body_timeout: float | None = proto._params.body_timeout
@@ -211,6 +214,7 @@ class HTTP1Exchange(HTTPConnection):
         self.finish_delivered = False
         self._headers_written = False
         self._finished = False
+        self._detached = False
         self._no_body = False
         self._chunked_out = False
         self._remaining = -1
@@ -235,6 +239,8 @@ class HTTP1Exchange(HTTPConnection):
         Adds ``Date``, ``Server``, ``Connection`` and the body framing (Content-Length as
         given by the application, else chunked for HTTP/1.1, else close-delimited)."""
         if self._headers_written:
+            if self._detached:
+                return CLOSED  # the protocol ended this exchange: the write goes nowhere
             raise RuntimeError("write_headers() called twice for one response")
         if not isinstance(start_line, ResponseStartLine):
             raise TypeError("a server writes a ResponseStartLine")
@@ -249,9 +255,8 @@ class HTTP1Exchange(HTTPConnection):
         lines = [wire.status_line(code, start_line.reason)]
         block = str(headers)
         # Each pair renders as one CRLF-terminated line: any other line break is injection.
-        if block.count("\n") != sum(1 for _ in headers.get_all()) or block.count("\r") != block.count(
-            "\n"
-        ):
+        newlines = block.count("\n")
+        if newlines != sum(1 for _ in headers.get_all()) or block.count("\r") != newlines:
             proto._abort_response()
             raise ValueError("Newline in response header: refusing to split the response")
         lines.append(block.encode("latin-1"))
@@ -302,6 +307,8 @@ class HTTP1Exchange(HTTPConnection):
     def write(self, chunk: bytes) -> Awaitable[None]:
         """Write a body chunk; returns an awaitable that waits while the transport is full."""
         if self._finished:
+            if self._detached:
+                return CLOSED
             raise RuntimeError("Cannot write() after finish()")
         if not self._headers_written:
             raise RuntimeError("write() called before write_headers()")
@@ -317,6 +324,8 @@ class HTTP1Exchange(HTTPConnection):
 
         The connection cannot know where such a response ends, so it closes afterwards."""
         if self._finished:
+            if self._detached:
+                return
             raise RuntimeError("Cannot write() after finish()")
         if isinstance(data, str):
             data = data.encode("utf-8")
@@ -326,15 +335,19 @@ class HTTP1Exchange(HTTPConnection):
             self._proto._write(bytes(data))
 
     def finish(self) -> None:
-        """Mark the response complete (writes the last chunk of a chunked body)."""
+        """Mark the response complete (writes the last chunk of a chunked body).
+
+        After the protocol ended the exchange itself (a bad body, a framing error, a closed
+        connection) this does nothing."""
         if self._finished:
+            if self._detached:
+                return
             raise RuntimeError("finish() called twice")
         if not self._headers_written:
             raise RuntimeError("finish() called before write_headers()")
         proto = self._proto
         if self._remaining > 0 and not self._no_body and not proto._flow.closed:
             missing = self._remaining
-            self._finished = True
             proto._abort_response()
             raise HTTPOutputError(f"Tried to write {missing} bytes less than Content-Length")
         if self._chunked_out:
@@ -355,7 +368,7 @@ class HTTP1Exchange(HTTPConnection):
     def set_max_body_size(self, max_body_size: int) -> None:
         """Change this request's body size limit (in ``prepare`` of a streaming handler)."""
         self.max_body_size = max_body_size
-        if self.content_length > max_body_size:
+        if self.content_length > max_body_size or self.body_received > max_body_size:
             self._proto._fail_active(413, "Request body too large")
 
     def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
@@ -367,7 +380,8 @@ class HTTP1Exchange(HTTPConnection):
 
     def get_ssl_certificate(self, binary_form: bool = False) -> Any:
         """The peer's TLS certificate, or None."""
-        ssl_object = self._proto._transport.get_extra_info("ssl_object")
+        transport = self._proto._transport
+        ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
         if ssl_object is None:
             return None
         try:
@@ -396,6 +410,7 @@ class HTTP1Protocol(asyncio.Protocol):
         "_deadline_kind",
         "_delegate",
         "_draining",
+        "_eof",
         "_flow",
         "_held",
         "_loop",
@@ -431,7 +446,8 @@ class HTTP1Protocol(asyncio.Protocol):
         self._loop = state.loop
         self._tls = tls
         self._flow = FlowControl(self._loop)
-        self._server_line = f"Server: {params.server_header}\r\n".encode("latin-1")
+        server = params.server_header
+        self._server_line = f"Server: {server}\r\n".encode("latin-1") if server else b""
         self._queue: deque[HTTP1Exchange | _Rejection] = deque()
         self._active: HTTP1Exchange | None = None
         self._cur: HTTP1Exchange | None = None
@@ -440,6 +456,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._reading_paused = False
         self._close_when_idle = False
         self._draining = False
+        self._eof = False
         self._suspended = False
         self._upgraded = False
         self._upgrade_tail = b""
@@ -476,7 +493,13 @@ class HTTP1Protocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except _HttpParserUpgrade as exc:
-            self._upgrade_tail = data[exc.args[0] :]
+            tail = data[exc.args[0] :]
+            queue = self._queue
+            ex = queue[-1] if queue else None
+            if isinstance(ex, HTTP1Exchange) and ex.has_body and ex.method != "CONNECT":
+                self._read_upgrade_body(ex, tail)
+                return
+            self._upgrade_tail = tail
             self._suspended = True
         except _HttpParserCallbackError as exc:
             cause = exc.__context__
@@ -487,7 +510,9 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._reject(500, "Internal Server Error")
         except _HttpParserError as exc:
             message = str(exc) or exc.__class__.__name__
-            status = 505 if "version" in message.lower() else 400
+            # A well-formed but unsupported version (HTTP/1.2, HTTP/3.0) is 505; a malformed
+            # request line that merely mentions the version ("Expected CRLF after version") is 400.
+            status = 505 if message.startswith("Invalid HTTP version") else 400
             self._reject(status, f"Bad Request: {message}")
         else:
             cur = self._cur
@@ -500,14 +525,28 @@ class HTTP1Protocol(asyncio.Protocol):
         self._process()
 
     def eof_received(self) -> bool | None:
-        """The peer finished sending: serve what was received, then close."""
+        """The peer finished sending: serve the complete requests received, then close.
+
+        A request cut short can never complete: an unfinished head is dropped, and an
+        unfinished body of the request being served closes the connection now (the delegate
+        hears of it through ``on_connection_close``)."""
+        cur = self._cur
+        if cur is not None:
+            if cur is self._active:
+                return None  # the transport closes itself
+            self._cur = None
+            try:
+                self._queue.remove(cur)
+            except ValueError:
+                pass
         if self._active is None and not self._queue:
-            return None  # transport closes itself
-        self._close_when_idle = True
+            return None
+        self._eof = True
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Tell the delegate about an interrupted request; release everything."""
+        self._transport = None  # late callbacks (a delegate's future, a tail) must not touch it
         self._flow.connection_lost()
         self._state.discard(self)
         self.deadline = 0.0
@@ -549,7 +588,7 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         ex = self._cur
-        assert ex is not None  # noqa: S101 - httptools always calls on_message_begin first
+        assert ex is not None  # httptools always calls on_message_begin first
         ex.url += url
         ex.head_size += len(url)
         if ex.head_size > self._params.max_header_size:
@@ -557,7 +596,10 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self._cur
-        assert ex is not None  # noqa: S101
+        assert ex is not None
+        # llhttp drops leading whitespace only; a field value excludes trailing OWS too
+        # (RFC 9112 §5.1). rstrip returns the same object when there is nothing to strip.
+        value = value.rstrip(b" \t")
         ex.raw_headers.append((name, value))
         ex.header_count += 1
         ex.head_size += len(name) + len(value) + 4
@@ -589,7 +631,7 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         ex = self._cur
-        assert ex is not None  # noqa: S101
+        assert ex is not None
         parser = self._parser
         version = _VERSIONS.get(parser.get_http_version())
         if version is None:
@@ -624,8 +666,10 @@ class HTTP1Protocol(asyncio.Protocol):
         if version == "HTTP/1.1":
             keep_alive = b"close" not in tokens or not _has_token(tokens, b"close")
         else:
-            keep_alive = _has_token(tokens, b"keep-alive") and (
-                ex.content_length >= 0 or ex.method in ("GET", "HEAD")
+            keep_alive = (
+                _has_token(tokens, b"keep-alive")
+                and not _has_token(tokens, b"close")
+                and (ex.content_length >= 0 or ex.method in ("GET", "HEAD"))
             )
             if ex.transfer_encoding:
                 keep_alive = False  # RFC 9112 §6.1: chunked in HTTP/1.0 is faulty framing
@@ -644,7 +688,7 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         ex = self._cur
-        assert ex is not None  # noqa: S101
+        assert ex is not None
         ex.body_pending.append(body)
         ex.body_received += len(body)
         if ex.body_received > ex.max_body_size and ex.inflater is None:
@@ -659,7 +703,7 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         ex = self._cur
-        assert ex is not None  # noqa: S101
+        assert ex is not None
         ex.message_complete = True
         self._cur = None
         self._set_deadline(_NONE, 0.0)
@@ -671,7 +715,8 @@ class HTTP1Protocol(asyncio.Protocol):
         if self._processing:
             return
         self._processing = True
-        self._out = out = []
+        out: list[bytes] = []
+        self._out = out
         try:
             while True:
                 ex = self._active
@@ -682,9 +727,9 @@ class HTTP1Protocol(asyncio.Protocol):
                     head = queue[0]
                     if head.__class__ is _Rejection:
                         queue.clear()
-                        self._send_rejection(head)  # type: ignore[arg-type]
+                        self._send_rejection(head)
                         break
-                    assert isinstance(head, HTTP1Exchange)  # noqa: S101
+                    assert isinstance(head, HTTP1Exchange)
                     if not head.head_complete:
                         break
                     queue.popleft()
@@ -693,7 +738,7 @@ class HTTP1Protocol(asyncio.Protocol):
                         break
                 if ex.waiting:
                     break
-                if ex.body_pending and not self._deliver_body(ex):
+                if (ex.body_pending or ex.body_rest) and not self._deliver_body(ex):
                     break
                 if ex.message_complete and not ex.finish_delivered:
                     ex.finish_delivered = True
@@ -712,7 +757,7 @@ class HTTP1Protocol(asyncio.Protocol):
         transport = self._transport
         if out and transport is not None:
             transport.write(out[0] if len(out) == 1 else b"".join(out))
-        if self._close_when_idle and self._active is None:
+        if self._active is None and (self._close_when_idle or (self._eof and not self._queue)):
             self._close()
             return
         self._update_reading()
@@ -746,37 +791,50 @@ class HTTP1Protocol(asyncio.Protocol):
         return True
 
     def _deliver_body(self, ex: HTTP1Exchange) -> bool:
-        """Hand pending body pieces to the delegate; False if it asked us to wait."""
-        msg = ex.msg
+        """Hand pending body pieces to the delegate; False if it asked us to wait (or failed).
+
+        Pieces are decoded (inflated) once; what is left of a piece when the delegate asks to
+        wait is kept decoded in ``body_rest``. A request that failed (``msg`` is None) gets
+        nothing more."""
         chunk_size = self._params.chunk_size
         pending = ex.body_pending
-        while pending:
-            piece = pending.pop(0)
-            if ex.inflater is not None:
-                try:
-                    piece = self._inflate(ex, piece)
-                except HTTPInputError as exc:
+        while True:
+            piece = ex.body_rest
+            if piece:
+                ex.body_rest = b""
+            elif pending:
+                piece = pending.pop(0)
+                if ex.inflater is not None:
+                    try:
+                        piece = self._inflate(ex, piece)
+                    except HTTPInputError as exc:
+                        pending.clear()
+                        self._fail_active(exc.status_code, str(exc))
+                        return False
+            else:
+                return True
+            size = len(piece)
+            start = 0
+            while start < size:
+                part = piece if size <= chunk_size else piece[start : start + chunk_size]
+                start += chunk_size
+                msg = ex.msg
+                if msg is None:
                     pending.clear()
-                    self._fail_active(exc.status_code, str(exc))
-                    return False
-            for start in range(0, len(piece), chunk_size):
-                part = piece if len(piece) <= chunk_size else piece[start : start + chunk_size]
-                if msg is None or not part:
-                    continue
+                    return True
                 try:
                     result = msg.data_received(part)
                 except Exception:
                     self._delegate_failed(ex, "data_received")
                     return False
                 if result is not None and not self._wait_for(ex, result):
-                    if len(piece) > chunk_size and start + chunk_size < len(piece):
-                        pending.insert(0, piece[start + chunk_size :])
+                    if start < size:
+                        ex.body_rest = piece[start:]
                     return False
-        return True
 
     def _inflate(self, ex: HTTP1Exchange, data: bytes) -> bytes:
         try:
-            out = ex.inflater.decompress(data, ex.max_body_size - ex.inflated + 1)
+            out: bytes = ex.inflater.decompress(data, ex.max_body_size - ex.inflated + 1)
         except zlib.error as exc:
             raise HTTPInputError(f"Bad Request: invalid gzip body ({exc})", 400) from None
         ex.inflated += len(out)
@@ -786,6 +844,10 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def _wait_for(self, ex: HTTP1Exchange, result: Awaitable[Any]) -> bool:
         """The delegate returned an awaitable: stop reading until it resolves."""
+        if result is DONE or result is CLOSED:
+            # A write that did not have to wait (the common streaming case), or one on a
+            # connection that is gone: nothing to wait for, no Task, no pause.
+            return True
         if isinstance(result, asyncio.Future) and result.done():
             if result.cancelled() or result.exception() is None:
                 return True
@@ -816,7 +878,7 @@ class HTTP1Protocol(asyncio.Protocol):
         if not ex._response_keep_alive or not ex.message_complete:
             # A body the application did not wait for cannot be skipped safely: close.
             self._close_when_idle = True
-        elif self._suspended and not self._upgraded:
+        elif ex.is_upgrade and self._suspended and not self._upgraded:
             self._resume_after_upgrade()
         elif not self._queue and self._cur is None:
             self._set_deadline(_IDLE, self._loop.time() + self._params.idle_connection_timeout)
@@ -837,7 +899,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._queue.clear()
         self._close_when_idle = True
         if ex is not None:
-            ex._finished = True
+            self._detach(ex)
             self._active = None
         if not self._processing:
             self._process()
@@ -846,12 +908,27 @@ class HTTP1Protocol(asyncio.Protocol):
         """The application broke HTTP framing: the connection cannot be reused."""
         ex = self._active
         if ex is not None:
-            ex._finished = True
+            self._detach(ex)
         self._active = None
         self._queue.clear()
         self._close_when_idle = True
         if not self._processing:
             self._process()
+
+    def _detach(self, ex: HTTP1Exchange) -> None:
+        """The protocol ends ``ex`` before the application did (the connection will close).
+
+        The delegate gets no more body and no ``finish()``; like on a lost connection it hears
+        ``on_connection_close()`` (unless ``finish()`` was delivered) and the close callback
+        runs, on the next loop turn (never inside the application's own call). Later writes
+        are dropped and ``finish()`` does nothing."""
+        ex._finished = ex._headers_written = ex._detached = True
+        msg = None if ex.finish_delivered else ex.msg
+        callback = ex._close_callback
+        ex.msg = None
+        ex._close_callback = None
+        if msg is not None or callback is not None:
+            self._loop.call_soon(_notify_closed, msg, callback)
 
     def _reject(self, status: int, message: str) -> None:
         """A request could not be parsed or was refused: queue the error response."""
@@ -901,9 +978,35 @@ class HTTP1Protocol(asyncio.Protocol):
         protocol.connection_made(transport)
         if tail and isinstance(protocol, asyncio.Protocol):
             protocol.data_received(tail)
-        if self._reading_paused:
+        if self._eof:
+            # The peer half-closed before the hand-off: tell the new protocol too.
+            if not (isinstance(protocol, asyncio.Protocol) and protocol.eof_received()):
+                transport.close()
+        elif self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
+
+    def _read_upgrade_body(self, ex: HTTP1Exchange, tail: bytes) -> None:
+        """Serve an upgrade request that has a body as a normal request (RFC 9110 §7.8).
+
+        httptools skips the body of any request asking to upgrade, but a connection cannot
+        switch protocols before the body is read (and only body-less requests are upgraded
+        here). So the body is parsed by a fresh parser, primed with a head of the same framing
+        that :class:`_SkipOneHead` hides; later requests go through it as usual."""
+        ex.is_upgrade = False
+        ex.message_complete = False
+        self._cur = ex
+        if ex.transfer_encoding:
+            framing = b"Transfer-Encoding: chunked"
+        else:
+            framing = b"Content-Length: %d" % ex.content_length
+        self._parser = httptools.HttpRequestParser(_SkipOneHead(self))
+        self._parser.feed_data(b"PUT / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+        timeout = ex.body_timeout
+        if timeout is None:
+            timeout = self._params.body_start_timeout
+        self._set_deadline(_BODY, ex.body_started_at + timeout)
+        self.data_received(tail)
 
     def _resume_after_upgrade(self) -> None:
         """An upgrade request was answered normally: parse what followed it as HTTP again."""
@@ -936,6 +1039,8 @@ class HTTP1Protocol(asyncio.Protocol):
             self._transport.pause_reading()
 
     def _update_reading(self) -> None:
+        if self._eof:
+            return  # nothing more to read (resuming would report the EOF again)
         ex = self._active
         want_pause = (
             self._suspended
@@ -969,6 +1074,13 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._write(wire.error_response(408, "Request Timeout", self._server_line))
             self._close()
         elif kind == _BODY:
+            cur = self._cur
+            if self._reading_paused and cur is not None and cur.body_timeout is None:
+                # We stopped reading (a slow consumer): the client is not sending slowly.
+                # Restart the minimum-rate clock from now.
+                cur.body_started_at = now - cur.body_received / self._params.body_min_rate
+                self._set_deadline(_BODY, now + self._params.body_start_timeout)
+                return
             gen_log.info("Timeout reading body from %s", self.context.remote_ip)
             ex = self._active
             if ex is not None and not ex._headers_written:
@@ -978,7 +1090,9 @@ class HTTP1Protocol(asyncio.Protocol):
             self._close()
 
     def shutdown(self) -> None:
-        """Graceful close: finish the response in flight with ``Connection: close``; close now if idle."""
+        """Graceful close: finish the response in flight with ``Connection: close``.
+
+        An idle connection closes now."""
         self._draining = True
         if self._active is None and not self._queue_has_complete():
             self._close()
@@ -1001,6 +1115,50 @@ class HTTP1Protocol(asyncio.Protocol):
     def is_idle(self) -> bool:
         """True when no request is being served or waiting to be served."""
         return self._active is None and not self._queue
+
+
+class _SkipOneHead:
+    """Parser callbacks that ignore the head of the first message, then forward everything."""
+
+    __slots__ = ("_proto", "_skip")
+
+    def __init__(self, proto: HTTP1Protocol) -> None:
+        self._proto = proto
+        self._skip = True
+
+    def on_message_begin(self) -> None:
+        if not self._skip:
+            self._proto.on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        if not self._skip:
+            self._proto.on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._skip:
+            self._proto.on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if not self._skip:
+            self._proto.on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._proto.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._skip = False
+        self._proto.on_message_complete()
+
+
+def _notify_closed(msg: HTTPMessageDelegate | None, callback: Callable[[], None] | None) -> None:
+    """Tell a delegate whose exchange was ended by the protocol that the connection closed."""
+    try:
+        if msg is not None:
+            msg.on_connection_close()
+        if callback is not None:
+            callback()
+    except Exception:
+        app_log.error("Exception in connection close callback", exc_info=True)
 
 
 def _has_token(tokens: bytes, token: bytes) -> bool:
