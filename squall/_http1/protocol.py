@@ -30,8 +30,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import re
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -40,19 +38,24 @@ from typing import Any
 import httptools
 
 from squall._http1 import wire
+from squall._http1.context import ConnectionContext
+from squall._http1.exchange import HTTP1Exchange, Rejection
 from squall._http1.flow import CLOSED, DONE, FlowControl
+from squall._http1.head import VERSIONS, note_header, validate_head
 from squall._http1.params import HTTP1Params, RequestRejected
-from squall._http1.state import ServerState
-from squall._util import date_header_value
+from squall._http1.state import (
+    DEADLINE_BODY,
+    DEADLINE_HEAD,
+    DEADLINE_IDLE,
+    DEADLINE_NONE,
+    ServerState,
+)
 from squall.httputil import (
-    HTTPConnection,
     HTTPHeaders,
     HTTPInputError,
     HTTPMessageDelegate,
-    HTTPOutputError,
     HTTPServerConnectionDelegate,
     RequestStartLine,
-    ResponseStartLine,
 )
 from squall.log import app_log, gen_log
 
@@ -61,343 +64,6 @@ __all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
 _HttpParserCallbackError = httptools.HttpParserCallbackError
 _HttpParserError = httptools.HttpParserError
 _HttpParserUpgrade = httptools.HttpParserUpgrade
-
-# Deadline kinds
-_NONE, _HEAD, _BODY, _IDLE = 0, 1, 2, 3
-
-# RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host is an IP-literal, IPv4 or reg-name.
-_HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?")
-_VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
-_NO_BODY_CODES = frozenset({204, 304})
-
-
-class ConnectionContext:
-    """Per-connection facts a request reads: ``remote_ip``, ``protocol``, ``address``.
-
-    With ``xheaders`` the proxy headers override ``remote_ip``/``protocol`` for one request
-    and the originals come back when it ends."""
-
-    __slots__ = ("_orig_protocol", "_orig_remote_ip", "address", "protocol", "remote_ip")
-
-    def __init__(self, address: Any, protocol: str) -> None:
-        self.address = address
-        if isinstance(address, tuple) and address:
-            self.remote_ip: str = str(address[0])
-        else:
-            self.remote_ip = "0.0.0.0"  # unix socket: no peer address
-        self.protocol = protocol
-        self._orig_remote_ip = self.remote_ip
-        self._orig_protocol = protocol
-
-    def apply_xheaders(self, headers: HTTPHeaders, trusted: frozenset[str]) -> None:
-        """Take the client address and scheme from proxy headers (``xheaders=True``)."""
-        ip = headers.get("X-Forwarded-For", self.remote_ip)
-        # The last address not added by a trusted proxy of ours is the client.
-        for candidate in reversed(ip.split(",")):
-            ip = candidate.strip()
-            if ip not in trusted:
-                break
-        ip = headers.get("X-Real-Ip", ip)
-        if _is_valid_ip(ip):
-            self.remote_ip = ip
-        scheme = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto")
-        if scheme:
-            scheme = scheme.split(",")[-1].strip()
-            if scheme in ("http", "https"):
-                self.protocol = scheme
-
-    def unapply_xheaders(self) -> None:
-        """Restore the connection's own address and scheme after a request."""
-        self.remote_ip = self._orig_remote_ip
-        self.protocol = self._orig_protocol
-
-
-def _is_valid_ip(ip: str) -> bool:
-    if not ip or "\x00" in ip:
-        return False
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return True
-
-
-class _Rejection:
-    """A queued error response: sent in turn, after the responses to earlier requests."""
-
-    __slots__ = ("message", "status")
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
-
-
-class HTTP1Exchange(HTTPConnection):
-    """One request/response exchange on an HTTP/1.1 connection.
-
-    The parser fills in the request side; the application writes the response through the
-    :class:`~squall.httputil.HTTPConnection` methods."""
-
-    __slots__ = (
-        "_chunked_out",
-        "_close_callback",
-        "_detached",
-        "_finished",
-        "_headers_written",
-        "_no_body",
-        "_proto",
-        "_remaining",
-        "_response_keep_alive",
-        "body_pending",
-        "body_rest",
-        "body_received",
-        "body_started_at",
-        "body_timeout",
-        "content_encoding",
-        "content_length",
-        "expect_continue",
-        "finish_delivered",
-        "has_body",
-        "head_complete",
-        "head_size",
-        "header_count",
-        "headers",
-        "host_count",
-        "host_value",
-        "inflater",
-        "inflated",
-        "is_upgrade",
-        "keep_alive",
-        "max_body_size",
-        "message_complete",
-        "method",
-        "msg",
-        "raw_headers",
-        "transfer_encoding",
-        "url",
-        "version",
-        "waiting",
-        "connection_tokens",
-    )
-
-    def __init__(self, proto: HTTP1Protocol) -> None:
-        self._proto = proto
-        self.url = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.head_size = 0
-        self.header_count = 0
-        self.host_count = 0
-        self.host_value = b""
-        self.connection_tokens = b""
-        self.content_length = -1
-        self.transfer_encoding = b""
-        self.content_encoding = b""
-        self.expect_continue = False
-        self.head_complete = False
-        self.message_complete = False
-        self.is_upgrade = False
-        self.method = "GET"
-        self.version = "HTTP/1.1"
-        self.keep_alive = True
-        self.has_body = False
-        self.headers: HTTPHeaders | None = None
-        self.body_pending: list[bytes] = []
-        self.body_rest = b""  # decoded bytes left over when the delegate asked to wait
-        self.body_received = 0
-        self.body_started_at = 0.0
-        self.body_timeout: float | None = proto._params.body_timeout
-        self.max_body_size = proto._params.max_body_size
-        self.inflater: Any = None
-        self.inflated = 0
-        self.msg: HTTPMessageDelegate | None = None
-        self.waiting = False
-        self.finish_delivered = False
-        self._headers_written = False
-        self._finished = False
-        self._detached = False
-        self._no_body = False
-        self._chunked_out = False
-        self._remaining = -1
-        self._response_keep_alive = True
-        self._close_callback: Callable[[], None] | None = None
-
-    # -- HTTPConnection ----------------------------------------------------------------------
-
-    @property
-    def context(self) -> ConnectionContext:
-        """The connection's :class:`ConnectionContext` (``remote_ip``, ``protocol``)."""
-        return self._proto.context
-
-    def write_headers(
-        self,
-        start_line: ResponseStartLine | RequestStartLine,
-        headers: HTTPHeaders,
-        chunk: bytes | None = None,
-    ) -> Awaitable[None]:
-        """Write the status line, headers and optionally a first body chunk.
-
-        Adds ``Date``, ``Server``, ``Connection`` and the body framing (Content-Length as
-        given by the application, else chunked for HTTP/1.1, else close-delimited)."""
-        if self._headers_written:
-            if self._detached:
-                return CLOSED  # the protocol ended this exchange: the write goes nowhere
-            raise RuntimeError("write_headers() called twice for one response")
-        if not isinstance(start_line, ResponseStartLine):
-            raise TypeError("a server writes a ResponseStartLine")
-        proto = self._proto
-        self._headers_written = True
-        code = start_line.code
-        d = headers._dict
-        keep_alive = self.keep_alive and not proto._draining
-        conn_value = d.get("Connection")
-        if conn_value is not None and "close" in conn_value.lower():
-            keep_alive = False
-        lines = [wire.status_line(code, start_line.reason)]
-        block = str(headers)
-        # Each pair renders as one CRLF-terminated line: any other line break is injection.
-        newlines = block.count("\n")
-        if newlines != sum(1 for _ in headers.get_all()) or block.count("\r") != newlines:
-            proto._abort_response()
-            raise ValueError("Newline in response header: refusing to split the response")
-        lines.append(block.encode("latin-1"))
-        if code < 200 or code in _NO_BODY_CODES or self.method == "HEAD":
-            # RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304, whatever the headers say.
-            self._no_body = True
-            if code == 101:
-                keep_alive = True
-        elif "Content-Length" in d:
-            try:
-                self._remaining = int(d["Content-Length"])
-            except ValueError:
-                proto._abort_response()
-                raise HTTPOutputError(f"Invalid Content-Length: {d['Content-Length']!r}") from None
-        elif self.version == "HTTP/1.1" and "Transfer-Encoding" not in d:
-            self._chunked_out = True
-            lines.append(b"Transfer-Encoding: chunked\r\n")
-        else:
-            keep_alive = False  # close-delimited body (HTTP/1.0 without a length)
-        self._response_keep_alive = keep_alive
-        if "Date" not in d:
-            lines.append(b"Date: " + date_header_value() + b"\r\n")
-        if "Server" not in d:
-            lines.append(proto._server_line)
-        if code >= 200:
-            if not keep_alive:
-                if conn_value is None:
-                    lines.append(b"Connection: close\r\n")
-            elif self.version == "HTTP/1.0" and conn_value is None:
-                lines.append(b"Connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        if chunk and not self._no_body:
-            lines.append(self._frame(chunk))
-        proto._write(b"".join(lines))
-        return proto._flow.drain()
-
-    def _frame(self, chunk: bytes) -> bytes:
-        if self._remaining >= 0:
-            self._remaining -= len(chunk)
-            if self._remaining < 0:
-                self._proto._abort_response()
-                raise HTTPOutputError("Tried to write more data than Content-Length")
-            return chunk
-        if self._chunked_out:
-            return wire.chunk(chunk)
-        return chunk
-
-    def write(self, chunk: bytes) -> Awaitable[None]:
-        """Write a body chunk; returns an awaitable that waits while the transport is full."""
-        if self._finished:
-            if self._detached:
-                return CLOSED
-            raise RuntimeError("Cannot write() after finish()")
-        if not self._headers_written:
-            raise RuntimeError("write() called before write_headers()")
-        proto = self._proto
-        if proto._flow.closed:
-            return proto._flow.drain()
-        if chunk and not self._no_body:
-            proto._write(self._frame(chunk))
-        return proto._flow.drain()
-
-    def write_raw(self, data: bytes) -> None:
-        """Legacy raw-callable servers: write bytes that already contain the whole response.
-
-        The connection cannot know where such a response ends, so it closes afterwards."""
-        if self._finished:
-            if self._detached:
-                return
-            raise RuntimeError("Cannot write() after finish()")
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self._headers_written = True
-        self._response_keep_alive = False
-        if data:
-            self._proto._write(bytes(data))
-
-    def finish(self) -> None:
-        """Mark the response complete (writes the last chunk of a chunked body).
-
-        After the protocol ended the exchange itself (a bad body, a framing error, a closed
-        connection) this does nothing."""
-        if self._finished:
-            if self._detached:
-                return
-            raise RuntimeError("finish() called twice")
-        if not self._headers_written:
-            raise RuntimeError("finish() called before write_headers()")
-        proto = self._proto
-        if self._remaining > 0 and not self._no_body and not proto._flow.closed:
-            missing = self._remaining
-            proto._abort_response()
-            raise HTTPOutputError(f"Tried to write {missing} bytes less than Content-Length")
-        if self._chunked_out:
-            proto._write(wire.LAST_CHUNK)
-        self._finished = True
-        proto._exchange_finished(self)
-
-    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
-        """Call ``callback()`` if the connection closes before this response has finished."""
-        self._close_callback = callback
-
-    def set_body_timeout(self, timeout: float) -> None:
-        """Limit the time for reading this request's body to ``timeout`` seconds in total."""
-        self.body_timeout = timeout
-        if self.has_body and not self.message_complete:
-            self._proto._set_deadline(_BODY, self.body_started_at + timeout)
-
-    def set_max_body_size(self, max_body_size: int) -> None:
-        """Change this request's body size limit (in ``prepare`` of a streaming handler)."""
-        self.max_body_size = max_body_size
-        if self.content_length > max_body_size or self.body_received > max_body_size:
-            self._proto._fail_active(413, "Request body too large")
-
-    def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
-        """Hand the transport to ``protocol`` (after a ``101`` response); see the base class."""
-        if not self.is_upgrade:
-            raise RuntimeError("upgrade() is only possible for a request that asked to upgrade")
-        self._finished = True
-        self._proto._hand_over(self, protocol)
-
-    def get_ssl_certificate(self, binary_form: bool = False) -> Any:
-        """The peer's TLS certificate, or None."""
-        transport = self._proto._transport
-        ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
-        if ssl_object is None:
-            return None
-        try:
-            return ssl_object.getpeercert(binary_form=binary_form)
-        except ValueError:
-            return None
-
-    @property
-    def response_started(self) -> bool:
-        """True once the status line has been written."""
-        return self._headers_written
-
-    @property
-    def finished(self) -> bool:
-        """True once the response has been finished."""
-        return self._finished
 
 
 class HTTP1Protocol(asyncio.Protocol):
@@ -448,7 +114,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._flow = FlowControl(self._loop)
         server = params.server_header
         self._server_line = f"Server: {server}\r\n".encode("latin-1") if server else b""
-        self._queue: deque[HTTP1Exchange | _Rejection] = deque()
+        self._queue: deque[HTTP1Exchange | Rejection] = deque()
         self._active: HTTP1Exchange | None = None
         self._cur: HTTP1Exchange | None = None
         self._out: list[bytes] | None = None
@@ -463,7 +129,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._held: list[bytes] = []
         self._raw_head_bytes = 0
         self.deadline = 0.0
-        self._deadline_kind = _NONE
+        self._deadline_kind = DEADLINE_NONE
         self._transport: Any = None
         self._parser: Any = None
         self.context = ConnectionContext(None, "http")
@@ -479,7 +145,7 @@ class HTTP1Protocol(asyncio.Protocol):
         high = self._params.write_buffer_high
         if isinstance(transport, asyncio.WriteTransport):
             transport.set_write_buffer_limits(high=high, low=high // 4)
-        self._set_deadline(_HEAD, self._loop.time() + self._params.header_timeout)
+        self._set_deadline(DEADLINE_HEAD, self._loop.time() + self._params.header_timeout)
         self._state.add(self)
         if self._state.draining:
             self.shutdown()
@@ -583,8 +249,8 @@ class HTTP1Protocol(asyncio.Protocol):
         self._cur = ex
         self._queue.append(ex)
         self._raw_head_bytes = 0
-        if self._deadline_kind != _HEAD:
-            self._set_deadline(_HEAD, self._loop.time() + self._params.header_timeout)
+        if self._deadline_kind != DEADLINE_HEAD:
+            self._set_deadline(DEADLINE_HEAD, self._loop.time() + self._params.header_timeout)
 
     def on_url(self, url: bytes) -> None:
         ex = self._cur
@@ -608,72 +274,19 @@ class HTTP1Protocol(asyncio.Protocol):
             raise RequestRejected("Request Header Fields Too Large", 431)
         if ex.header_count > params.max_headers:
             raise RequestRejected("Request Header Fields Too Large: too many fields", 431)
-        n = len(name)
-        # Only a few fields matter to the protocol; compare lengths before lower-casing.
-        if n == 4:
-            if name.lower() == b"host":
-                ex.host_count += 1
-                ex.host_value = value
-        elif n == 10:
-            if name.lower() == b"connection":
-                ex.connection_tokens += b"," + value.lower()
-        elif n == 14:
-            if name.lower() == b"content-length":
-                ex.content_length = int(value)  # llhttp has validated the digits
-        elif n == 17:
-            if name.lower() == b"transfer-encoding":
-                ex.transfer_encoding += b"," + value.lower()
-        elif n == 6:
-            if name.lower() == b"expect":
-                ex.expect_continue = value.lower() == b"100-continue"
-        elif n == 16 and name.lower() == b"content-encoding":
-            ex.content_encoding = value.strip().lower()
+        note_header(ex, name, value)
 
     def on_headers_complete(self) -> None:
         ex = self._cur
         assert ex is not None
         parser = self._parser
-        version = _VERSIONS.get(parser.get_http_version())
+        version = VERSIONS.get(parser.get_http_version())
         if version is None:
             raise RequestRejected("HTTP Version Not Supported", 505)
         ex.version = version
         ex.method = parser.get_method().decode("ascii")
         ex.is_upgrade = parser.should_upgrade()
-        if version == "HTTP/1.1":
-            if ex.host_count != 1:
-                which = "Missing" if ex.host_count == 0 else "Multiple"
-                raise RequestRejected(f"{which} Host header", 400)
-        elif ex.host_count > 1:
-            raise RequestRejected("Multiple Host headers", 400)
-        if ex.host_count and _HOST_RE.fullmatch(ex.host_value) is None:
-            raise RequestRejected("Invalid Host header", 400)
-        if ex.host_count and b":" in ex.host_value and not ex.host_value.endswith(b"]"):
-            port = ex.host_value.rpartition(b":")[2]
-            if port and int(port) > 65535:
-                raise RequestRejected("Invalid Host header: bad port", 400)
-        if ex.transfer_encoding:
-            codings = [c.strip() for c in ex.transfer_encoding.split(b",") if c.strip()]
-            if not codings or codings[-1] != b"chunked":
-                raise RequestRejected("Bad Request: Transfer-Encoding must end with chunked", 400)
-            if len(codings) > 1:
-                raise RequestRejected("Not Implemented: unsupported transfer coding", 501)
-            ex.has_body = True
-        elif ex.content_length > 0:
-            ex.has_body = True
-        if ex.content_length > ex.max_body_size:
-            raise RequestRejected("Request body too large", 413)
-        tokens = ex.connection_tokens
-        if version == "HTTP/1.1":
-            keep_alive = b"close" not in tokens or not _has_token(tokens, b"close")
-        else:
-            keep_alive = (
-                _has_token(tokens, b"keep-alive")
-                and not _has_token(tokens, b"close")
-                and (ex.content_length >= 0 or ex.method in ("GET", "HEAD"))
-            )
-            if ex.transfer_encoding:
-                keep_alive = False  # RFC 9112 §6.1: chunked in HTTP/1.0 is faulty framing
-        ex.keep_alive = keep_alive and not self._params.no_keep_alive
+        validate_head(ex, version, self._params.no_keep_alive)
         ex.head_complete = True
         self._raw_head_bytes = 0
         if ex.has_body:
@@ -682,9 +295,9 @@ class HTTP1Protocol(asyncio.Protocol):
             timeout = ex.body_timeout
             if timeout is None:
                 timeout = self._params.body_start_timeout
-            self._set_deadline(_BODY, now + timeout)
+            self._set_deadline(DEADLINE_BODY, now + timeout)
         else:
-            self._set_deadline(_NONE, 0.0)
+            self._set_deadline(DEADLINE_NONE, 0.0)
 
     def on_body(self, body: bytes) -> None:
         ex = self._cur
@@ -706,7 +319,7 @@ class HTTP1Protocol(asyncio.Protocol):
         assert ex is not None
         ex.message_complete = True
         self._cur = None
-        self._set_deadline(_NONE, 0.0)
+        self._set_deadline(DEADLINE_NONE, 0.0)
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -725,7 +338,7 @@ class HTTP1Protocol(asyncio.Protocol):
                     if not queue or self._close_when_idle or self._transport is None:
                         break
                     head = queue[0]
-                    if head.__class__ is _Rejection:
+                    if head.__class__ is Rejection:
                         queue.clear()
                         self._send_rejection(head)
                         break
@@ -881,7 +494,9 @@ class HTTP1Protocol(asyncio.Protocol):
         elif ex.is_upgrade and self._suspended and not self._upgraded:
             self._resume_after_upgrade()
         elif not self._queue and self._cur is None:
-            self._set_deadline(_IDLE, self._loop.time() + self._params.idle_connection_timeout)
+            self._set_deadline(
+                DEADLINE_IDLE, self._loop.time() + self._params.idle_connection_timeout
+            )
         if not self._processing:
             self._process()
 
@@ -943,9 +558,9 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._queue.remove(cur)
             except ValueError:
                 pass
-        self._queue.append(_Rejection(status, message))
+        self._queue.append(Rejection(status, message))
 
-    def _send_rejection(self, rejection: _Rejection) -> None:
+    def _send_rejection(self, rejection: Rejection) -> None:
         gen_log.info(
             "Malformed HTTP message from %s: %s", self.context.remote_ip, rejection.message
         )
@@ -1005,7 +620,7 @@ class HTTP1Protocol(asyncio.Protocol):
         timeout = ex.body_timeout
         if timeout is None:
             timeout = self._params.body_start_timeout
-        self._set_deadline(_BODY, ex.body_started_at + timeout)
+        self._set_deadline(DEADLINE_BODY, ex.body_started_at + timeout)
         self.data_received(tail)
 
     def _resume_after_upgrade(self) -> None:
@@ -1018,7 +633,9 @@ class HTTP1Protocol(asyncio.Protocol):
         if tail:
             self._loop.call_soon(self._feed_tail, tail)
         else:
-            self._set_deadline(_IDLE, self._loop.time() + self._params.idle_connection_timeout)
+            self._set_deadline(
+                DEADLINE_IDLE, self._loop.time() + self._params.idle_connection_timeout
+            )
 
     def _feed_tail(self, tail: bytes) -> None:
         if self._transport is not None:
@@ -1062,31 +679,31 @@ class HTTP1Protocol(asyncio.Protocol):
         """Called by the sweeper once ``deadline`` has passed."""
         kind = self._deadline_kind
         self.deadline = 0.0
-        self._deadline_kind = _NONE
-        if kind == _HEAD:
+        self._deadline_kind = DEADLINE_NONE
+        if kind == DEADLINE_HEAD:
             if self._active is not None:
                 # A pipelined head arrives slowly while a response is being produced.
-                self._set_deadline(_HEAD, now + self._params.header_timeout)
+                self._set_deadline(DEADLINE_HEAD, now + self._params.header_timeout)
                 return
             if self._cur is not None:
                 gen_log.info("Timeout reading request head from %s", self.context.remote_ip)
                 self._queue.clear()
                 self._write(wire.error_response(408, "Request Timeout", self._server_line))
             self._close()
-        elif kind == _BODY:
+        elif kind == DEADLINE_BODY:
             cur = self._cur
             if self._reading_paused and cur is not None and cur.body_timeout is None:
                 # We stopped reading (a slow consumer): the client is not sending slowly.
                 # Restart the minimum-rate clock from now.
                 cur.body_started_at = now - cur.body_received / self._params.body_min_rate
-                self._set_deadline(_BODY, now + self._params.body_start_timeout)
+                self._set_deadline(DEADLINE_BODY, now + self._params.body_start_timeout)
                 return
             gen_log.info("Timeout reading body from %s", self.context.remote_ip)
             ex = self._active
             if ex is not None and not ex._headers_written:
                 self._write(wire.error_response(408, "Request Timeout", self._server_line))
             self._close()
-        elif kind == _IDLE:
+        elif kind == DEADLINE_IDLE:
             self._close()
 
     def shutdown(self) -> None:
@@ -1159,8 +776,3 @@ def _notify_closed(msg: HTTPMessageDelegate | None, callback: Callable[[], None]
             callback()
     except Exception:
         app_log.error("Exception in connection close callback", exc_info=True)
-
-
-def _has_token(tokens: bytes, token: bytes) -> bool:
-    """Whether a comma-separated (lower-cased) Connection value list contains ``token``."""
-    return token in (t.strip() for t in tokens.split(b","))

@@ -10,7 +10,17 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-__all__ = ["ServerState", "Sweepable"]
+__all__ = [
+    "DEADLINE_BODY",
+    "DEADLINE_HEAD",
+    "DEADLINE_IDLE",
+    "DEADLINE_NONE",
+    "ServerState",
+    "Sweepable",
+]
+
+# What a connection's deadline is for: nothing, the request head, the body, idle keep-alive.
+DEADLINE_NONE, DEADLINE_HEAD, DEADLINE_BODY, DEADLINE_IDLE = 0, 1, 2, 3
 
 
 class Sweepable(Protocol):

@@ -1,0 +1,93 @@
+"""Request-head rules: which header fields the protocol tracks, and what makes a head invalid.
+
+Called from the parser callbacks in ``protocol.py``; they raise :class:`RequestRejected` (with
+the status to answer) for a head our checks refuse. llhttp has already refused what it can
+(bad tokens, obs-fold, control characters, both Content-Length and Transfer-Encoding, ...);
+these are the rules it leaves to the server.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from squall._http1.params import RequestRejected
+
+if TYPE_CHECKING:
+    from squall._http1.exchange import HTTP1Exchange
+
+__all__ = ["note_header", "validate_head"]
+
+# RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host is an IP-literal, IPv4 or reg-name.
+_HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?")
+VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+
+
+def note_header(ex: HTTP1Exchange, name: bytes, value: bytes) -> None:
+    """Record the few fields the protocol itself needs (Host, Connection, framing, Expect)."""
+    n = len(name)
+    # Compare lengths before lower-casing: most fields are none of these.
+    if n == 4:
+        if name.lower() == b"host":
+            ex.host_count += 1
+            ex.host_value = value
+    elif n == 10:
+        if name.lower() == b"connection":
+            ex.connection_tokens += b"," + value.lower()
+    elif n == 14:
+        if name.lower() == b"content-length":
+            ex.content_length = int(value)  # llhttp has validated the digits
+    elif n == 17:
+        if name.lower() == b"transfer-encoding":
+            ex.transfer_encoding += b"," + value.lower()
+    elif n == 6:
+        if name.lower() == b"expect":
+            ex.expect_continue = value.lower() == b"100-continue"
+    elif n == 16 and name.lower() == b"content-encoding":
+        ex.content_encoding = value.strip().lower()
+
+
+def validate_head(ex: HTTP1Exchange, version: str, no_keep_alive: bool) -> None:
+    """Check a complete head (Host, framing, size) and decide keep-alive; may reject it."""
+    if version == "HTTP/1.1":
+        if ex.host_count != 1:
+            which = "Missing" if ex.host_count == 0 else "Multiple"
+            raise RequestRejected(f"{which} Host header", 400)
+    elif ex.host_count > 1:
+        raise RequestRejected("Multiple Host headers", 400)
+    if ex.host_count:
+        host = ex.host_value
+        if _HOST_RE.fullmatch(host) is None:
+            raise RequestRejected("Invalid Host header", 400)
+        if b":" in host and not host.endswith(b"]"):
+            port = host.rpartition(b":")[2]
+            if port and int(port) > 65535:
+                raise RequestRejected("Invalid Host header: bad port", 400)
+    if ex.transfer_encoding:
+        codings = [c.strip() for c in ex.transfer_encoding.split(b",") if c.strip()]
+        if not codings or codings[-1] != b"chunked":
+            raise RequestRejected("Bad Request: Transfer-Encoding must end with chunked", 400)
+        if len(codings) > 1:
+            raise RequestRejected("Not Implemented: unsupported transfer coding", 501)
+        ex.has_body = True
+    elif ex.content_length > 0:
+        ex.has_body = True
+    if ex.content_length > ex.max_body_size:
+        raise RequestRejected("Request body too large", 413)
+    tokens = ex.connection_tokens
+    if version == "HTTP/1.1":
+        keep_alive = b"close" not in tokens or not _has_token(tokens, b"close")
+    else:
+        keep_alive = (
+            _has_token(tokens, b"keep-alive")
+            and not _has_token(tokens, b"close")
+            and (ex.content_length >= 0 or ex.method in ("GET", "HEAD"))
+        )
+        if ex.transfer_encoding:
+            keep_alive = False  # RFC 9112 §6.1: chunked in HTTP/1.0 is faulty framing
+    ex.keep_alive = keep_alive and not no_keep_alive
+
+
+def _has_token(tokens: bytes, token: bytes) -> bool:
+    """Whether a comma-separated (lower-cased) Connection value list contains ``token``."""
+    return token in (t.strip() for t in tokens.split(b","))
