@@ -12,6 +12,10 @@ Rules:
 3. Every callback runs through ``IOLoop._run_callback``: an ``Exception``, or the failure of an
    awaitable the callback returned, is logged on ``squall.application``; ``SystemExit`` and
    ``KeyboardInterrupt`` propagate.
+4. Work asked for before any loop runs waits for the first loop to *run*, not for one to be
+   created: ``_when_running`` hooks (``autoreload.start()``) and the loop-block detector's
+   default (``Application(debug=True)``) are applied by ``start()``/``run_sync()`` (or by
+   ``current()`` inside a running loop), so a later ``fork_processes`` is still allowed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import inspect
 import math
 import os
 import random
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -47,10 +53,16 @@ class _ThreadState(threading.local):
     current: IOLoop | None = None
 
 
-_lock = threading.RLock()  # guards _facades and _instance
+_lock = threading.RLock()  # guards _facades, _instance and _start_hooks
 _facades: dict[asyncio.AbstractEventLoop, IOLoop] = {}
 _instance: IOLoop | None = None
 _thread = _ThreadState()
+_start_hooks: list[Callable[[IOLoop], object]] = []  # for the next loop to run (_when_running)
+
+# The loop-block detector, imported lazily: a default asked for by an Application before any
+# loop runs waits in its ``pending_threshold`` until a loop starts.
+_BLOCKING = "squall._observe.blocking"
+_SIGALRM = getattr(signal, "SIGALRM", 14)  # what Tornado's blocking action received
 
 
 def _on_main_thread() -> bool:
@@ -74,6 +86,30 @@ def _fileno(fd: int | _Selectable) -> int:
     return fd if isinstance(fd, int) else fd.fileno()
 
 
+def _start_pending() -> bool:
+    """True when a hook or a blocking-detector default waits for a loop to run (cheap)."""
+    if _start_hooks:
+        return True
+    blocking = sys.modules.get(_BLOCKING)
+    return blocking is not None and blocking.pending_threshold is not None
+
+
+def _when_running(hook: Callable[[IOLoop], object]) -> None:
+    """Call ``hook(io_loop)`` from inside a running IOLoop, without creating a loop.
+
+    With a loop running in this thread, on its next iteration; otherwise on the next IOLoop to
+    ``start()`` or ``run_sync()`` (or found running by ``current()``), in that loop's thread. This
+    is how ``autoreload.start()``, called before any loop exists (and maybe before a fork), attaches
+    later. Errors are logged as callback errors.
+    """
+    if asyncio._get_running_loop() is not None:
+        io_loop = IOLoop.current()
+        io_loop.add_callback(hook, io_loop)
+        return
+    with _lock:
+        _start_hooks.append(hook)
+
+
 class IOLoop:
     """Tornado's IOLoop API over one asyncio event loop, ``asyncio_loop``.
 
@@ -88,7 +124,6 @@ class IOLoop:
     ERROR = 0x018  # asyncio reports error conditions as readable/writable; not watched apart
 
     asyncio_loop: asyncio.AbstractEventLoop
-    blocking_log_threshold: float | None
 
     def __init__(self, make_current: bool = True) -> None:
         self._setup(_loop.new_event_loop(), owns_loop=True)
@@ -97,7 +132,6 @@ class IOLoop:
 
     def _setup(self, loop: asyncio.AbstractEventLoop, owns_loop: bool) -> None:
         self.asyncio_loop = loop
-        self.blocking_log_threshold = None
         self._owns_loop = owns_loop
         self._closed = False
         self._handlers: dict[int, tuple[int | _Selectable, Callable[[Any, int], object]]] = {}
@@ -143,7 +177,10 @@ class IOLoop:
         loop registered for this thread; ``instance=False`` gives None.
         """
         if (running := asyncio._get_running_loop()) is not None:
-            return IOLoop._for_asyncio_loop(running)
+            found = IOLoop._for_asyncio_loop(running)
+            if _start_pending():  # e.g. asyncio.run(main()) after Application(debug=True)
+                found._run_start_hooks()
+            return found
         if (facade := _thread.current) is not None and facade._alive():
             return facade
         _thread.current = None
@@ -220,6 +257,18 @@ class IOLoop:
         if _on_main_thread():
             with _lock:
                 _set_instance(self)
+        if _start_pending():
+            self._run_start_hooks()
+
+    def _run_start_hooks(self) -> None:
+        blocking = sys.modules.get(_BLOCKING)
+        if blocking is not None and (seconds := blocking.take_pending()) is not None:
+            blocking.configure(self.asyncio_loop, seconds, explicit=False)
+        with _lock:
+            hooks = list(_start_hooks)
+            _start_hooks.clear()
+        for hook in hooks:  # queued first: they run before anything else on this loop
+            self.asyncio_loop.call_soon(self._run_callback, functools.partial(hook, self))
 
     def start(self) -> None:
         """Run the loop until ``stop()``; raises RuntimeError if running already or closed.
@@ -307,6 +356,8 @@ class IOLoop:
             except OSError:
                 pass
         self._closed = True
+        if (blocking := sys.modules.get(_BLOCKING)) is not None:
+            blocking.stop(self.asyncio_loop)
         with _lock:
             if _facades.get(self.asyncio_loop) is self:
                 del _facades[self.asyncio_loop]
@@ -507,20 +558,50 @@ class IOLoop:
         if (entry := self._handlers.get(fileno)) is not None:
             self._run_callback(functools.partial(entry[1], entry[0], event))
 
-    # ---- legacy (Tornado 4) -------------------------------------------------------------------
+    # ---- the loop-block detector (Tornado 4's blocking thresholds) -----------------------------
+
+    @property
+    def blocking_log_threshold(self) -> float | None:
+        """The loop-block threshold in seconds, None when blocks are not reported."""
+        blocking = sys.modules.get(_BLOCKING)
+        return None if blocking is None else blocking.threshold(self.asyncio_loop)
 
     def set_blocking_log_threshold(self, seconds: float | None) -> None:
-        """Record the loop-block threshold in ``blocking_log_threshold`` (recorded only: the
-        detector that reads it arrives with the compatibility layer)."""
-        self.blocking_log_threshold = seconds
-        gen_log.debug("IOLoop blocking threshold set to %s seconds (recorded only)", seconds)
+        """Log a WARNING on ``squall.general`` when the loop is blocked over ``seconds``.
+
+        A watchdog thread notices that a heartbeat timer on this loop is late and logs, once per
+        blocked episode, the handler and request it is stuck in (``SleepHandler.get (GET /s)``)
+        with the loop thread's stack, so the log points at the blocking line. None or 0 turns it
+        off; ``close()`` stops it. Set explicitly, it overrides the default that
+        ``Application(debug=True)`` (0.1 s) or the ``blocking_log_threshold`` setting asks for.
+        A negative value raises ValueError.
+        """
+        self.set_blocking_signal_threshold(seconds, self.log_stack)
 
     def set_blocking_signal_threshold(
         self, seconds: float | None, action: Callable[[int, FrameType | None], object] | None
     ) -> None:
-        """Record ``seconds`` as ``set_blocking_log_threshold`` does, and ``action``."""
+        """Like ``set_blocking_log_threshold``, calling ``action(signal.SIGALRM, frame)`` instead.
+
+        ``action`` runs on the watchdog thread, with the blocked loop thread's frame; it cannot
+        interrupt the blocking code as Tornado's SIGALRM did. None or ``self.log_stack`` (not
+        overridden) means the built-in warning.
+        """
+        from squall._observe import blocking
+
         self._blocking_signal_action = action
-        self.set_blocking_log_threshold(seconds)
+        on_block = None
+        if action is not None and not (
+            action == self.log_stack and type(self).log_stack is IOLoop.log_stack
+        ):
+            on_block = functools.partial(self._blocking_action, action)
+        blocking.configure(self.asyncio_loop, seconds, action=on_block)
+        gen_log.debug("IOLoop blocking threshold set to %s seconds", seconds)
+
+    def _blocking_action(
+        self, action: Callable[[int, FrameType | None], object], frame: FrameType
+    ) -> None:
+        action(_SIGALRM, frame)
 
     def log_stack(self, signal: int, frame: FrameType | None) -> None:
         """Log the stack of a loop blocked longer than ``blocking_log_threshold``."""
@@ -538,6 +619,9 @@ def _reset_for_tests() -> None:
     with _lock:
         _facades.clear()
         _set_instance(None)
+        _start_hooks.clear()
+    if (blocking := sys.modules.get(_BLOCKING)) is not None:
+        blocking.take_pending()
     IOLoop.clear_current()
 
 

@@ -71,7 +71,6 @@ class HTTP1Exchange(HTTPConnection):
         "has_body",
         "head_complete",
         "head_size",
-        "header_count",
         "headers",
         "host_count",
         "host_value",
@@ -96,7 +95,6 @@ class HTTP1Exchange(HTTPConnection):
         self.url = b""
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.head_size = 0
-        self.header_count = 0
         self.host_count = 0
         self.host_value = b""
         self.connection_tokens = b""

@@ -16,34 +16,43 @@ from squall._http1.params import RequestRejected
 if TYPE_CHECKING:
     from squall._http1.exchange import HTTP1Exchange
 
-__all__ = ["note_header", "validate_head"]
+__all__ = ["TRACKED", "TRACKED_LENGTHS", "VERSIONS", "note_header", "validate_head"]
 
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host is an IP-literal, IPv4 or reg-name.
 _HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?")
 VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 
+#: The fields the protocol tracks, lower-cased; ``TRACKED`` also holds their usual casings so
+#: that most headers are classified by one set lookup.
+_TRACKED_LOWER = (
+    b"host",
+    b"connection",
+    b"content-length",
+    b"transfer-encoding",
+    b"expect",
+    b"content-encoding",
+)
+TRACKED = frozenset(
+    _TRACKED_LOWER + tuple(b"-".join(p.capitalize() for p in n.split(b"-")) for n in _TRACKED_LOWER)
+)
+TRACKED_LENGTHS = frozenset(len(n) for n in _TRACKED_LOWER)
+
+
 def note_header(ex: HTTP1Exchange, name: bytes, value: bytes) -> None:
-    """Record the few fields the protocol itself needs (Host, Connection, framing, Expect)."""
-    n = len(name)
-    # Compare lengths before lower-casing: most fields are none of these.
-    if n == 4:
-        if name.lower() == b"host":
-            ex.host_count += 1
-            ex.host_value = value
-    elif n == 10:
-        if name.lower() == b"connection":
-            ex.connection_tokens += b"," + value.lower()
-    elif n == 14:
-        if name.lower() == b"content-length":
-            ex.content_length = int(value)  # llhttp has validated the digits
-    elif n == 17:
-        if name.lower() == b"transfer-encoding":
-            ex.transfer_encoding += b"," + value.lower()
-    elif n == 6:
-        if name.lower() == b"expect":
-            ex.expect_continue = value.lower() == b"100-continue"
-    elif n == 16 and name.lower() == b"content-encoding":
+    """Record a field the protocol needs (``name`` lower-cased and one of ``TRACKED``)."""
+    if name == b"host":
+        ex.host_count += 1
+        ex.host_value = value
+    elif name == b"connection":
+        ex.connection_tokens += b"," + value.lower()
+    elif name == b"content-length":
+        ex.content_length = int(value)  # llhttp has validated the digits
+    elif name == b"transfer-encoding":
+        ex.transfer_encoding += b"," + value.lower()
+    elif name == b"expect":
+        ex.expect_continue = value.lower() == b"100-continue"
+    elif name == b"content-encoding":
         ex.content_encoding = value.strip().lower()
 
 

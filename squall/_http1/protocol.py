@@ -41,7 +41,7 @@ from squall._http1 import wire
 from squall._http1.context import ConnectionContext
 from squall._http1.exchange import HTTP1Exchange, Rejection
 from squall._http1.flow import CLOSED, DONE, FlowControl
-from squall._http1.head import VERSIONS, note_header, validate_head
+from squall._http1.head import TRACKED, TRACKED_LENGTHS, VERSIONS, note_header, validate_head
 from squall._http1.params import HTTP1Params, RequestRejected
 from squall._http1.state import (
     DEADLINE_BODY,
@@ -80,6 +80,8 @@ class HTTP1Protocol(asyncio.Protocol):
         "_flow",
         "_held",
         "_loop",
+        "_max_header_size",
+        "_max_headers",
         "_out",
         "_params",
         "_parser",
@@ -113,6 +115,8 @@ class HTTP1Protocol(asyncio.Protocol):
         self._tls = tls
         self._flow = FlowControl(self._loop)
         server = params.server_header
+        self._max_header_size = params.max_header_size
+        self._max_headers = params.max_headers
         self._server_line = f"Server: {server}\r\n".encode("latin-1") if server else b""
         self._queue: deque[HTTP1Exchange | Rejection] = deque()
         self._active: HTTP1Exchange | None = None
@@ -186,7 +190,7 @@ class HTTP1Protocol(asyncio.Protocol):
                 # httptools buffers partial fields itself: bound what a head may cost us.
                 self._raw_head_bytes += len(data)
                 if self._raw_head_bytes > 2 * self._params.max_header_size + 65536:
-                    status = 414 if cur.header_count == 0 else 431
+                    status = 414 if not cur.raw_headers else 431
                     self._reject(status, "Request header fields too large")
         self._process()
 
@@ -257,7 +261,7 @@ class HTTP1Protocol(asyncio.Protocol):
         assert ex is not None  # httptools always calls on_message_begin first
         ex.url += url
         ex.head_size += len(url)
-        if ex.head_size > self._params.max_header_size:
+        if ex.head_size > self._max_header_size:
             raise RequestRejected("Request-URI Too Long", 414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -266,15 +270,15 @@ class HTTP1Protocol(asyncio.Protocol):
         # llhttp drops leading whitespace only; a field value excludes trailing OWS too
         # (RFC 9112 §5.1). rstrip returns the same object when there is nothing to strip.
         value = value.rstrip(b" \t")
-        ex.raw_headers.append((name, value))
-        ex.header_count += 1
+        raw = ex.raw_headers
+        raw.append((name, value))
         ex.head_size += len(name) + len(value) + 4
-        params = self._params
-        if ex.head_size > params.max_header_size:
+        if ex.head_size > self._max_header_size or len(raw) > self._max_headers:
+            if len(raw) > self._max_headers:
+                raise RequestRejected("Request Header Fields Too Large: too many fields", 431)
             raise RequestRejected("Request Header Fields Too Large", 431)
-        if ex.header_count > params.max_headers:
-            raise RequestRejected("Request Header Fields Too Large: too many fields", 431)
-        note_header(ex, name, value)
+        if name in TRACKED or (len(name) in TRACKED_LENGTHS and name.lower() in TRACKED):
+            note_header(ex, name.lower(), value)
 
     def on_headers_complete(self) -> None:
         ex = self._cur

@@ -44,8 +44,10 @@ class RedirectHandler(RequestHandler):
         """Send the redirect."""
         to_url = self._url.format(*args, **kwargs)
         if self.request.query_arguments:
+            # Raw bytes values: urlencode quotes them as they came (decoding them first would
+            # re-encode non-ASCII values as UTF-8 twice).
             pairs = [
-                (key, value.decode("latin-1"))
+                (key, value)
                 for key, values in self.request.query_arguments.items()
                 for value in values
             ]

@@ -41,6 +41,10 @@ _SERVER = "squall/" + __import__("squall").version
 _HTML = "text/html; charset=UTF-8"
 _JSON = "application/json; charset=UTF-8"
 _INVALID_HEADER_VALUE = re.compile(r"[\x00-\x1f\x7f]")
+# RFC 9110 §5.1: a field name is a token; anything else could split or forge a header line.
+_INVALID_HEADER_NAME = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+# RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ); Tornado also refuses "<".
+_INVALID_REASON = re.compile(r"[^\t\x20-\x7e\x80-\xff]|<")
 _NO_BODY_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
 _START_LINES = {
     code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()
@@ -182,7 +186,7 @@ class RequestHandler:
         self._status_code = status_code
         if reason is None:
             reason = http.client.responses.get(status_code, "Unknown")
-        elif "<" in reason or "\r" in reason or "\n" in reason:
+        elif _INVALID_REASON.search(reason):
             reason = "Unknown"
         self._reason = reason
 
@@ -193,12 +197,13 @@ class RequestHandler:
     def set_header(self, name: str, value: Any) -> None:
         """Set a response header (replacing it); str, bytes, int or datetime values.
 
-        A value containing CR, LF or another control character raises ``ValueError``."""
-        self._headers[name] = self._convert_header_value(value)
+        A value containing CR, LF or another control character, or a name that is not an
+        HTTP token, raises ``ValueError`` (header injection is refused)."""
+        self._headers[_checked_name(name)] = self._convert_header_value(value)
 
     def add_header(self, name: str, value: Any) -> None:
         """Add a response header, keeping earlier values (``Set-Cookie``-style repeats)."""
-        self._headers.add(name, self._convert_header_value(value))
+        self._headers.add(_checked_name(name), self._convert_header_value(value))
 
     def clear_header(self, name: str) -> None:
         """Remove a response header (including one ``set_default_headers`` set)."""
@@ -529,6 +534,8 @@ class RequestHandler:
             method = self.request.method
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            if (path_args or path_kwargs) and type(self).decode_argument is not _decode_argument:
+                path_args, path_kwargs = self._decode_path(path_args, path_kwargs)
             self.path_args = path_args
             self.path_kwargs = path_kwargs
             if method not in ("GET", "HEAD", "OPTIONS") and self.application.settings.get(
@@ -551,6 +558,21 @@ class RequestHandler:
             self._settle_prepared()
             self._handle_request_exception(e)
         return None
+
+    def _decode_path(
+        self, path_args: list[Any], path_kwargs: dict[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """Pass path groups through an overridden ``decode_argument``, as Tornado does.
+
+        The router has already percent-decoded them to UTF-8 text; the override gets those
+        bytes back (positional groups with ``name=None``, named ones with their name)."""
+        decode = self.decode_argument
+        args = [None if a is None else decode(a.encode("utf-8")) for a in path_args]
+        kwargs = {
+            k: None if v is None else decode(v.encode("utf-8"), name=k)
+            for k, v in path_kwargs.items()
+        }
+        return args, kwargs
 
     def _continue_async(self, awaitable: Any, stage: int) -> asyncio.Future[None]:
         """Something awaits: finish the lifecycle in a Task (stage 0 prepare, 1 body, 2 verb)."""
@@ -753,6 +775,15 @@ class RequestHandler:
     def detach(self) -> Any:
         """Not supported: squall hands a connection over only through a WebSocket upgrade."""
         raise NotImplementedError("detach() is not supported; use the upgrade hand-off")
+
+
+_decode_argument = RequestHandler.decode_argument
+
+
+def _checked_name(name: str) -> str:
+    if not name or _INVALID_HEADER_NAME.search(name):
+        raise ValueError(f"Unsafe header name {name!r}: a header name must be an HTTP token")
+    return name
 
 
 def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> None:
