@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from http.client import responses
 from typing import TYPE_CHECKING, Any
 
 from squall._http1 import wire
 from squall._http1.context import ConnectionContext
-from squall._http1.flow import CLOSED
+from squall._http1.flow import CLOSED, DONE
 from squall._http1.state import DEADLINE_BODY
 from squall._util import date_header_value
 from squall.httputil import (
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["HTTP1Exchange", "Rejection"]
 
 _NO_BODY_CODES = frozenset({204, 304})
+# (code, standard reason) -> status line bytes: one dict lookup for the common responses.
+_STATUS_LINES = {
+    (code, reason): wire.status_line(code, reason) for code, reason in responses.items()
+}
 
 
 class Rejection:
@@ -161,7 +166,10 @@ class HTTP1Exchange(HTTPConnection):
         conn_value = d.get("Connection")
         if conn_value is not None and "close" in conn_value.lower():
             keep_alive = False
-        lines = [wire.status_line(code, start_line.reason)]
+        status_line = _STATUS_LINES.get((code, start_line.reason))
+        if status_line is None:
+            status_line = wire.status_line(code, start_line.reason)
+        lines = [status_line]
         if headers._multi is None:
             block = "".join([f"{name}: {value}\r\n" for name, value in d.items()])
             count = len(d)
@@ -205,7 +213,10 @@ class HTTP1Exchange(HTTPConnection):
         if chunk and not self._no_body:
             lines.append(self._frame(chunk))
         proto._write(b"".join(lines))
-        return proto._flow.drain()
+        flow = proto._flow
+        if not flow.write_paused and not flow.closed:
+            return DONE
+        return flow.drain()
 
     def _frame(self, chunk: bytes) -> bytes:
         if self._remaining >= 0:

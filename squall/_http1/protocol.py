@@ -61,6 +61,8 @@ from squall.log import app_log, gen_log
 
 __all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
 
+_new_start_line = tuple.__new__
+
 _HttpParserCallbackError = httptools.HttpParserCallbackError
 _HttpParserError = httptools.HttpParserError
 _HttpParserUpgrade = httptools.HttpParserUpgrade
@@ -299,9 +301,11 @@ class HTTP1Protocol(asyncio.Protocol):
             timeout = ex.body_timeout
             if timeout is None:
                 timeout = self._params.body_start_timeout
-            self._set_deadline(DEADLINE_BODY, now + timeout)
+            self._deadline_kind = DEADLINE_BODY
+            self.deadline = now + timeout
         else:
-            self._set_deadline(DEADLINE_NONE, 0.0)
+            self._deadline_kind = DEADLINE_NONE
+            self.deadline = 0.0
 
     def on_body(self, body: bytes) -> None:
         ex = self._cur
@@ -323,7 +327,8 @@ class HTTP1Protocol(asyncio.Protocol):
         assert ex is not None
         ex.message_complete = True
         self._cur = None
-        self._set_deadline(DEADLINE_NONE, 0.0)
+        self._deadline_kind = DEADLINE_NONE
+        self.deadline = 0.0
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -342,11 +347,10 @@ class HTTP1Protocol(asyncio.Protocol):
                     if not queue or self._close_when_idle or self._transport is None:
                         break
                     head = queue[0]
-                    if head.__class__ is Rejection:
+                    if isinstance(head, Rejection):
                         queue.clear()
                         self._send_rejection(head)
                         break
-                    assert isinstance(head, HTTP1Exchange)
                     if not head.head_complete:
                         break
                     queue.popleft()
@@ -377,7 +381,8 @@ class HTTP1Protocol(asyncio.Protocol):
         if self._active is None and (self._close_when_idle or (self._eof and not self._queue)):
             self._close()
             return
-        self._update_reading()
+        if self._reading_paused or self._queue or self._suspended or self._active is not None:
+            self._update_reading()  # otherwise reading is on and should stay on
 
     def _dispatch(self, ex: HTTP1Exchange) -> bool:
         """Start a request: build its start line and headers and call the delegate."""
@@ -396,7 +401,10 @@ class HTTP1Protocol(asyncio.Protocol):
             and ex.version == "HTTP/1.1"
         ):
             self._write(wire.CONTINUE)
-        start_line = RequestStartLine(ex.method, ex.url.decode("latin-1"), ex.version)
+        # tuple.__new__ skips the NamedTuple's Python-level __new__ (this runs per request).
+        start_line = _new_start_line(
+            RequestStartLine, (ex.method, ex.url.decode("latin-1"), ex.version)
+        )
         try:
             msg = ex.msg = self._delegate.start_request(self, ex)
             result = msg.headers_received(start_line, headers)

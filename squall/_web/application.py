@@ -276,7 +276,14 @@ class _RequestDispatcher(HTTPMessageDelegate):
         prepared = handler._prepared_future
         if prepared is not None and not prepared.done():
             return _after(prepared, handler, chunk)
-        return handler.data_received(chunk)
+        try:
+            result = handler.data_received(chunk)
+        except Exception as e:
+            # Like an exception in the verb method: log_exception, then the handler's error
+            # page (an HTTPError keeps its status), not a bare 500 from the protocol.
+            handler._handle_request_exception(e)
+            return None
+        return None if result is None else _guarded(handler, result)
 
     def finish(self) -> None:
         """The request is complete: run the handler (or wake a streaming one)."""
@@ -335,6 +342,18 @@ async def _after(prepared: asyncio.Future[None], handler: RequestHandler, chunk:
     """Deliver a streamed chunk once the handler's ``prepare`` has completed."""
     await prepared
     if not handler._finished:
-        result = handler.data_received(chunk)
+        try:
+            result = handler.data_received(chunk)
+        except Exception as e:
+            handler._handle_request_exception(e)
+            return
         if result is not None:
-            await result
+            await _guarded(handler, result)
+
+
+async def _guarded(handler: RequestHandler, result: Awaitable[None]) -> None:
+    """Await an async ``data_received``; an exception goes to the handler's error handling."""
+    try:
+        await result
+    except Exception as e:
+        handler._handle_request_exception(e)

@@ -591,7 +591,17 @@ class RequestHandler:
                     self._settle_prepared()
                     body_future = getattr(self.request, "_body_future", None)
                     if body_future is not None:
-                        await body_future
+                        try:
+                            await body_future
+                        except ConnectionError:
+                            # The client left mid-upload (on_connection_close has run): not a
+                            # bug in the application, so no traceback; end as Tornado does.
+                            gen_log.info("Client went away during the body of %s", self.request.uri)
+                            if not self._finished:
+                                self.send_error(500)
+                            return
+                    if self._finished:  # e.g. an error while the body was streaming in
+                        return
                 method = self.request.method
                 awaitable = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
             if awaitable is not None:
