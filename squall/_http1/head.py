@@ -16,27 +16,30 @@ from squall._http1.params import RequestRejected
 if TYPE_CHECKING:
     from squall._http1.exchange import HTTP1Exchange
 
-__all__ = ["TRACKED", "TRACKED_LENGTHS", "VERSIONS", "note_header", "validate_head"]
+__all__ = ["TRACKED", "VERSIONS", "classify_header", "note_header", "validate_head"]
 
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host is an IP-literal, IPv4 or reg-name.
 _HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?")
 VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 
-#: The fields the protocol tracks, lower-cased; ``TRACKED`` also holds their usual casings so
-#: that most headers are classified by one set lookup.
-_TRACKED_LOWER = (
-    b"host",
-    b"connection",
-    b"content-length",
-    b"transfer-encoding",
-    b"expect",
-    b"content-encoding",
-)
+#: The fields the protocol tracks, lower-cased.
 TRACKED = frozenset(
-    _TRACKED_LOWER + tuple(b"-".join(p.capitalize() for p in n.split(b"-")) for n in _TRACKED_LOWER)
+    {
+        b"host",
+        b"connection",
+        b"content-length",
+        b"transfer-encoding",
+        b"expect",
+        b"content-encoding",
+    }
 )
-TRACKED_LENGTHS = frozenset(len(n) for n in _TRACKED_LOWER)
+
+
+def classify_header(name: bytes) -> bytes | None:
+    """The lower-cased name if the protocol tracks this field, else None (callers cache it)."""
+    lowered = name.lower()
+    return lowered if lowered in TRACKED else None
 
 
 def note_header(ex: HTTP1Exchange, name: bytes, value: bytes) -> None:

@@ -41,7 +41,7 @@ from squall._http1 import wire
 from squall._http1.context import ConnectionContext
 from squall._http1.exchange import HTTP1Exchange, Rejection
 from squall._http1.flow import CLOSED, DONE, FlowControl
-from squall._http1.head import TRACKED, TRACKED_LENGTHS, VERSIONS, note_header, validate_head
+from squall._http1.head import VERSIONS, classify_header, note_header, validate_head
 from squall._http1.params import HTTP1Params, RequestRejected
 from squall._http1.state import (
     DEADLINE_BODY,
@@ -62,6 +62,9 @@ from squall.log import app_log, gen_log
 __all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
 
 _new_start_line = tuple.__new__
+# Raw header name -> its lower-cased form if the protocol tracks it, else None (see head.py).
+_CLASSIFIED: dict[bytes, bytes | None] = {}
+_UNSEEN = b"\x00"
 
 _HttpParserCallbackError = httptools.HttpParserCallbackError
 _HttpParserError = httptools.HttpParserError
@@ -279,8 +282,13 @@ class HTTP1Protocol(asyncio.Protocol):
             if len(raw) > self._max_headers:
                 raise RequestRejected("Request Header Fields Too Large: too many fields", 431)
             raise RequestRejected("Request Header Fields Too Large", 431)
-        if name in TRACKED or (len(name) in TRACKED_LENGTHS and name.lower() in TRACKED):
-            note_header(ex, name.lower(), value)
+        tracked = _CLASSIFIED.get(name, _UNSEEN)
+        if tracked is _UNSEEN:
+            tracked = classify_header(name)
+            if len(_CLASSIFIED) < 4096:  # a peer inventing names cannot grow it without bound
+                _CLASSIFIED[name] = tracked
+        if tracked is not None:
+            note_header(ex, tracked, value)
 
     def on_headers_complete(self) -> None:
         ex = self._cur
