@@ -1,0 +1,1 @@
+"""Apps and a process harness for the supervisor and CLI tests."""

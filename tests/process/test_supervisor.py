@@ -1,0 +1,661 @@
+"""The managed supervisor, run for real: ``python -m squall serve`` with workers, real signals.
+
+Each test maps to a row of the design's test table (supervisor.md §5, T1-T21, T28); the
+``squall`` fixture (tests/process/apps/harness.py) checks after every test that no process is
+left in the server's session and that its port is free again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from squall._supervisor.ipc import channel_pair, reopen_log_files
+from tests.process.apps.harness import (
+    KeepAliveClient,
+    SquallFactory,
+    SquallProcess,
+    children_of,
+    connect,
+    get,
+    proc_stat,
+    request_bytes,
+    squall,
+    wait_until,
+)
+
+__all__ = ["squall"]  # the fixture
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and Linux signals")
+
+BASIC = Path(__file__).parent / "apps" / "basic.py"
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=64) as executor:
+        yield executor
+
+
+def read_until_closed(sock: socket.socket) -> tuple[bytes, str]:
+    """Everything the server sends until it closes; how it closed: "eof" or "reset"."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        return data, "reset"
+    return data, "eof"
+
+
+def slow_request(port: int, path: str, close: bool = False) -> tuple[bytes, str, float]:
+    """Send ``path`` (keep-alive unless ``close``); return (bytes, how it closed, when)."""
+    with connect(port, timeout=30) as sock:
+        sock.sendall(request_bytes(path, close=close))
+        data, how = read_until_closed(sock)
+        return data, how, time.monotonic()
+
+
+def head_of(data: bytes) -> tuple[int, dict[str, str]]:
+    head = data.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(head[0].split()[1]), headers
+
+
+class Notifications:
+    """A NOTIFY_SOCKET that records what the master tells "systemd"."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.01)
+        self.messages: list[str] = []
+
+    def collect(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except (TimeoutError, BlockingIOError):
+                return self.messages
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[Notifications]:
+    notifications = Notifications(tmp_path / "notify.sock")
+    yield notifications
+    notifications.close()
+
+
+def ready_counts_after_first_ready(messages: list[str]) -> list[int]:
+    """The ready-worker counts in STATUS= messages sent after the first READY=1."""
+    counts, seen_ready = [], False
+    for message in messages:
+        seen_ready = seen_ready or "READY=1" in message.split("\n")
+        match = re.search(r"STATUS=(\d+) worker", message)
+        if seen_ready and match:
+            counts.append(int(match.group(1)))
+    return counts
+
+
+# -- T1-T8: shutdown ---------------------------------------------------------------------------
+
+
+def test_term_lets_the_request_in_flight_finish_and_refuses_new_connections(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "2")
+    server.wait_ready(2)
+    pending = pool.submit(slow_request, server.port, "/sleep?s=2")
+    time.sleep(0.2)  # the scenario: TERM 0.2 s after the request went out
+    term_at = server.send(signal.SIGTERM)
+    time.sleep(0.3)
+    refused = 0
+    while time.monotonic() < term_at + 1.2:
+        with pytest.raises(ConnectionRefusedError):
+            connect(server.port, timeout=1).close()
+        refused += 1
+        time.sleep(0.05)
+    data, _, _ = pending.result(10)
+    status, headers = head_of(data)
+    assert status == 200 and b"slept" in data
+    assert headers["connection"] == "close"
+    assert server.wait_exit(5) == 0
+    assert time.monotonic() - term_at < 3.0  # graceful_timeout
+    assert refused > 5
+
+
+def test_idle_keep_alive_connections_close_at_once_on_term(squall: SquallFactory) -> None:
+    server = squall("--workers", "2")
+    server.wait_ready(2)
+    clients = []
+    for _ in range(50):
+        client = KeepAliveClient(server.port)
+        assert client.get("/pid") is not None
+        clients.append(client)
+    term_at = server.send(signal.SIGTERM)
+    for client in clients:
+        assert client.sock is not None
+        client.sock.settimeout(0.5 - (time.monotonic() - term_at))
+        assert client.sock.recv(1) == b""  # FIN, well within 0.5 s
+        client.close()
+    assert time.monotonic() - term_at < 0.5
+    assert server.wait_exit(5) == 0
+    assert time.monotonic() - term_at < 1.0
+
+
+def test_graceful_timeout_cuts_a_long_request_off_at_the_worker_deadline(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "1")
+    server.wait_ready(1)
+    pending = pool.submit(slow_request, server.port, "/sleep?s=60")
+    time.sleep(0.2)
+    term_at = server.send(signal.SIGTERM)
+    data, _, closed_at = pending.result(10)
+    assert data == b""  # cut off: no response
+    assert 1.6 < closed_at - term_at < 2.8  # the worker deadline: graceful_timeout - 1 s
+    assert server.wait_exit(5) in (0, 1)
+    assert time.monotonic() - term_at < 3.5
+    log = server.log()
+    assert "sleep handler cancelled" in log
+    assert "shutdown hook ran" in log
+
+
+def test_a_worker_stuck_past_the_deadline_is_dumped_killed_and_the_exit_status_is_1(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "1", "--worker-timeout", "0")
+    server.wait_ready(1)
+    pending = pool.submit(slow_request, server.port, "/block?s=30")
+    time.sleep(0.2)
+    term_at = server.send(signal.SIGTERM)
+    assert server.wait_exit(5) == 1
+    assert 2.5 < time.monotonic() - term_at < 3.5  # at graceful_timeout (3 s)
+    assert pending.result(5)[0] == b""
+    log = server.log()
+    assert "still running at its deadline: dumping its stacks, then SIGKILL" in log
+    assert re.search(r'File ".*basic\.py", line \d+ in get', log)
+
+
+def test_a_second_signal_during_the_drain_means_quick_shutdown(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "1")
+    server.wait_ready(1)
+    pending = pool.submit(slow_request, server.port, "/sleep?s=60")
+    time.sleep(0.2)
+    server.send(signal.SIGTERM)
+    server.wait_log("graceful shutdown")
+    int_at = server.send(signal.SIGINT)
+    assert server.wait_exit(5) == 0
+    assert time.monotonic() - int_at < 1.5  # far below quick_timeout (5 s)
+    assert pending.result(5)[0] == b""
+    assert "SIGINT during shutdown: quick shutdown requested" in server.log()
+
+
+def test_quit_aborts_requests_and_exits_within_a_second(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "2")
+    server.wait_ready(2)
+    pending = pool.submit(slow_request, server.port, "/sleep?s=5")
+    time.sleep(0.2)
+    quit_at = server.send(signal.SIGQUIT)
+    data, _, closed_at = pending.result(5)
+    assert data == b"" and closed_at - quit_at < 1.0
+    assert server.wait_exit(5) == 0
+    assert time.monotonic() - quit_at < 1.0
+    assert "SIGQUIT: quick shutdown requested" in server.log()
+    assert server.log().count("shutdown hook ran") == 2
+
+
+def test_ctrl_c_to_the_process_group_drains_once_without_tracebacks(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "2")
+    server.wait_ready(2)
+    pending = pool.submit(slow_request, server.port, "/sleep?s=1")
+    time.sleep(0.2)
+    os.killpg(server.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    data, _, _ = pending.result(5)
+    assert head_of(data)[0] == 200
+    assert server.wait_exit(5) == 0
+    log = server.log()
+    assert log.count("graceful shutdown") == 1
+    assert "quick" not in log
+    assert "KeyboardInterrupt" not in log and "Traceback" not in log
+
+
+def test_connections_queued_behind_a_blocked_worker_are_served_at_shutdown(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "1")
+    server.wait_ready(1)
+    blocker = pool.submit(slow_request, server.port, "/block?s=1")
+    time.sleep(0.2)  # the worker's loop is blocked now: new connections wait in the queue
+    queued = []
+    for _ in range(10):
+        sock = connect(server.port)
+        sock.sendall(request_bytes("/pid"))
+        queued.append(sock)
+    server.send(signal.SIGTERM)
+    outcomes = []
+    for sock in queued:
+        with sock:
+            data, how = read_until_closed(sock)
+        outcomes.append((head_of(data)[0] if data else None, how))
+    assert head_of(blocker.result(5)[0])[0] == 200
+    assert all(how == "eof" for _, how in outcomes), outcomes  # never a reset
+    assert all(status in (200, 503) for status, _ in outcomes), outcomes
+    assert server.wait_exit(5) == 0
+
+
+def test_shutdown_delay_fails_readiness_but_keeps_accepting_for_a_while(
+    squall: SquallFactory,
+) -> None:
+    server = squall("--workers", "1", "--shutdown-delay", "1")
+    server.wait_ready(1)
+    assert get(server.port, "/ready").status == 200
+    term_at = server.send(signal.SIGTERM)
+    wait_until(lambda: get(server.port, "/ready").status == 503, 1.0, "readiness to fail")
+    assert time.monotonic() - term_at < 0.2
+    time.sleep(max(0.0, term_at + 0.7 - time.monotonic()))
+    assert get(server.port, "/ready").status == 503  # still accepted 0.7 s after TERM
+    time.sleep(max(0.0, term_at + 1.3 - time.monotonic()))
+    with pytest.raises(ConnectionRefusedError):
+        connect(server.port).close()
+    assert server.wait_exit(5) == 0
+
+
+# -- T9-T10: rolling restarts ------------------------------------------------------------------
+
+
+def hammer(port: int, stop: threading.Event, path: str = "/pid") -> KeepAliveClient:
+    client = KeepAliveClient(port)
+    while not stop.is_set():
+        client.get(path)
+    client.close()
+    return client
+
+
+def test_hup_replaces_every_worker_without_failing_a_request(
+    squall: SquallFactory, pool: ThreadPoolExecutor, notify: Notifications, tmp_path: Path
+) -> None:
+    control = tmp_path / "version"
+    control.write_text("v1")
+    env = {"SQUALL_TEST_CONTROL": str(control), "NOTIFY_SOCKET": notify.path}
+    server = squall("--workers", "4", "--no-access-log", env=env)
+    before = set(server.wait_ready(4))
+    assert get(server.port, "/version").text == "v1"
+    stop = threading.Event()
+    clients = [pool.submit(hammer, server.port, stop, "/version") for _ in range(16)]
+    time.sleep(0.5)
+    control.write_text("v2")
+    server.send(signal.SIGHUP)
+    server.wait_log("Rolling restart done", 15)
+    time.sleep(0.3)
+    stop.set()
+    results = [future.result(10) for future in clients]
+    assert [f for c in results for f in c.failures] == []
+    served = [r.text for c in results for r in c.responses]
+    assert served.count("v1") > 0 and served.count("v2") > 0
+    after = set(server.workers())
+    assert len(after) == 4 and not after & before  # all four replaced
+    assert get(server.port, "/version").text == "v2"  # new code: imported after the fork
+    messages = notify.collect()
+    flat = [line for message in messages for line in message.split("\n")]
+    first_ready = flat.index("READY=1")
+    reloading = flat.index("RELOADING=1")
+    assert first_ready < reloading < flat.index("READY=1", reloading)
+    assert min(ready_counts_after_first_ready(messages)) >= 4
+
+
+def test_hup_with_broken_code_aborts_and_the_old_workers_keep_serving(
+    squall: SquallFactory, pool: ThreadPoolExecutor, notify: Notifications, tmp_path: Path
+) -> None:
+    control = tmp_path / "version"
+    control.write_text("v1")
+    env = {"SQUALL_TEST_CONTROL": str(control), "NOTIFY_SOCKET": notify.path}
+    server = squall("--workers", "2", "--no-access-log", env=env)
+    before = set(server.wait_ready(2))
+    stop = threading.Event()
+    clients = [pool.submit(hammer, server.port, stop, "/version") for _ in range(4)]
+    control.write_text("broken")
+    server.send(signal.SIGHUP)
+    server.wait_log("SIGHUP aborted")
+    time.sleep(0.5)
+    stop.set()
+    results = [future.result(10) for future in clients]
+    assert [f for c in results for f in c.failures] == []
+    assert {r.text for c in results for r in c.responses} == {"v1"}
+    assert set(server.workers()) == before and server.running()
+    log = server.log()
+    assert "RuntimeError: this version of the app is broken on purpose" in log
+    assert "Worker failed to boot" in log
+    assert any("STATUS=reload failed" in m for m in notify.collect())
+
+
+# -- T11-T16: crashes, boot failures, the watchdog ---------------------------------------------
+
+
+def test_killed_worker_is_replaced_in_the_same_slot(squall: SquallFactory) -> None:
+    server = squall("--workers", "2")
+    server.wait_ready(2)
+    pid, slot, _ = server.ready_events()[0]
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    server.wait_log(rf"Worker {pid} \(slot {slot}\) died: killed by SIGKILL", 2)
+    new = server.wait_log(rf"Worker (\d+) ready \(slot {slot}, generation 0\)", 2, count=2)
+    assert time.monotonic() - killed_at < 1.0
+    assert int(new.group(1)) != pid
+    responses = [get(server.port, "/pid") for _ in range(20)]
+    assert all(r.status == 200 for r in responses)
+    assert len(server.workers()) == 2
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="latin-1") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_worker_that_keeps_crashing_is_restarted_with_growing_backoff(
+    squall: SquallFactory,
+) -> None:
+    env = {"SQUALL_TEST_CRASH_AFTER": "0.3"}
+    server = squall("--workers", "1", app="tests.process.apps.basic:crashing_app()", env=env)
+    server.wait_ready(1)
+    cpu_before = cpu_seconds(server.pid)
+    server.wait_log(r"Restarting slot 0 in 2\.0 s", 8)
+    delays = re.findall(r"Restarting slot 0 in ([\d.]+) s", server.log())
+    assert delays == ["0.5", "1.0", "2.0"]
+    assert len(re.findall(r"Worker \d+ \(slot 0\) died: exit code 1", server.log())) == 4
+    assert cpu_seconds(server.pid) - cpu_before < 0.5  # the master sleeps between respawns
+
+
+def test_an_app_that_cannot_import_makes_the_master_exit_3(
+    squall: SquallFactory, tmp_path: Path
+) -> None:
+    control = tmp_path / "version"
+    control.write_text("broken")
+    server = squall(
+        "--workers", "4", "--log-level", "debug", env={"SQUALL_TEST_CONTROL": str(control)}
+    )
+    assert server.wait_exit(5) == 3
+    assert time.monotonic() - server.started_at < 5.0  # boot_timeout
+    log = server.log()
+    assert "RuntimeError: this version of the app is broken on purpose" in log
+    assert "failed to boot: stopping (exit 3)" in log
+    assert len(re.findall(r"Forked worker", log)) == 4  # never a fifth
+
+
+def test_boot_failures_in_a_row_after_a_healthy_start_exit_3(
+    squall: SquallFactory, tmp_path: Path
+) -> None:
+    control = tmp_path / "version"
+    control.write_text("v1")
+    server = squall("--workers", "2", env={"SQUALL_TEST_CONTROL": str(control)})
+    pids = server.wait_ready(2)
+    control.write_text("broken")
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    assert server.wait_exit(10) == 3
+    log = server.log()
+    assert "5 boot failures in a row and no worker became ready: stopping (exit 3)" in log
+    assert len(re.findall(r"failed to boot: exit code 4", log)) == 5
+
+
+def test_a_blocked_event_loop_is_dumped_killed_and_replaced(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "1")
+    (pid,) = server.wait_ready(1)
+    blocked_at = time.monotonic()
+    pending = pool.submit(slow_request, server.port, "/block?s=100")
+    server.wait_log("WORKER TIMEOUT", 4)
+    assert time.monotonic() - blocked_at < 3.5
+    server.wait_log(rf"Worker {pid} \(slot 0\) died: killed by SIGKILL", 2)
+    server.wait_log(r"Worker \d+ ready \(slot 0, generation 0\)", 3, count=2)
+    assert pending.result(5)[0] == b""
+    lines = BASIC.read_text().splitlines()
+    sleep_line = next(i for i, line in enumerate(lines, 1) if "time.sleep(" in line)
+    log = server.log()
+    assert re.search(rf'File ".*basic\.py", line {sleep_line} in get', log), log
+    assert f"worker {pid} (slot 0) sent no heartbeat" in log
+    assert not list(Path(server.cwd).glob("core*"))
+    assert get(server.port, "/pid").status == 200
+
+
+def test_a_slow_request_that_awaits_is_never_killed_by_the_watchdog(
+    squall: SquallFactory,
+) -> None:
+    server = squall("--workers", "1", "--worker-timeout", "1")
+    server.wait_ready(1)
+    response = get(server.port, "/sleep?s=3.5")
+    assert response.status == 200
+    assert "WORKER TIMEOUT" not in server.log()
+
+
+# -- T17, T19: recycling and scaling -----------------------------------------------------------
+
+
+def test_max_requests_recycles_workers_one_at_a_time_without_failures(
+    squall: SquallFactory, notify: Notifications
+) -> None:
+    server = squall(
+        "--workers", "2", "--max-requests", "10", "--max-requests-jitter", "5",
+        "--log-level", "debug", "--no-access-log", env={"NOTIFY_SOCKET": notify.path},
+    )  # fmt: skip
+    server.wait_ready(2)
+    served: Counter[int] = Counter()
+    for _ in range(200):
+        response = get(server.port, "/pid")
+        assert response.status == 200
+        served[int(response.text.split()[0])] += 1
+    current = set(server.workers())
+    retired = {pid: count for pid, count in served.items() if pid not in current}
+    assert len(retired) >= 10
+    assert all(10 <= count <= 15 for count in retired.values()), retired
+    # One recycle at a time: a replacement is forked only once the previous one is ready.
+    events = re.findall(r"Forked worker (\d+)|Worker (\d+) ready", server.log())
+    booting = None
+    for forked, ready in events[2:]:
+        if forked:
+            assert booting is None, "two replacements booting at once"
+            booting = forked
+        elif ready == booting:
+            booting = None
+    assert min(ready_counts_after_first_ready(notify.collect())) >= 2
+
+
+def has_ready_events(server: SquallProcess, count: int) -> bool:
+    return len(server.ready_events()) == count
+
+
+def test_ttin_and_ttou_scale_without_going_below_one_worker(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "2")
+    server.wait_ready(2)
+    for expected in (3, 4):
+        server.send(signal.SIGTTIN)
+        server.wait_log(rf"Scaled to {expected} worker", 2)
+        wait_until(partial(has_ready_events, server, expected), 3, f"{expected} ready")
+    wait_until(lambda: len(server.workers()) == 4, 3, "4 workers")
+    requests = [pool.submit(slow_request, server.port, "/sleep?s=1", True) for _ in range(12)]
+    time.sleep(0.2)
+    for _ in range(5):
+        server.send(signal.SIGTTOU)
+        time.sleep(0.05)
+    server.wait_log("SIGTTOU ignored: there is only one worker left", 2)
+    counts = [int(n) for n in re.findall(r"Scaled to (\d+) worker", server.log())]
+    assert counts == [3, 4, 3, 2, 1]
+    results = [future.result(5) for future in requests]
+    assert all(head_of(data)[0] == 200 for data, _, _ in results)
+    wait_until(lambda: len(server.workers()) == 1, 3, "one worker left")
+    (survivor,) = server.workers()
+    pids = {int(data.split(b"slept ")[1]) for data, _, _ in results}
+    assert pids - {survivor}, "no request ran on a drained worker"
+
+
+# -- T21: SO_REUSEPORT -------------------------------------------------------------------------
+
+
+def listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = (
+            os.readlink(f"/proc/{pid}/fd/{fd}") if os.path.exists(f"/proc/{pid}/fd/{fd}") else ""
+        )
+        if target.startswith("socket:["):
+            found.add(target[8:-1])
+    return found
+
+
+@pytest.mark.slow
+def test_reuse_port_gives_each_worker_its_own_listener_and_spreads_load(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    server = squall("--workers", "4", "--reuse-port", "--no-access-log")
+    workers = server.wait_ready(4)
+    listeners = listening_inodes(server.port)
+    assert len(listeners) == 4
+    owned = [socket_inodes(pid) & listeners for pid in workers]
+    assert all(len(inodes) == 1 for inodes in owned) and len(set().union(*owned)) == 4
+    assert not socket_inodes(server.pid) & listeners  # the master only holds a placeholder
+
+    def burst(count: int) -> Counter[int]:
+        seen: Counter[int] = Counter()
+        for _ in range(count):
+            seen[int(get(server.port, "/pid").text.split()[0])] += 1
+        return seen
+
+    total: Counter[int] = Counter()
+    for future in [pool.submit(burst, 1000) for _ in range(4)]:
+        total.update(future.result(60))
+    assert set(total) == set(workers)
+    mean = sum(total.values()) / 4
+    assert all(abs(count - mean) <= 0.25 * mean for count in total.values()), total
+
+
+# -- T28: the master dies ----------------------------------------------------------------------
+
+
+def set_child_subreaper(on: bool) -> None:
+    # PID 1 here does not reap orphans: adopt the workers so that they can be reaped.
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(36, int(on), 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+
+
+def test_workers_finish_their_requests_and_exit_when_the_master_is_killed(
+    squall: SquallFactory, pool: ThreadPoolExecutor
+) -> None:
+    set_child_subreaper(True)
+    try:
+        server = squall("--workers", "2")
+        workers = server.wait_ready(2)
+        pending = pool.submit(slow_request, server.port, "/sleep?s=1")
+        time.sleep(0.2)
+        killed_at = server.send(signal.SIGKILL)
+        server.wait_exit(2)
+
+        def all_gone() -> bool:
+            for pid in workers:
+                info = proc_stat(pid)
+                if info is not None and info[0] == "Z":
+                    os.waitpid(pid, 0)  # adopted by us: reap it
+                elif info is not None:
+                    return False
+            return True
+
+        wait_until(all_gone, 2.5, "the orphaned workers to exit")
+        assert time.monotonic() - killed_at < 2.5
+        data, _, _ = pending.result(5)
+        assert head_of(data)[0] == 200
+        assert children_of(os.getpid()) == []
+    finally:
+        set_child_subreaper(False)
+
+
+# -- T20 (reduced): USR1 -----------------------------------------------------------------------
+
+
+def test_reopen_log_files_follows_a_log_file_moved_away(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    logger = logging.getLogger("squall.test.reopen")
+    handler = logging.FileHandler(path)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("before")
+        path.rename(tmp_path / "app.log.1")
+        assert reopen_log_files() >= 1
+        logger.warning("after")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert (tmp_path / "app.log.1").read_text() == "before\n"
+    assert path.read_text() == "after\n"
+
+
+def test_usr1_reopens_logs_in_the_master_and_reaches_every_worker(squall: SquallFactory) -> None:
+    server = squall("--workers", "2")
+    workers = server.wait_ready(2)
+    server.send(signal.SIGUSR1)
+    server.wait_log(r"SIGUSR1: reopened \d+ log file\(s\); telling the workers")
+    time.sleep(0.2)
+    assert server.workers() == workers  # the workers handle USR1 and live on
+    assert get(server.port, "/pid").status == 200
+
+
+# -- the channel itself --------------------------------------------------------------------------
+
+
+def test_channel_carries_messages_both_ways_and_reports_eof() -> None:
+    master_end, worker_end = channel_pair()
+    try:
+        assert worker_end.send("hb", lag=0.5, inflight=2, served=7)
+        assert master_end.send("drain", timeout=3.0, phase="final")
+        assert master_end.receive() == [{"t": "hb", "lag": 0.5, "inflight": 2, "served": 7}]
+        assert worker_end.receive() == [{"t": "drain", "timeout": 3.0, "phase": "final"}]
+        assert master_end.receive() == [] and not master_end.eof
+        worker_end.sock.send(b"not json\n")
+        assert master_end.receive() == []  # ignored, not fatal
+        worker_end.close()
+        assert master_end.receive() == [] and master_end.eof
+        assert not master_end.send("quick")  # the peer is gone: a no-op
+    finally:
+        master_end.close()
+        worker_end.close()
