@@ -557,7 +557,10 @@ def test_periodic_callback_runs_repeatedly_then_stops(io_loop: IOLoop) -> None:
     start_with_fuse(io_loop)
     assert len(calls) == 3
     assert not periodic.is_running()
-    assert all(later - earlier >= 0.009 for earlier, later in zip(calls, calls[1:], strict=False))
+    # Runs land on multiples of the period: a late run makes the next gap shorter (missed
+    # runs are skipped, not caught up), so only the span over three runs is bounded below.
+    assert all(later > earlier for earlier, later in zip(calls, calls[1:], strict=False))
+    assert calls[-1] - calls[0] >= 0.009
 
 
 def test_periodic_callback_takes_a_timedelta(io_loop: IOLoop) -> None:
