@@ -14,8 +14,9 @@ Rules:
    ``KeyboardInterrupt`` propagate.
 4. Work asked for before any loop runs waits for the first loop to *run*, not for one to be
    created: ``_when_running`` hooks (``autoreload.start()``) and the loop-block detector's
-   default (``Application(debug=True)``) are applied by ``start()``/``run_sync()`` (or by
-   ``current()`` inside a running loop), so a later ``fork_processes`` is still allowed.
+   default (``Application(debug=True)``) are applied by the next ``start()``/``run_sync()``, so
+   a later ``fork_processes`` is still allowed. Not by ``current()`` inside some running loop:
+   that may be a private one (``HTTPClient``'s), not the one that will serve.
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ def _when_running(hook: Callable[[IOLoop], object]) -> None:
     """Call ``hook(io_loop)`` from inside a running IOLoop, without creating a loop.
 
     With a loop running in this thread, on its next iteration; otherwise on the next IOLoop to
-    ``start()`` or ``run_sync()`` (or found running by ``current()``), in that loop's thread. This
-    is how ``autoreload.start()``, called before any loop exists (and maybe before a fork), attaches
-    later. Errors are logged as callback errors.
+    ``start()`` or ``run_sync()``, in that loop's thread. This is how ``autoreload.start()``,
+    called before any loop exists (and maybe before a fork), attaches later. Errors are logged
+    as callback errors.
     """
     if asyncio._get_running_loop() is not None:
         io_loop = IOLoop.current()
@@ -177,10 +178,7 @@ class IOLoop:
         loop registered for this thread; ``instance=False`` gives None.
         """
         if (running := asyncio._get_running_loop()) is not None:
-            found = IOLoop._for_asyncio_loop(running)
-            if _start_pending():  # e.g. asyncio.run(main()) after Application(debug=True)
-                found._run_start_hooks()
-            return found
+            return IOLoop._for_asyncio_loop(running)
         if (facade := _thread.current) is not None and facade._alive():
             return facade
         _thread.current = None
@@ -680,6 +678,10 @@ class PeriodicCallback:
             period *= 1 + self.jitter * (random.random() - 0.5)
         if self._next_time <= (now := loop.time()):
             self._next_time += (math.floor((now - self._next_time) / period) + 1) * period
+        else:
+            # The timer fired a little early (loop clocks round to the millisecond): move on
+            # one period instead of firing again for the same slot.
+            self._next_time += period
         if self._timer is not None:
             self._timer.cancel()
         self._timer = loop.call_at(self._next_time, self._run)
