@@ -166,10 +166,17 @@ class Application(HTTPServerConnectionDelegate):
         return _RequestDispatcher(self, request_conn, server_conn)
 
     def __call__(self, request: HTTPServerRequest) -> Awaitable[None] | None:
-        """Legacy: serve an already-read ``request`` (Tornado's old callable interface)."""
+        """Legacy: serve an already-read ``request`` (Tornado's old callable interface).
+
+        The body is parsed unless that was done already (the plain-callable server does it);
+        a ``@stream_request_body`` handler gets the whole body as one ``data_received``."""
         dispatcher = _RequestDispatcher(self, request.connection, request.server_connection)
-        dispatcher.request = request
-        return dispatcher.execute()
+        dispatcher.route(request)
+        if not dispatcher.stream:
+            return dispatcher.execute(parse_body=request._body_arguments is None)
+        request._body_future = asyncio.get_running_loop().create_future()  # type: ignore[attr-defined]
+        dispatcher.execute()
+        return asyncio.ensure_future(_feed_whole_body(dispatcher, request.body))
 
     def find_handler(
         self, request: HTTPServerRequest
@@ -239,23 +246,28 @@ class _RequestDispatcher(HTTPMessageDelegate):
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         """Build the request, route it, and start a streaming handler at once."""
-        request = self.request = HTTPServerRequest(
+        request = HTTPServerRequest(
             connection=self.connection,
             server_connection=self.server_conn,
             start_line=start_line,  # type: ignore[arg-type]
             headers=headers,
         )
+        self.route(request)
+        if self.stream:
+            loop = asyncio.get_running_loop()
+            request._body_future = loop.create_future()  # type: ignore[attr-defined]
+            return self.execute()
+        return None
+
+    def route(self, request: HTTPServerRequest) -> None:
+        """Find the handler for ``request`` (an ErrorHandler for bad UTF-8 in the path)."""
+        self.request = request
         try:
             found = self.application.find_handler(request)
         except HTTPError as e:  # bad UTF-8 in a path argument
             found = self._error_route(e.status_code)
         self.handler_class, self.handler_kwargs, self.path_args, self.path_kwargs = found
         self.stream = self.handler_class._stream_request_body
-        if self.stream:
-            loop = asyncio.get_running_loop()
-            request._body_future = loop.create_future()  # type: ignore[attr-defined]
-            return self.execute()
-        return None
 
     @staticmethod
     def _error_route(
@@ -307,8 +319,10 @@ class _RequestDispatcher(HTTPMessageDelegate):
                 body_future.set_exception(ConnectionError("client disconnected"))
                 body_future.exception()
 
-    def execute(self) -> Awaitable[None] | None:
-        """Create the handler and run its lifecycle (inline when nothing awaits)."""
+    def execute(self, parse_body: bool = True) -> Awaitable[None] | None:
+        """Create the handler and run its lifecycle (inline when nothing awaits).
+
+        The form body is parsed first (``parse_body``), except for a streaming handler."""
         request = self.request
         assert request is not None
         app = self.application
@@ -323,7 +337,7 @@ class _RequestDispatcher(HTTPMessageDelegate):
         transforms = [t(request) for t in app.transforms] if app.transforms else []
         if self.stream:
             handler._prepared_future = asyncio.get_running_loop().create_future()
-        elif request.body and request.method not in ("GET", "HEAD"):
+        elif parse_body and request.body:  # any method, as Tornado: the Content-Type decides
             try:
                 request._parse_body(app.settings.get("form_limits"))
             except FormError as exc:
@@ -336,6 +350,15 @@ class _RequestDispatcher(HTTPMessageDelegate):
             # The body is delivered once the handler has prepared to receive it.
             return handler._prepared_future
         return result
+
+
+async def _feed_whole_body(dispatcher: _RequestDispatcher, body: bytes) -> None:
+    """Legacy call of a streaming handler: the whole body as one chunk, then the end."""
+    if body:
+        result = dispatcher.data_received(body)
+        if result is not None:
+            await result
+    dispatcher.finish()
 
 
 async def _after(prepared: asyncio.Future[None], handler: RequestHandler, chunk: bytes) -> None:

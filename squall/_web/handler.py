@@ -40,7 +40,8 @@ __all__ = ["RequestHandler"]
 _SERVER = "squall/" + __import__("squall").version
 _HTML = "text/html; charset=UTF-8"
 _JSON = "application/json; charset=UTF-8"
-_INVALID_HEADER_VALUE = re.compile(r"[\x00-\x1f\x7f]")
+# What a field value may hold on the wire: HTAB, visible ASCII, space and obs-text (latin-1).
+_INVALID_HEADER_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 # RFC 9110 §5.1: a field name is a token; anything else could split or forge a header line.
 _INVALID_HEADER_NAME = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 # RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ); Tornado also refuses "<".
@@ -197,8 +198,9 @@ class RequestHandler:
     def set_header(self, name: str, value: Any) -> None:
         """Set a response header (replacing it); str, bytes, int or datetime values.
 
-        A value containing CR, LF or another control character, or a name that is not an
-        HTTP token, raises ``ValueError`` (header injection is refused)."""
+        A value containing CR, LF, another control character (tab is fine) or a character
+        beyond latin-1, or a name that is not an HTTP token, raises ``ValueError``: header
+        injection is refused."""
         self._headers[_checked_name(name)] = self._convert_header_value(value)
 
     def add_header(self, name: str, value: Any) -> None:
@@ -227,7 +229,10 @@ class RequestHandler:
         else:
             raise TypeError(f"Unsupported header value {value!r}: use str, bytes, int or datetime")
         if _INVALID_HEADER_VALUE.search(text):
-            raise ValueError(f"Unsafe header value {text!r}: control characters are not allowed")
+            raise ValueError(
+                f"Unsafe header value {text!r}: control characters and characters beyond "
+                "latin-1 are not allowed (encode the value first, as for a URL)"
+            )
         return text
 
     # -- input -------------------------------------------------------------------------------
@@ -395,7 +400,8 @@ class RequestHandler:
         elif not 300 <= status <= 399:
             raise ValueError(f"redirect status must be a 3xx code, got {status}")
         self.set_status(status)
-        self.set_header("Location", url)
+        # As in Tornado, the URL goes out as UTF-8 bytes (a non-ASCII path is not refused).
+        self.set_header("Location", url.encode("utf-8"))
         self.finish()
 
     # -- errors ------------------------------------------------------------------------------
