@@ -52,7 +52,8 @@ class Application(HTTPServerConnectionDelegate):
     ``compress_response`` (alias ``gzip``), ``cookie_secret``, ``login_url``, ``xsrf_cookies``,
     ``template_path``, ``static_path``/``static_url_prefix``/``static_handler_class``/
     ``static_handler_args``, ``default_handler_class``/``default_handler_args``,
-    ``log_function``, ``serve_traceback``.
+    ``log_function``, ``serve_traceback``, ``blocking_log_threshold`` (seconds; log a warning
+    naming the handler when the event loop is blocked that long; 0.1 with ``debug``).
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Application(HTTPServerConnectionDelegate):
             settings.setdefault("compiled_template_cache", False)
             settings.setdefault("static_hash_cache", False)
             settings.setdefault("serve_traceback", True)
+            settings.setdefault("blocking_log_threshold", 0.1)
         if "gzip" in settings and "compress_response" not in settings:
             settings["compress_response"] = settings["gzip"]
         self.settings = settings
@@ -89,6 +91,8 @@ class Application(HTTPServerConnectionDelegate):
         self._log_function: Callable[[RequestHandler], None] | None = settings.get("log_function")
         if settings.get("autoreload"):
             self._start_autoreload()
+        if settings.get("blocking_log_threshold"):
+            self._start_block_detector(settings["blocking_log_threshold"])
 
     def _static_rules(self, static_path: str) -> list[tuple[Any, ...]]:
         from squall._web.static import StaticFileHandler
@@ -111,6 +115,11 @@ class Application(HTTPServerConnectionDelegate):
             gen_log.debug("autoreload requested but squall.autoreload is not available")
             return
         autoreload.start()
+
+    def _start_block_detector(self, seconds: float) -> None:
+        from squall._observe import blocking  # lazy: only when asked for
+
+        blocking.request(seconds)
 
     # -- configuration -----------------------------------------------------------------------
 
