@@ -58,7 +58,8 @@ def removeslash(method: _F) -> _F:
             if self.request.method not in ("GET", "HEAD"):
                 raise HTTPError(404)
             uri = path.rstrip("/")
-            if uri:  # never redirect "/" (or "//...") to an empty or protocol-relative URL
+            if uri:  # "/" itself stays: there is nothing to remove
+                uri = _same_origin(uri)
                 if self.request.query:
                     uri += "?" + self.request.query
                 self.redirect(uri, permanent=True)
@@ -78,7 +79,7 @@ def addslash(method: _F) -> _F:
         if not self.request.path.endswith("/"):
             if self.request.method not in ("GET", "HEAD"):
                 raise HTTPError(404)
-            uri = self.request.path + "/"
+            uri = _same_origin(self.request.path + "/")
             if self.request.query:
                 uri += "?" + self.request.query
             self.redirect(uri, permanent=True)
@@ -86,6 +87,14 @@ def addslash(method: _F) -> _F:
         return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _same_origin(path: str) -> str:
+    """Collapse leading slashes (and backslashes, which browsers read as slashes) to one:
+    ``//evil.example`` as a Location would be a protocol-relative open redirect."""
+    if path[:2] in ("//", "/\\"):
+        return "/" + path.lstrip("/\\")
+    return path
 
 
 def stream_request_body(cls: _H) -> _H:

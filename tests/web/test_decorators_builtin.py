@@ -254,12 +254,10 @@ class OpenRedirectTest(AsyncHTTPTestCase):
         assert self.fetch("/a/b/", follow_redirects=False).headers["Location"] == "/a/b"
         assert self.fetch("/a/b", follow_redirects=False).headers["Location"] == "/a/b/"
 
-    @pytest.mark.xfail(reason="decorators.py: removeslash turns //host/ into a redirect to //host")
     def test_removeslash_never_redirects_to_a_protocol_relative_url(self) -> None:
         for path in ("//evil.example/", "///evil.example//", "/\\evil.example/"):
             self.check(path)
 
-    @pytest.mark.xfail(reason="decorators.py: addslash turns //host into a redirect to //host/")
     def test_addslash_never_redirects_to_a_protocol_relative_url(self) -> None:
         for path in ("//evil.example", "/\\evil.example"):
             self.check(path)
