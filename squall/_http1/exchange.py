@@ -84,6 +84,7 @@ class HTTP1Exchange(HTTPConnection):
         "is_upgrade",
         "keep_alive",
         "max_body_size",
+        "size_checked",
         "message_complete",
         "method",
         "msg",
@@ -121,6 +122,7 @@ class HTTP1Exchange(HTTPConnection):
         self.body_started_at = 0.0
         self.body_timeout: float | None = proto._params.body_timeout
         self.max_body_size = proto._params.max_body_size
+        self.size_checked = False  # the body limit is checked once the delegate had its say
         self.inflater: Any = None
         self.inflated = 0
         self.msg: HTTPMessageDelegate | None = None

@@ -84,8 +84,6 @@ def validate_head(ex: HTTP1Exchange, version: str, no_keep_alive: bool) -> None:
         ex.has_body = True
     elif ex.content_length > 0:
         ex.has_body = True
-    if ex.content_length > ex.max_body_size:
-        raise RequestRejected("Request body too large", 413)
     tokens = ex.connection_tokens
     if version == "HTTP/1.1":
         keep_alive = b"close" not in tokens or not _has_token(tokens, b"close")

@@ -87,6 +87,7 @@ class HTTP1Protocol(asyncio.Protocol):
         "_loop",
         "_max_header_size",
         "_max_headers",
+        "_read_ahead",
         "_out",
         "_params",
         "_parser",
@@ -121,6 +122,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._flow = FlowControl(self._loop)
         server = params.server_header
         self._max_header_size = params.max_header_size
+        self._read_ahead = 4 * params.chunk_size
         self._max_headers = params.max_headers
         self._server_line = f"Server: {server}\r\n".encode("latin-1") if server else b""
         self._queue: deque[HTTP1Exchange | Rejection] = deque()
@@ -205,10 +207,12 @@ class HTTP1Protocol(asyncio.Protocol):
         A request cut short can never complete: an unfinished head is dropped, and an
         unfinished body of the request being served closes the connection now (the delegate
         hears of it through ``on_connection_close``)."""
+        if self._active is not None:
+            # The client went away while its response was being produced (a half-close is
+            # how most clients close): close, so the delegate hears on_connection_close.
+            return None
         cur = self._cur
         if cur is not None:
-            if cur is self._active:
-                return None  # the transport closes itself
             self._cur = None
             try:
                 self._queue.remove(cur)
@@ -320,7 +324,7 @@ class HTTP1Protocol(asyncio.Protocol):
         assert ex is not None
         ex.body_pending.append(body)
         ex.body_received += len(body)
-        if ex.body_received > ex.max_body_size and ex.inflater is None:
+        if ex.body_received > ex.max_body_size and ex.inflater is None and ex.size_checked:
             raise RequestRejected("Request body too large", 413)
         if ex.body_timeout is None:
             params = self._params
@@ -367,6 +371,8 @@ class HTTP1Protocol(asyncio.Protocol):
                         break
                 if ex.waiting:
                     break
+                if not ex.size_checked and ex.has_body and not self._check_body_size(ex):
+                    break
                 if (ex.body_pending or ex.body_rest) and not self._deliver_body(ex):
                     break
                 if ex.message_complete and not ex.finish_delivered:
@@ -401,14 +407,6 @@ class HTTP1Protocol(asyncio.Protocol):
         if ex.content_encoding and params.decompress and ex.content_encoding == b"gzip":
             ex.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
-        if (
-            ex.expect_continue
-            and ex.has_body
-            and not ex.body_pending
-            and not ex.message_complete
-            and ex.version == "HTTP/1.1"
-        ):
-            self._write(wire.CONTINUE)
         # tuple.__new__ skips the NamedTuple's Python-level __new__ (this runs per request).
         start_line = _new_start_line(
             RequestStartLine, (ex.method, ex.url.decode("latin-1"), ex.version)
@@ -421,6 +419,25 @@ class HTTP1Protocol(asyncio.Protocol):
             return False
         if result is not None:
             return self._wait_for(ex, result)
+        return True
+
+    def _check_body_size(self, ex: HTTP1Exchange) -> bool:
+        """Once the delegate has seen the headers (a streaming handler may change its limit in
+        ``prepare``), refuse a body over the limit, else invite it with ``100 Continue``."""
+        ex.size_checked = True
+        too_big = ex.content_length > ex.max_body_size or (
+            ex.inflater is None and ex.body_received > ex.max_body_size
+        )
+        if too_big:
+            self._fail_active(413, "Request body too large")
+            return False
+        if (
+            ex.expect_continue
+            and not ex.body_pending
+            and not ex.message_complete
+            and ex.version == "HTTP/1.1"
+        ):
+            self._write(wire.CONTINUE)
         return True
 
     def _deliver_body(self, ex: HTTP1Exchange) -> bool:
@@ -679,10 +696,14 @@ class HTTP1Protocol(asyncio.Protocol):
         if self._eof:
             return  # nothing more to read (resuming would report the EOF again)
         ex = self._active
+        cur = self._cur
         want_pause = (
             self._suspended
             or len(self._queue) > self._params.max_pipelined
             or (ex is not None and ex.waiting)
+            # The body of a request queued behind the one being served is buffered, so only
+            # a little of it is read ahead.
+            or (cur is not None and cur is not ex and cur.body_received > self._read_ahead)
         )
         if want_pause != self._reading_paused and self._transport is not None:
             self._reading_paused = want_pause

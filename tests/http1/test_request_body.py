@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import gzip
 import logging
@@ -109,11 +111,17 @@ def test_expect_100_continue_over_the_limit_gets_413_at_once(run_asyncio: Runner
         delegate = RecordingDelegate()
         h = ProtocolHarness(delegate, max_body_size=100)
         h.feed(request("PUT", "/", {"Expect": "100-continue", "Content-Length": "101"}))
-        [resp] = parse_responses(h.take())
+        out = h.take()
+        assert b"100 Continue" not in out  # the client is never invited to send the body
+        [resp] = parse_responses(out)
         assert resp.status == 413
         assert resp.closes
-        assert delegate.requests == []
+        # The delegate saw the head (a streaming handler may raise its limit in prepare) but
+        # no body, never a finish, and hears that the request is gone.
+        [seen] = delegate.requests
+        assert seen.chunks == [] and not seen.finished
         await h.settle()
+        assert seen.closed
         assert h.closed
         h.close()
 
@@ -439,6 +447,23 @@ def test_trailing_whitespace_is_not_part_of_a_header_value(run_asyncio: Runner[N
         assert (rec.headers["Host"], rec.headers["X-A"]) == ("example.com", "v")
         [resp] = parse_responses(h.take())
         assert resp.status == 200 and resp.closes
+        h.close()
+
+    run_asyncio(body())
+
+
+def test_delegate_may_raise_the_body_limit_before_the_size_check(run_asyncio: Runner[None]) -> None:
+    async def body() -> None:
+        class Raising(RecordingDelegate):
+            def start_request(self, server_conn: object, request_conn: Any) -> Any:
+                request_conn.set_max_body_size(1000)
+                return super().start_request(server_conn, request_conn)
+
+        delegate = Raising()
+        h = ProtocolHarness(delegate, max_body_size=100)
+        h.feed(request("PUT", "/", {"Content-Length": "500"}, body=b"x" * 500))
+        [seen] = delegate.requests
+        assert seen.body == b"x" * 500 and seen.finished
         h.close()
 
     run_asyncio(body())

@@ -10,8 +10,6 @@ import struct
 from collections.abc import Coroutine
 from typing import Any
 
-import pytest
-
 from squall.testing import AsyncHTTPTestCase, ExpectLog, gen_test
 from squall.web import Application, Finish, HTTPError, RequestHandler
 from tests.helpers.raw_http import RawClient, request
@@ -344,10 +342,6 @@ class LifecycleTest(AsyncHTTPTestCase):
             "on_finish",
         ]
 
-    @pytest.mark.xfail(
-        reason="the HTTP/1 protocol keeps a half-closed connection open to answer it, so a "
-        "client FIN alone does not reach on_connection_close (Tornado closes and calls it)"
-    )
     @gen_test
     async def test_client_close_during_slow_async_get_calls_on_connection_close(self) -> None:
         client = await RawClient.connect(self.get_http_port())
