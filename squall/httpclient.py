@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import http.cookiejar
 import io
 import ssl
 import time
@@ -56,6 +57,16 @@ _UNSUPPORTED = (
     "proxy_auth_mode", "body_producer",
 )  # fmt: skip
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+
+
+class _NoCookieJar(http.cookiejar.CookieJar):
+    """Tornado's client never stores cookies from responses: each request sends only its own."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        """Drop it."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Keep nothing."""
 
 
 class HTTPRequest:
@@ -363,7 +374,9 @@ class AsyncHTTPClient:
         if cert is not None:
             context.load_cert_chain(cert, key)
         transport = httpx.AsyncHTTPTransport(verify=context, local_address=interface)
-        client = httpx.AsyncClient(transport=transport, trust_env=False, timeout=None)
+        client = httpx.AsyncClient(
+            transport=transport, trust_env=False, timeout=None, cookies=_NoCookieJar()
+        )
         self._clients[cache_key] = (options, client)
         return client
 

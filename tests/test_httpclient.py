@@ -487,3 +487,22 @@ def test_http_client_reports_599_for_a_closed_port() -> None:
         assert info.value.__cause__ is not None
     finally:
         client.close()
+
+
+class _SetCookie(RequestHandler):
+    def get(self) -> None:
+        self.set_cookie("session", "abc")
+        self.write(self.request.headers.get("Cookie", ""))
+
+
+class CookiesAreNotReplayedTest(testing.AsyncHTTPTestCase):
+    """Like Tornado's client, cookies from one response are never sent with the next request."""
+
+    def get_app(self) -> Application:
+        return Application([("/c", _SetCookie)])
+
+    def test_second_request_carries_no_cookie_from_the_first(self) -> None:
+        first = self.fetch("/c")
+        assert "session=abc" in first.headers.get("Set-Cookie", "")
+        second = self.fetch("/c")
+        assert second.body == b""

@@ -32,7 +32,7 @@ from squall._web.errors import HTTPError
 PathArgs = list[str | None]
 PathKwargs = dict[str, str | None]
 
-_app_log = logging.getLogger("tornado.application")
+_app_log = logging.getLogger("squall.application")
 
 _METACHARS = frozenset(".^$*+?{}[]|()")
 _WORD_CHARS = frozenset(string.ascii_letters + string.digits)  # \d, \1 ...: not literals

@@ -391,7 +391,7 @@ def test_reverse_url_searches_host_groups_first_group_wins() -> None:
 def test_duplicate_name_in_one_group_replaces_with_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="tornado.application"):
+    with caplog.at_level(logging.WARNING, logger="squall.application"):
         router = router_with(url("/a", Main, name="n"), url("/b", Other, name="n"))
     assert router.reverse_url("n") == "/b"
     assert "Multiple handlers named n; replacing previous value" in caplog.text
