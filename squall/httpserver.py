@@ -148,7 +148,8 @@ class HTTPServer(HTTPServerConnectionDelegate):
             "header_timeout": header_timeout,
             "body_timeout": body_timeout,
             "idle_connection_timeout": idle_connection_timeout,
-            "server_header": f"squall/{_version}",
+            # A delegate that sets (or deliberately clears) Server itself gets none added.
+            "server_header": "" if delegate.sets_server_header else f"squall/{_version}",
         }
         self.params = HTTP1Params(**{k: v for k, v in values.items() if v is not None})
         self.ssl_options = ssl_options

@@ -374,7 +374,13 @@ class HTTPMessageDelegate:
 
 
 class HTTPServerConnectionDelegate:
-    """Creates a message delegate for each request on a server connection."""
+    """Creates a message delegate for each request on a server connection.
+
+    ``sets_server_header``: False (the default) lets the server add ``Server: squall/<version>``
+    to responses that lack one; a delegate that manages the header itself (``Application``,
+    whose handlers may clear it) sets it True."""
+
+    sets_server_header = False
 
     def start_request(
         self, server_conn: object, request_conn: HTTPConnection

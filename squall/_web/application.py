@@ -56,6 +56,9 @@ class Application(HTTPServerConnectionDelegate):
     naming the handler when the event loop is blocked that long; 0.1 with ``debug``).
     """
 
+    #: Handlers send ``Server`` themselves (and may clear it): the server adds none.
+    sets_server_header = True
+
     def __init__(
         self,
         handlers: Iterable[Any] | None = None,

@@ -626,3 +626,19 @@ class OutputTest(AsyncHTTPTestCase):
         assert response.code == 200
         assert response.body == b"x"
         assert "Cannot redirect after headers have been written" in self.settings["outcome"]
+
+
+class _NoServerHeader(RequestHandler):
+    def get(self) -> None:
+        self.clear_header("Server")
+        self.write("anonymous")
+
+
+class ClearServerHeaderTest(AsyncHTTPTestCase):
+    def get_app(self) -> Application:
+        return Application([("/", _NoServerHeader)])
+
+    def test_clearing_server_header_sends_none(self) -> None:
+        response = self.fetch("/")
+        assert response.body == b"anonymous"
+        assert "Server" not in response.headers
