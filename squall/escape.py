@@ -75,9 +75,39 @@ def xhtml_unescape(value: str | bytes) -> str:
     return html.unescape(to_unicode(value))
 
 
+def _make_fast_dumps() -> Any:
+    # json.dumps builds a new C encoder on every call; with the default options one encoder can
+    # be built once and reused (same output: ", " and ": " separators, ASCII escapes, NaN
+    # allowed). Circular structures then fail with RecursionError instead of ValueError.
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.dumps
+    encoder = make(
+        None,
+        json.JSONEncoder().default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ": ",
+        ", ",
+        False,
+        False,
+        True,
+    )
+
+    def dumps(value: Any) -> str:
+        if isinstance(value, str):
+            return json.encoder.encode_basestring_ascii(value)
+        return "".join(encoder(value, 0))
+
+    return dumps
+
+
+_dumps = _make_fast_dumps()
+
+
 def json_encode(value: Any) -> str:
     """Serialize ``value`` to JSON, writing ``</`` as ``<\\/`` so it cannot close a <script>."""
-    return json.dumps(value).replace("</", "<\\/")
+    return _dumps(value).replace("</", "<\\/")
 
 
 def json_decode(value: str | bytes) -> Any:

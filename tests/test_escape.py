@@ -225,3 +225,16 @@ def test_linkify_shorten_trims_long_link_text_and_sets_title() -> None:
     assert linkify("http://short.example", shorten=True) == (
         '<a href="http://short.example">http://short.example</a>'
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 1, "b": [1, 2.5, None, True]}, "x</y", [1, {"k": "\u00e9"}], 3, None, {1: "x"}],
+)
+def test_json_encode_matches_json_dumps_apart_from_the_script_escape(value: object) -> None:
+    assert json_encode(value) == json.dumps(value).replace("</", "<\\/")
+
+
+def test_json_encode_rejects_unserializable_objects_like_json_dumps() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_encode({"a": object()})
