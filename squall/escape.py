@@ -75,7 +75,7 @@ def xhtml_unescape(value: str | bytes) -> str:
     return html.unescape(to_unicode(value))
 
 
-def _make_fast_dumps() -> Any:
+def _make_fast_dumps() -> Callable[[Any], str]:
     # json.dumps builds a new C encoder on every call; with the default options one encoder can
     # be built once and reused (same output: ", " and ": " separators, ASCII escapes, NaN
     # allowed). Circular structures then fail with RecursionError instead of ValueError.
@@ -96,7 +96,7 @@ def _make_fast_dumps() -> Any:
 
     def dumps(value: Any) -> str:
         if isinstance(value, str):
-            return json.encoder.encode_basestring_ascii(value)
+            return str(json.encoder.encode_basestring_ascii(value))
         return "".join(encoder(value, 0))
 
     return dumps

@@ -23,6 +23,7 @@ from squall._web.decorators import (
     authenticated,
     removeslash,
     stream_request_body,
+    threaded,
 )
 from squall._web.errors import Finish, HTTPError, MissingArgumentError
 from squall._web.handler import RequestHandler
@@ -54,6 +55,7 @@ __all__ = [
     "decode_signed_value",
     "removeslash",
     "stream_request_body",
+    "threaded",
     "url",
 ]
 

@@ -8,6 +8,7 @@ calls :meth:`Application.start_request` for each request and feeds the returned
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,7 @@ class Application(HTTPServerConnectionDelegate):
             self.transforms = list(transforms)
         self.default_host = default_host
         self.router = Router(default_host)
+        self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.ui_modules: dict[str, Any] = {}
         self.ui_methods: dict[str, Any] = {}
         rules = list(handlers or [])
@@ -123,6 +125,19 @@ class Application(HTTPServerConnectionDelegate):
         from squall._observe import blocking  # lazy: only when asked for
 
         blocking.request(seconds)
+
+    @property
+    def thread_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The pool ``@threaded`` methods run in (``thread_pool_size`` threads, default 16).
+
+        Created on first use, so building an Application starts no thread (it may fork)."""
+        pool = self._thread_pool
+        if pool is None:
+            size = int(self.settings.get("thread_pool_size", 16))
+            pool = self._thread_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=size, thread_name_prefix="squall-threaded"
+            )
+        return pool
 
     # -- configuration -----------------------------------------------------------------------
 

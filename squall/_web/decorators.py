@@ -3,6 +3,8 @@ Tornado-era ``asynchronous``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import inspect
 from collections.abc import Callable
@@ -14,7 +16,14 @@ from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler
 from squall.log import app_log
 
-__all__ = ["addslash", "asynchronous", "authenticated", "removeslash", "stream_request_body"]
+__all__ = [
+    "addslash",
+    "asynchronous",
+    "authenticated",
+    "removeslash",
+    "stream_request_body",
+    "threaded",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _H = TypeVar("_H", bound=type[RequestHandler])
@@ -151,3 +160,37 @@ async def _finish_when_done(handler: RequestHandler, awaitable: Any) -> None:
     await awaitable
     if not handler._finished:
         handler.finish()
+
+
+def threaded(method: _F) -> _F:
+    """Run a synchronous verb method in the application's thread pool, so that a blocking call
+    (``time.sleep``, a blocking database driver) blocks only itself, not the event loop.
+
+        class SleepHandler(RequestHandler):
+            @threaded
+            def get(self):
+                time.sleep(5)            # other requests are served meanwhile
+                self.write("slept")
+
+    Inside the method ``write``, ``set_header``, ``add_header``, ``set_status``,
+    ``get_argument`` (and the other input methods) work; the response is finished on the event
+    loop when the method returns. ``flush``, ``finish``, ``redirect`` and ``render`` touch the
+    connection and raise ``RuntimeError`` there. The pool's size is the ``thread_pool_size``
+    setting (default 16 threads, created on first use).
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Any:
+        pool = self.application.thread_pool
+
+        def run() -> Any:
+            self._in_thread = True
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self._in_thread = False
+
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(pool, contextvars.copy_context().run, run)
+
+    return wrapper  # type: ignore[return-value]

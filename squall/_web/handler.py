@@ -51,6 +51,11 @@ _START_LINES = {
     code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()
 }
 _UNSET: Any = object()
+_IN_THREAD = (
+    "{}() cannot be called from a @threaded method: it runs in a worker thread and the "
+    "connection belongs to the event loop. Write with write()/set_header() and return; the "
+    "response is finished when the method returns."
+)
 
 
 class _ArgDefault:
@@ -94,6 +99,7 @@ class RequestHandler:
     _xsrf_token: bytes | None = None
     _new_cookie: list[str] | None = None
     _ui: dict[str, Any] | None = None
+    _in_thread = False  # True while a @threaded verb method runs in the thread pool
 
     path_args: list[Any] = []
     path_kwargs: dict[str, Any] = {}
@@ -301,6 +307,8 @@ class RequestHandler:
 
         Returns an awaitable that resolves when the transport can take more (back-pressure).
         ``callback`` (legacy) is called once the data has been handed to the transport."""
+        if self._in_thread:
+            raise RuntimeError(_IN_THREAD.format("flush"))
         conn = self.request.connection
         if conn is None:
             raise RuntimeError("flush() needs a request with a connection")
@@ -339,6 +347,8 @@ class RequestHandler:
         that resolves when the last byte has been handed to the transport."""
         if self._finished:
             raise RuntimeError("finish() called twice")
+        if self._in_thread:
+            raise RuntimeError(_IN_THREAD.format("finish"))
         if chunk is not None:
             self.write(chunk)
         if not self._headers_written:
