@@ -400,6 +400,8 @@ class ExpectLog(logging.Filter):
         self.regex = re.compile(regex)
         self.required, self.level = required, level
         self.matched = False
+        #: How many records matched (and were swallowed).
+        self.matched_count = 0
         self.logged_stack = False
         self._saved_level: int | None = None
 
@@ -411,6 +413,7 @@ class ExpectLog(logging.Filter):
             return True
         if self.regex.match(record.getMessage()):
             self.matched = True
+            self.matched_count += 1
             return False
         return True
 
