@@ -32,6 +32,7 @@ from squall.log import gen_log
 __all__ = ["cpu_count", "fork_processes", "note_autoreload", "register_drain", "task_id"]
 
 _autoreload_noted = False
+_reload_requested = False
 
 
 def cpu_count() -> int:
@@ -61,7 +62,9 @@ def fork_processes(
             "process (IOLoop.current()/instance() or asyncio). Create the loop after start(n) / "
             "fork_processes(), or use `squall serve --workers N`"
         )
-    child = _fork.fork_processes(num_processes, max_restarts, graceful_timeout=graceful_timeout)
+    child = _fork.fork_processes(
+        num_processes, max_restarts, graceful_timeout=graceful_timeout, reload=_reload_requested
+    )
     # Nothing loop-related can be inherited (we refused above), but start from a clean slate.
     _loop.reset_after_fork()
     IOLoop.clear_current()
@@ -70,14 +73,17 @@ def fork_processes(
 
 
 def note_autoreload(request_callback: object) -> None:
-    """Before ``start(n)`` forks: if the application asked for autoreload, say once, at INFO,
-    that reloading belongs to the supervisor in multi-process mode."""
-    global _autoreload_noted
+    """Before ``start(n)`` forks: if the application asked for autoreload (``debug=True``), the
+    forking parent takes it over: it watches the source and, on a change, drains the children
+    and re-executes the program (a module that does not compile is reported and ignored). The
+    children themselves never reload. Logged once, at INFO."""
+    global _autoreload_noted, _reload_requested
     settings = getattr(request_callback, "settings", None)
     if _autoreload_noted or not isinstance(settings, dict) or not settings.get("autoreload"):
         return
-    _autoreload_noted = True
+    _autoreload_noted = _reload_requested = True
     gen_log.info(
-        "debug/autoreload with start(n): reload is supervisor-driven; "
+        "debug/autoreload with start(n): reload is supervisor-driven (the parent watches the "
+        "source and restarts every process on a change); for rolling, zero-downtime reloads "
         "use `squall serve --reload --workers N`"
     )

@@ -40,6 +40,7 @@ import warnings
 from dataclasses import dataclass
 
 from squall._supervisor import worker_guard
+from squall._supervisor.sourcewatch import SourceWatch
 from squall.log import gen_log
 
 __all__ = [
@@ -262,11 +263,14 @@ def fork_processes(
     max_restarts: int | None = None,
     *,
     graceful_timeout: float = GRACEFUL_TIMEOUT,
+    reload: bool = False,
 ) -> int:
     """Fork ``num_processes`` children (None or <= 0: ``usable_cpu_count()``); see the module.
 
     Returns the task id in each child; the parent never returns (``sys.exit`` or RuntimeError).
     ``graceful_timeout`` bounds how long the parent waits for draining children on SIGTERM.
+    ``reload``: the parent watches the loaded source files; when one changes (and compiles) it
+    drains the children and re-executes the program, so every process runs the new code.
     """
     global _called
     ensure_can_fork()
@@ -278,7 +282,7 @@ def fork_processes(
     _called = True
     gen_log.info("Starting %d processes", num_processes)
     warn_if_threads()
-    return _Parent(num_processes, limit, graceful_timeout).run()
+    return _Parent(num_processes, limit, graceful_timeout, reload).run()
 
 
 @dataclass
@@ -290,7 +294,10 @@ class _Child:
 class _Parent:
     """The supervising parent: forks, reaps, restarts, forwards signals."""
 
-    def __init__(self, count: int, max_restarts: int, graceful_timeout: float) -> None:
+    def __init__(
+        self, count: int, max_restarts: int, graceful_timeout: float, reload: bool = False
+    ) -> None:
+        self.watch = SourceWatch() if reload else None
         self.count = count
         self.max_restarts = max_restarts
         self.graceful_timeout = graceful_timeout
@@ -325,6 +332,10 @@ class _Parent:
                 started = self._start_due()
                 if started is not None:
                     return started
+                if self.watch is not None and not self.stopping:
+                    changed = self.watch.changed()
+                    if changed is not None:
+                        self._reexec(changed)
                 self._wait(self._next_wake())
         except BaseException:
             if os.getpid() == self.pid:  # never in a child: it must not touch its siblings
@@ -477,6 +488,19 @@ class _Parent:
         self.due.clear()
         self._stop_children()
         sys.exit(0 if self.clean else 1)
+
+    def _reexec(self, changed: str) -> None:
+        """Reload: drain every child, then run the program again with the same arguments."""
+        gen_log.info("%s changed: reloading (draining %d processes)", changed, len(self.children))
+        self.stopping = True
+        self._send(signal.SIGTERM)
+        self._wait_children(time.monotonic() + self.graceful_timeout)
+        if self.children:
+            self._send(signal.SIGKILL)
+            self._wait_children(time.monotonic() + _KILL_WAIT)
+        self._uninstall()
+        argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
+        os.execv(sys.executable, [sys.executable, *argv[1:]])
 
     def _stop_children(self) -> None:
         """SIGTERM the children and wait for them; SIGKILL on a second signal or the deadline."""
