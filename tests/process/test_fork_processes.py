@@ -234,7 +234,7 @@ def test_debug_true_with_start_2_serves_and_says_once_that_reload_is_supervisor_
         out = script.output()
     finally:
         script.close()
-    note = "debug/autoreload with start(n): reload is supervisor-driven; use `squall serve"
+    note = "debug/autoreload with start(n): reload is supervisor-driven (the parent watches"
     assert out.count(note) == 1
     assert_all_gone(children, port)
 
