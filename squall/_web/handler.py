@@ -107,7 +107,15 @@ class RequestHandler:
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
         self.application = application
         self.request = request
-        self.clear()
+        # clear(), inlined: this runs for every request.
+        headers = HTTPHeaders.__new__(HTTPHeaders)
+        headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
+        headers._multi = None
+        self._headers = headers
+        self.set_default_headers()
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason = "OK"
         connection = request.connection
         if connection is not None:
             connection.set_close_callback(self.on_connection_close)
@@ -184,7 +192,7 @@ class RequestHandler:
         headers._multi = None
         self._headers = headers
         self.set_default_headers()
-        self._write_buffer: list[bytes] = []
+        self._write_buffer = []
         self._status_code = 200
         self._reason = "OK"
 
@@ -355,11 +363,27 @@ class RequestHandler:
             status = self._status_code
             d = self._headers._dict
             if status == 200 and self.request.method in ("GET", "HEAD") and "Etag" not in d:
-                self.set_etag_header()
-                if self.check_etag_header():
-                    self._write_buffer = []
-                    self.set_status(304)
-                    status = 304
+                cls = type(self)
+                if (
+                    cls.compute_etag is _compute_etag
+                    and cls.set_etag_header is _set_etag_header
+                    and cls.check_etag_header is _check_etag_header
+                ):
+                    # The default ETag, inlined (every GET response computes one).
+                    body = b"".join(self._write_buffer)
+                    self._write_buffer = [body]
+                    etag = d["Etag"] = f'"{hashlib.sha1(body).hexdigest()}"'
+                    if_none_match = self.request.headers._dict.get("If-None-Match")
+                    if if_none_match and arguments.etag_matches(etag, if_none_match):
+                        self._write_buffer = []
+                        self.set_status(304)
+                        status = 304
+                else:
+                    self.set_etag_header()
+                    if self.check_etag_header():
+                        self._write_buffer = []
+                        self.set_status(304)
+                        status = 304
             if status in (204, 304) or 100 <= status < 200:
                 if self._write_buffer and any(self._write_buffer):
                     raise RuntimeError(f"Cannot send a body with a {status} response")
@@ -371,13 +395,10 @@ class RequestHandler:
         conn = self.request.connection
         if conn is not None:
             conn.finish()
-        self._log()
+        self.application.log_request(self)
         self._finished = True
         self.on_finish()
         return result
-
-    def _log(self) -> None:
-        self.application.log_request(self)
 
     def render(self, template_name: str, **kwargs: Any) -> Awaitable[None]:
         """Render a template with ``kwargs`` and finish the response with it."""
@@ -565,7 +586,7 @@ class RequestHandler:
                 return None
             if self._stream_request_body:
                 return self._continue_async(None, stage=1)
-            result = getattr(self, method.lower())(*path_args, **path_kwargs)
+            result = getattr(self, _VERB.get(method) or method.lower())(*path_args, **path_kwargs)
             if result is not None:
                 return self._continue_async(result, stage=2)
             if self._auto_finish and not self._finished:
@@ -818,3 +839,10 @@ def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> No
         add(lambda _f: callback())
     else:
         asyncio.get_running_loop().call_soon(callback)
+
+
+# The default implementations, to recognise handlers that do not override them (fast paths).
+_compute_etag = RequestHandler.compute_etag
+_set_etag_header = RequestHandler.set_etag_header
+_check_etag_header = RequestHandler.check_etag_header
+_VERB = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}
