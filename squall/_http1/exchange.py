@@ -70,6 +70,7 @@ class HTTP1Exchange(HTTPConnection):
         "body_started_at",
         "body_timeout",
         "content_encoding",
+        "context",
         "content_length",
         "expect_continue",
         "finish_delivered",
@@ -98,6 +99,8 @@ class HTTP1Exchange(HTTPConnection):
 
     def __init__(self, proto: HTTP1Protocol) -> None:
         self._proto = proto
+        #: The connection's :class:`ConnectionContext` (``remote_ip``, ``protocol``).
+        self.context: ConnectionContext = proto.context
         self.url = b""
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.head_size = 0
@@ -138,11 +141,6 @@ class HTTP1Exchange(HTTPConnection):
         self._close_callback: Callable[[], None] | None = None
 
     # -- HTTPConnection ----------------------------------------------------------------------
-
-    @property
-    def context(self) -> ConnectionContext:
-        """The connection's :class:`ConnectionContext` (``remote_ip``, ``protocol``)."""
-        return self._proto.context
 
     def write_headers(
         self,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import gzip
 import logging
 import os
+from typing import Any
 
 import pytest
 
