@@ -9,9 +9,9 @@ protocol layer's cost, measured in ``bench/README.md`` against the peers.
 
 from __future__ import annotations
 
-import json
 import sys
 
+from squall.escape import json_encode
 from squall.httpserver import HTTPServer
 from squall.httputil import (
     HTTPConnection,
@@ -43,7 +43,7 @@ class Hello(HTTPMessageDelegate):
         if self.path == "/plaintext":
             body, ctype, start = PLAIN, "text/plain", OK
         elif self.path == "/json":
-            body = json.dumps({"message": "Hello, World!"}).encode()
+            body = json_encode({"message": "Hello, World!"}).encode()
             ctype, start = "application/json", OK
         else:
             body, ctype, start = b"Not Found", "text/plain", NOT_FOUND
