@@ -136,6 +136,11 @@ class LoopBlockDetector:
 
     def start(self) -> None:
         """Start the heartbeat and the watchdog thread; raises RuntimeError if the loop closed."""
+        running = asyncio._get_running_loop()
+        if running is self.loop or (running is None and not self.loop.is_running()):
+            # Started from the thread that runs (or is about to run) the loop: know it now. A
+            # request already queued may block the loop before the first heartbeat gets to run.
+            self._loop_thread = threading.get_ident()
         self.loop.call_soon_threadsafe(self._beat)
         self._thread.start()
 
