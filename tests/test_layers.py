@@ -30,6 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "squall._net": {"squall.log"},
     "squall._http1*": LEAVES | {"squall.httputil", "squall._http1*"},
     "squall._server": LEAVES | {"squall.httputil", "squall._http1*", "squall._net"},
+    "squall._ws*": LEAVES | {"squall._ws*"},
+    # Only the WebSocket handler may reach the WebSocket protocol.
+    "squall._web.websocket": LEAVES
+    | {"squall.httputil", "squall._forms", "squall._web*", "squall._stack_context", "squall._ws*"},
     "squall._web*": LEAVES
     | {"squall.httputil", "squall._forms", "squall._web*", "squall._stack_context"},
     "squall._observe*": LEAVES | {"squall.httputil", "squall._observe*"},
@@ -40,6 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall.concurrent": LEAVES | {"squall._loop", "squall._stack_context", "squall.ioloop"},
     "squall.options": LEAVES,
     "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
+    "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.
