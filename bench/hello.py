@@ -10,6 +10,7 @@ protocol layer's cost, measured in ``bench/README.md`` against the peers.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from squall.escape import json_encode
 from squall.httpserver import HTTPServer
@@ -40,18 +41,22 @@ class Hello(HTTPMessageDelegate):
         return None
 
     def finish(self) -> None:
-        if self.path == "/plaintext":
-            body, ctype, start = PLAIN, "text/plain", OK
-        elif self.path == "/json":
-            body = json_encode({"message": "Hello, World!"}).encode()
-            ctype, start = "application/json", OK
-        else:
-            body, ctype, start = b"Not Found", "text/plain", NOT_FOUND
-        headers = HTTPHeaders()
-        headers["Content-Type"] = ctype
-        headers["Content-Length"] = str(len(body))
+        # Bodies and header objects are built once per endpoint (write_headers does not change
+        # them); the protocol adds Date and Server.
+        start, headers, body = RESPONSES.get(self.path, NOT_FOUND_RESPONSE)
         self.conn.write_headers(start, headers, body)
         self.conn.finish()
+
+
+def _response(start: ResponseStartLine, ctype: str, body: bytes) -> tuple[Any, HTTPHeaders, bytes]:
+    return start, HTTPHeaders({"Content-Type": ctype, "Content-Length": str(len(body))}), body
+
+
+RESPONSES = {
+    "/plaintext": _response(OK, "text/plain", PLAIN),
+    "/json": _response(OK, "application/json", json_encode({"message": "Hello, World!"}).encode()),
+}
+NOT_FOUND_RESPONSE = _response(NOT_FOUND, "text/plain", b"Not Found")
 
 
 class App(HTTPServerConnectionDelegate):
