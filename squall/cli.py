@@ -22,6 +22,7 @@ import os
 import select
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from squall import version
 from squall._loop import reset_after_fork
 from squall._supervisor.fork import usable_cpu_count
 from squall._supervisor.master import Master, SupervisorConfig
+from squall._supervisor.metrics import bind_metrics, parse_bind
 from squall._supervisor.worker import BOOT_FAILED, Serve, Worker, current_worker, run_standalone
 from squall.httpserver import HTTPServer
 from squall.httputil import (
@@ -190,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="DIR",
     )
+    option(
+        "--metrics-bind",
+        "serve Prometheus metrics from the master at http://HOST:PORT/metrics (port 0: any "
+        "free port, logged at startup); needs --workers 1 or more",
+        metavar="HOST:PORT",
+    )
     option("--app-dir", "directory put first on sys.path to import APP", default=".")
     option(
         "--xheaders",
@@ -274,6 +282,13 @@ def _check(args: argparse.Namespace, workers: int) -> None:
                     "--reuse-port with worker replacement: connections queued on a retiring "
                     "worker's socket are reset unless net.ipv4.tcp_migrate_req=1"
                 )
+    if args.metrics_bind:
+        if workers == 0:
+            raise _UsageError("--metrics-bind is served by the master: use --workers 1 or more")
+        try:
+            parse_bind(args.metrics_bind)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
     if args.max_requests and workers == 0:
         gen_log.warning("--max-requests is ignored with --workers 0 (nothing can replace us)")
 
@@ -348,6 +363,16 @@ def _serve(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 os.unlink(args.unix_socket)
         return 3 if code == BOOT_FAILED else code
+    metrics_socket = None
+    if args.metrics_bind:
+        try:
+            metrics_socket = bind_metrics(args.metrics_bind)
+        except OSError as exc:
+            gen_log.error("Cannot serve metrics on %s: %s", args.metrics_bind, exc)
+            for sock in sockets:
+                sock.close()
+            return 1
+        gen_log.info("Metrics on %s/metrics", _describe(metrics_socket))
     # The framework (never the app) is imported here once, so that every fork starts with it.
     importlib.import_module("squall.web")
     config = SupervisorConfig(
@@ -361,7 +386,15 @@ def _serve(args: argparse.Namespace) -> int:
         reload_dirs=_reload_dirs(args),
         unlink_paths=(args.unix_socket,) if args.unix_socket else (),
     )
-    return Master(serve, config, sockets, inherit=not reuse, loop_factory=_new_loop).run()
+    master = Master(
+        serve,
+        config,
+        sockets,
+        inherit=not reuse,
+        loop_factory=_new_loop,
+        metrics_socket=metrics_socket,
+    )
+    return master.run()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -444,7 +477,7 @@ async def _settle_backlog(sockets: list[socket.socket]) -> None:
 
 
 class _CountingDelegate(HTTPServerConnectionDelegate):
-    """Wraps the app's delegate to count requests in flight and served, for heartbeats."""
+    """Wraps the app's delegate to count (and time) requests in flight and served."""
 
     def __init__(self, inner: HTTPServerConnectionDelegate, worker: Worker) -> None:
         self._inner = inner
@@ -470,6 +503,7 @@ class _CountedConnection(HTTPConnection):
     def __init__(self, inner: HTTPConnection, worker: Worker) -> None:
         self._inner = inner
         self._worker = worker
+        self._started = time.monotonic()
         self._done = False
         self._on_close: Callable[[], object] | None = None
         inner.set_close_callback(self._closed)
@@ -521,4 +555,4 @@ class _CountedConnection(HTTPConnection):
     def _count(self) -> None:
         if not self._done:
             self._done = True
-            self._worker.request_finished()
+            self._worker.request_finished(time.monotonic() - self._started)

@@ -16,7 +16,7 @@ from squall._http1 import wire
 from squall._http1.context import ConnectionContext
 from squall._http1.flow import CLOSED, DONE
 from squall._http1.state import DEADLINE_BODY
-from squall._util import date_header_value
+from squall._util import date_line
 from squall.httputil import (
     HTTPConnection,
     HTTPHeaders,
@@ -34,7 +34,8 @@ __all__ = ["HTTP1Exchange", "Rejection"]
 _NO_BODY_CODES = frozenset({204, 304})
 # (code, standard reason) -> status line bytes: one dict lookup for the common responses.
 _STATUS_LINES = {
-    (code, reason): wire.status_line(code, reason) for code, reason in responses.items()
+    (code, reason): wire.status_line(code, reason).decode("latin-1")
+    for code, reason in responses.items()
 }
 
 
@@ -168,8 +169,7 @@ class HTTP1Exchange(HTTPConnection):
             keep_alive = False
         status_line = _STATUS_LINES.get((code, start_line.reason))
         if status_line is None:
-            status_line = wire.status_line(code, start_line.reason)
-        lines = [status_line]
+            status_line = wire.status_line(code, start_line.reason).decode("latin-1")
         if headers._multi is None:
             block = "".join([f"{name}: {value}\r\n" for name, value in d.items()])
             count = len(d)
@@ -181,7 +181,7 @@ class HTTP1Exchange(HTTPConnection):
         if block.count("\n") != count or block.count("\r") != count:
             proto._abort_response()
             raise ValueError("Newline in response header: refusing to split the response")
-        lines.append(block.encode("latin-1"))
+        head = status_line + block
         if code < 200 or code in _NO_BODY_CODES or self.method == "HEAD":
             # RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304, whatever the headers say.
             self._no_body = True
@@ -195,24 +195,24 @@ class HTTP1Exchange(HTTPConnection):
                 raise HTTPOutputError(f"Invalid Content-Length: {d['Content-Length']!r}") from None
         elif self.version == "HTTP/1.1" and "Transfer-Encoding" not in d:
             self._chunked_out = True
-            lines.append(b"Transfer-Encoding: chunked\r\n")
+            head += "Transfer-Encoding: chunked\r\n"
         else:
             keep_alive = False  # close-delimited body (HTTP/1.0 without a length)
         self._response_keep_alive = keep_alive
         if "Date" not in d:
-            lines.append(b"Date: " + date_header_value() + b"\r\n")
+            head += date_line()
         if "Server" not in d:
-            lines.append(proto._server_line)
+            head += proto._server_text
         if code >= 200:
             if not keep_alive:
                 if conn_value is None:
-                    lines.append(b"Connection: close\r\n")
+                    head += "Connection: close\r\n"
             elif self.version == "HTTP/1.0" and conn_value is None:
-                lines.append(b"Connection: keep-alive\r\n")
-        lines.append(b"\r\n")
+                head += "Connection: keep-alive\r\n"
+        data = (head + "\r\n").encode("latin-1")
         if chunk and not self._no_body:
-            lines.append(self._frame(chunk))
-        proto._write(b"".join(lines))
+            data += self._frame(chunk)
+        proto._write(data)
         flow = proto._flow
         if not flow.write_paused and not flow.closed:
             return DONE

@@ -96,6 +96,7 @@ class HTTP1Protocol(asyncio.Protocol):
         "_raw_head_bytes",
         "_reading_paused",
         "_server_line",
+        "_server_text",
         "_state",
         "_suspended",
         "_tls",
@@ -124,7 +125,8 @@ class HTTP1Protocol(asyncio.Protocol):
         self._max_header_size = params.max_header_size
         self._read_ahead = 4 * params.chunk_size
         self._max_headers = params.max_headers
-        self._server_line = f"Server: {server}\r\n".encode("latin-1") if server else b""
+        self._server_text = f"Server: {server}\r\n" if server else ""
+        self._server_line = self._server_text.encode("latin-1")
         self._queue: deque[HTTP1Exchange | Rejection] = deque()
         self._active: HTTP1Exchange | None = None
         self._cur: HTTP1Exchange | None = None

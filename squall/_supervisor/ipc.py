@@ -7,9 +7,11 @@ Each message is one JSON object on one line, ``{"t": KIND, ...fields}``. On Linu
 the frame boundary and a partial send keeps its tail for the next flush. Both ends are
 non-blocking: the master reads them from its selector, the worker from its event loop.
 
-Worker -> master: ``ready``, ``hb`` (heartbeat: ``lag``, ``inflight``, ``served``),
-``recycle`` (``reason``), ``bye`` (``code``). Master -> worker: ``drain`` (``timeout`` seconds,
-``phase`` "announce" or "final") and ``quick``.
+Worker -> master: ``ready``, ``hb`` (heartbeat: ``lag``, ``inflight``, ``served``, and the
+request-duration histogram ``hist``/``hsum``: absolute values for the process, see
+``metrics.WorkerStats``), ``recycle`` (``reason``), ``bye`` (``code`` and the final counters).
+Master -> worker: ``drain`` (``timeout`` seconds, ``phase`` "announce" or "final") and
+``quick``.
 
 EOF on a worker's end means the master is gone: the worker drains and exits. Rule: nothing here
 imports asyncio or anything HTTP; both halves import this module.

@@ -13,6 +13,10 @@ Workers live in *slots* (0..N-1). A slot has a ``current`` worker and, during a 
 restart or a recycle, an ``incoming`` one; the incoming worker becomes current once it reports
 READY, and only then is the old one told to drain.
 
+Heartbeats carry each worker's counters; a reaped worker's final counts go to a "retired"
+accumulator, so totals only grow (``metrics``). With a metrics socket the same selector also
+answers ``GET /metrics``.
+
 Rules:
 
 1. Signal handlers only enqueue the signal number; everything happens in the loop.
@@ -41,7 +45,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from squall._supervisor import ipc
+from squall._supervisor import ipc, metrics
 from squall.log import gen_log
 
 if TYPE_CHECKING:
@@ -119,9 +123,9 @@ class _Child:
     deadline: float | None = None  # escalate (stack dump, then SIGKILL) at this time
     kill_at: float | None = None  # SIGKILL at this time (set after the stack dump)
     killed: bool = False
+    timed_out: bool = False  # killed by the watchdog (boot or heartbeat timeout)
     recycle: bool = False
-    served: int = 0
-    inflight: int = 0
+    stats: metrics.WorkerStats = field(default_factory=metrics.WorkerStats)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=5))
 
 
@@ -132,6 +136,7 @@ class _Slot:
     incoming: _Child | None = None
     crashes: int = 0
     respawn_at: float | None = None
+    respawn_cause: str = "crash"  # "crash" or "timeout": counted when the respawn is forked
 
 
 @dataclass(eq=False, slots=True)
@@ -149,8 +154,10 @@ class Master:
     ``sockets`` are listeners bound by the caller: shared with the workers (``inherit=True``),
     or placeholders that only reserve the port (reuse-port mode, ``inherit=False``: each worker
     binds its own). The master closes them when it starts draining. ``loop_factory`` makes
-    each worker's event loop. :meth:`run` returns the exit code: 0 after a clean shutdown, 1 if
-    a worker had to be killed at the deadline, 3 when workers cannot boot."""
+    each worker's event loop. ``metrics_socket``, a listening TCP socket, turns on the
+    Prometheus endpoint (``GET /metrics``, served from the master's loop; closed at exit).
+    :meth:`run` returns the exit code: 0 after a clean shutdown, 1 if a worker had to be killed
+    at the deadline, 3 when workers cannot boot."""
 
     def __init__(
         self,
@@ -160,6 +167,7 @@ class Master:
         *,
         inherit: bool = True,
         loop_factory: LoopFactory,
+        metrics_socket: socket.socket | None = None,
     ) -> None:
         if sys.platform == "win32":
             raise NotImplementedError(
@@ -192,6 +200,9 @@ class Master:
         self._sel: selectors.BaseSelector | None = None
         self._wake: tuple[int, int] | None = None
         self._watcher: _Watcher | None = None
+        self._metrics = metrics.MasterMetrics()
+        self._metrics_socket = metrics_socket
+        self._metrics_server: metrics.MetricsServer | None = None
         jitter = config.max_requests_jitter
         self._jitter = config.max_requests // 10 if jitter is None else jitter
 
@@ -217,14 +228,18 @@ class Master:
 
     def _turn(self) -> None:
         assert self._sel is not None  # set by _open
-        for key, _ in self._sel.select(self._sleep_time(time.monotonic())):
+        for key, mask in self._sel.select(self._sleep_time(time.monotonic())):
             if key.data is None:
                 _drain_pipe(key.fd)
-            else:
+            elif isinstance(key.data, _Child):
                 self._on_messages(key.data)
+            else:  # the metrics listener and its clients
+                key.data(mask)
         self._handle_signals()
         self._reap()
         self._timers(time.monotonic())
+        if self._metrics_server is not None:
+            self._metrics_server.expire(time.monotonic())
         for child in self._children.values():
             child.channel.flush()
         self._report_status()
@@ -252,6 +267,10 @@ class Master:
         self._wake = (read_fd, write_fd)
         self._sel = selectors.DefaultSelector()
         self._sel.register(read_fd, selectors.EVENT_READ, None)
+        if self._metrics_socket is not None:
+            self._metrics_server = metrics.MetricsServer(
+                self._metrics_socket, self._sel, self._render_metrics
+            )
         signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         for sig in _HANDLED:
             self._previous[sig] = signal.signal(sig, self._on_signal)
@@ -271,6 +290,10 @@ class Master:
         signal.set_wakeup_fd(-1)
         for sig, previous in self._previous.items():
             signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        elif self._metrics_socket is not None:
+            self._metrics_socket.close()
         if self._sel is not None:
             self._sel.close()
         if self._wake is not None:
@@ -322,6 +345,10 @@ class Master:
             master_end.close()
             for other in self._children.values():
                 other.channel.close()
+            if self._metrics_server is not None:
+                self._metrics_server.close_after_fork()
+            elif self._metrics_socket is not None:
+                self._metrics_socket.close()
             if self._sel is not None:
                 self._sel.close()  # closes our copy of the epoll fd; the master's set is intact
             if self._wake is not None:
@@ -361,11 +388,12 @@ class Master:
                 self._on_ready(child, now)
             elif kind == ipc.HEARTBEAT:
                 child.last_beat = now
-                child.lags.append(float(message.get("lag", 0.0)))
-                child.served = int(message.get("served", child.served))
-                child.inflight = int(message.get("inflight", child.inflight))
+                child.stats.update(message)
+                child.lags.append(child.stats.lag)
             elif kind == ipc.RECYCLE:
                 self._on_recycle_request(child)
+            elif kind == ipc.BYE:
+                child.stats.update(message)  # the final counts
         if child.channel.eof and self._sel is not None:
             self._sel.unregister(child.channel.sock)  # reaped soon; stop polling the EOF
 
@@ -398,6 +426,7 @@ class Master:
                 if self._sel is not None and not child.channel.eof:
                     self._sel.unregister(child.channel.sock)
             child.channel.close()
+            self._metrics.retire(child.stats)  # totals keep its requests
             self._on_exit(child, os.waitstatus_to_exitcode(status))
 
     def _on_exit(self, child: _Child, code: int) -> None:
@@ -412,6 +441,7 @@ class Master:
             log = gen_log.warning if child.killed or code else gen_log.info
             log("Worker %d (slot %d) exited: %s", child.pid, child.slot, how)
             return
+        slot.respawn_cause = "timeout" if child.timed_out else "crash"
         if child.ready_at is None:
             gen_log.error(
                 "Worker %d (slot %d, generation %d) failed to boot: %s",
@@ -487,6 +517,7 @@ class Master:
                     slot.respawn_at = None
                     if slot.current is None and slot.incoming is None:
                         slot.current = self._spawn(slot.index, self._generation)
+                        self._metrics.restarted(slot.respawn_cause)
             self._advance_rollout()
             self._advance_recycle(now)
             if self._watcher is not None and now >= self._watcher.next_poll:
@@ -519,6 +550,7 @@ class Master:
                     "Worker %d (slot %d) not ready after %.0f s: dumping its stacks, then SIGKILL",
                     child.pid, child.slot, cfg.boot_timeout,
                 )  # fmt: skip
+                child.timed_out = True
                 self._dump_then_kill(child, now)
         elif (
             cfg.worker_timeout
@@ -531,6 +563,7 @@ class Master:
                 child.pid, child.slot, now - child.last_beat,
                 ", ".join(f"{lag:.3f} s" for lag in child.lags) or "none",
             )  # fmt: skip
+            child.timed_out = True
             self._dump_then_kill(child, now)
 
     def _dump_then_kill(self, child: _Child, now: float) -> None:
@@ -584,6 +617,7 @@ class Master:
                 slot = self._slots[index]
                 slot.respawn_at = None
                 slot.incoming = self._spawn(index, rollout.generation)
+                self._metrics.restarted("reload")
                 rollout.active.append(slot)
         elif not rollout.active:
             self._rollout = None
@@ -603,6 +637,7 @@ class Master:
                 "(generation %d)", rollout.reason, slot.index, self._generation - 1,
             )  # fmt: skip
             self._cancel_incoming()
+            self._metrics.reload_failures += 1
             _sd_notify("READY=1\nSTATUS=reload failed")
         elif self._recycling == slot.index:
             self._recycling = None
@@ -640,6 +675,7 @@ class Master:
             slot = self._slots.get(self._recycles.popleft())
             if slot and slot.current and slot.current.recycle and not slot.incoming:
                 slot.incoming = self._spawn(slot.index, self._generation)
+                self._metrics.restarted("recycle")
                 self._recycling = slot.index
                 return
 
@@ -752,8 +788,16 @@ class Master:
             except OSError as exc:
                 gen_log.warning("Could not remove %s: %s", path, exc)
 
+    def _ready_count(self) -> int:
+        return sum(1 for c in self._children.values() if c.ready_at and not c.draining)
+
+    def _render_metrics(self) -> str:
+        children = sorted(self._children.values(), key=lambda c: (c.slot, c.started))
+        series = [(c.slot, c.generation, c.pid, c.stats) for c in children]
+        return self._metrics.render(series, self._ready_count())
+
     def _report_status(self) -> None:
-        ready = sum(1 for c in self._children.values() if c.ready_at and not c.draining)
+        ready = self._ready_count()
         if ready != self._last_ready:
             self._last_ready = ready
             _sd_notify(f"STATUS={ready} worker(s) ready")

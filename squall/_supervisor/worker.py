@@ -7,7 +7,8 @@ loop. ``serve`` builds the app, attaches the listeners, calls ``worker.ready()``
 ``worker.wait_drain()`` and drains within ``worker.time_left()``. Around it:
 
 1. A timer *on the loop* sends a heartbeat every second, with the loop lag (how late the timer
-   fired), the requests in flight and served. A blocked loop sends none: that is what the
+   fired), the requests in flight and served and a request-duration histogram (absolute
+   values; ``bye`` carries the final ones). A blocked loop sends none: that is what the
    master's watchdog detects. SIGUSR2 dumps every thread's stack (faulthandler, no core file).
 2. ``drain`` from the master, SIGTERM, or EOF on the channel (the master died) wake
    ``wait_drain()`` with a deadline; ``quick`` or SIGQUIT cancel ``serve``. Supervised workers
@@ -44,6 +45,7 @@ from squall._supervisor.ipc import (
     Channel,
     reopen_log_files,
 )
+from squall._supervisor.metrics import WorkerStats
 from squall.log import gen_log
 
 __all__ = ["BOOT_FAILED", "Worker", "current_worker", "run_child", "run_standalone"]
@@ -70,7 +72,8 @@ class Worker:
 
     Attributes: ``slot`` (0..N-1, kept by a replacement), ``generation`` (bumped by each
     rolling restart), ``sockets`` (inherited listeners; empty in reuse-port mode),
-    ``served``/``inflight``/``loop_lag`` (reported with every heartbeat), ``is_ready``,
+    ``served``/``inflight``/``loop_lag`` and ``stats`` (with the request-duration histogram;
+    all reported with every heartbeat), ``is_ready``,
     ``shutting_down`` (True from the first drain notice on: a readiness endpoint should answer
     503), ``recycling`` (``max_requests`` reached: a replacement is on its way) and
     ``supervised`` (False in single-process mode)."""
@@ -90,9 +93,7 @@ class Worker:
         self.sockets = list(sockets)
         self.graceful_timeout = graceful_timeout
         self.max_requests = max_requests
-        self.served = 0
-        self.inflight = 0
-        self.loop_lag = 0.0
+        self.stats = WorkerStats()
         self.is_ready = False
         self.shutting_down = False
         self.recycling = False
@@ -106,6 +107,21 @@ class Worker:
         self._serve_task: asyncio.Task[None] | None = None
         self._beat_due = 0.0
         self._beat: asyncio.TimerHandle | None = None
+
+    @property
+    def served(self) -> int:
+        """Requests this process has served."""
+        return self.stats.served
+
+    @property
+    def inflight(self) -> int:
+        """Requests in flight now."""
+        return self.stats.inflight
+
+    @property
+    def loop_lag(self) -> float:
+        """How late (seconds) the last heartbeat timer ran: a measure of loop congestion."""
+        return self.stats.lag
 
     @property
     def supervised(self) -> bool:
@@ -123,15 +139,19 @@ class Worker:
 
     def request_started(self) -> None:
         """Count a request as in flight."""
-        self.inflight += 1
+        self.stats.inflight += 1
 
-    def request_finished(self) -> None:
+    def request_finished(self, duration: float | None = None) -> None:
         """Count a request as served; at ``max_requests`` ask the master for a replacement.
 
-        The recycle request goes out once; ``on_recycle`` callbacks run then (the serving code
+        ``duration`` (seconds), when given, goes into the request-duration histogram. The
+        recycle request goes out once; ``on_recycle`` callbacks run then (the serving code
         stops accepting there, so the replacement takes over the listen queue)."""
-        self.inflight = max(0, self.inflight - 1)
-        self.served += 1
+        stats = self.stats
+        stats.inflight = max(0, stats.inflight - 1)
+        stats.served += 1
+        if duration is not None:
+            stats.latency.observe(duration)
         limit = self.max_requests
         if limit and self.served >= limit and not self.recycling and self.supervised:
             self.recycling = True
@@ -230,11 +250,9 @@ class Worker:
         loop = self._loop
         assert loop is not None
         now = loop.time()
-        self.loop_lag = max(0.0, now - self._beat_due)
+        self.stats.lag = max(0.0, now - self._beat_due)
         if self._channel is not None:
-            self._channel.send(
-                HEARTBEAT, lag=round(self.loop_lag, 4), inflight=self.inflight, served=self.served
-            )
+            self._channel.send(HEARTBEAT, **self.stats.fields())
         self._beat_due = now + HEARTBEAT_INTERVAL
         self._beat = loop.call_at(self._beat_due, self._heartbeat)
 
@@ -255,7 +273,7 @@ class Worker:
         await self._run_hooks(QUICK_HOOK_TIME if quick else max(0.5, self.time_left()))
         self._beat.cancel()
         if self._channel is not None:
-            self._channel.send(BYE, code=code)
+            self._channel.send(BYE, code=code, **self.stats.fields())
             if not self._channel.eof:
                 loop.remove_reader(self._channel.fileno())
         return code

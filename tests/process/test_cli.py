@@ -46,6 +46,7 @@ OPTIONS = {
     "--shutdown-delay": "SQUALL_SHUTDOWN_DELAY",
     "--max-requests": "SQUALL_MAX_REQUESTS",
     "--max-requests-jitter": "SQUALL_MAX_REQUESTS_JITTER",
+    "--metrics-bind": "SQUALL_METRICS_BIND",
     "--reload": "SQUALL_RELOAD",
     "--reload-dir": "SQUALL_RELOAD_DIR",
     "--app-dir": "SQUALL_APP_DIR",

@@ -8,9 +8,11 @@ left in the server's session and that its port is free again.
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import re
+import selectors
 import signal
 import socket
 import sys
@@ -25,16 +27,29 @@ from pathlib import Path
 import pytest
 
 from squall._supervisor.ipc import channel_pair, reopen_log_files
+from squall._supervisor.metrics import (
+    BUCKETS,
+    CLIENT_TIMEOUT,
+    MasterMetrics,
+    MetricsServer,
+    WorkerStats,
+    bind_metrics,
+)
 from tests.process.apps.harness import (
+    METRICS_CONTENT_TYPE,
     KeepAliveClient,
     SquallFactory,
     SquallProcess,
     children_of,
     connect,
     get,
+    parse_metrics,
     proc_stat,
     request_bytes,
+    scrape,
+    series,
     squall,
+    value,
     wait_until,
 )
 
@@ -299,30 +314,52 @@ def hammer(port: int, stop: threading.Event, path: str = "/pid") -> KeepAliveCli
     return client
 
 
-def test_hup_replaces_every_worker_without_failing_a_request(
+def sample_ready_workers(port: int, stop: threading.Event) -> list[float]:
+    """``squall_workers_ready`` from /metrics every 50 ms until ``stop``; a failed scrape raises."""
+    samples = []
+    while not stop.is_set():
+        samples.append(value(scrape(port), "squall_workers_ready"))
+        stop.wait(0.05)
+    return samples
+
+
+@pytest.mark.slow
+def test_hup_replaces_every_worker_under_load_without_failing_a_request(
     squall: SquallFactory, pool: ThreadPoolExecutor, notify: Notifications, tmp_path: Path
 ) -> None:
     control = tmp_path / "version"
     control.write_text("v1")
     env = {"SQUALL_TEST_CONTROL": str(control), "NOTIFY_SOCKET": notify.path}
-    server = squall("--workers", "4", "--no-access-log", env=env)
+    server = squall(
+        "--workers", "4", "--no-access-log", "--metrics-bind", "127.0.0.1:0", env=env
+    )  # fmt: skip
     before = set(server.wait_ready(4))
+    metrics_port = server.metrics_port()
     assert get(server.port, "/version").text == "v1"
-    stop = threading.Event()
-    clients = [pool.submit(hammer, server.port, stop, "/version") for _ in range(16)]
-    time.sleep(0.5)
-    control.write_text("v2")
+    stop_clients, stop_sampler = threading.Event(), threading.Event()
+    sampler = pool.submit(sample_ready_workers, metrics_port, stop_sampler)
+    started = time.monotonic()
+    clients = [pool.submit(hammer, server.port, stop_clients, "/version") for _ in range(50)]
+    time.sleep(max(0.0, started + 1.0 - time.monotonic()))
+    control.write_text("v2")  # the new code, imported by the new workers after their fork
     server.send(signal.SIGHUP)
-    server.wait_log("Rolling restart done", 15)
-    time.sleep(0.3)
-    stop.set()
+    time.sleep(max(0.0, started + 6.0 - time.monotonic()))
+    server.wait_log("Rolling restart done", 10)
+    stop_clients.set()
     results = [future.result(10) for future in clients]
+    stop_sampler.set()
+    ready_samples = sampler.result(5)
     assert [f for c in results for f in c.failures] == []
     served = [r.text for c in results for r in c.responses]
     assert served.count("v1") > 0 and served.count("v2") > 0
+    assert len(ready_samples) > 60 and min(ready_samples) >= 4, ready_samples
+    wait_until(lambda: len(server.workers()) == 4, 5, "the old workers to leave")
     after = set(server.workers())
     assert len(after) == 4 and not after & before  # all four replaced
-    assert get(server.port, "/version").text == "v2"  # new code: imported after the fork
+    assert get(server.port, "/version").text == "v2"
+    samples = scrape(metrics_port)
+    assert {s.labels["generation"] for s in series(samples, "squall_requests_total")} == {"1"}
+    assert value(samples, "squall_worker_restarts_total", cause="reload") == 4
     messages = notify.collect()
     flat = [line for message in messages for line in message.split("\n")]
     first_ready = flat.index("READY=1")
@@ -447,14 +484,19 @@ def test_a_blocked_event_loop_is_dumped_killed_and_replaced(
     assert get(server.port, "/pid").status == 200
 
 
+@pytest.mark.slow
 def test_a_slow_request_that_awaits_is_never_killed_by_the_watchdog(
     squall: SquallFactory,
 ) -> None:
-    server = squall("--workers", "1", "--worker-timeout", "1")
-    server.wait_ready(1)
-    response = get(server.port, "/sleep?s=3.5")
-    assert response.status == 200
-    assert "WORKER TIMEOUT" not in server.log()
+    server = squall("--workers", "1")  # --worker-timeout 2, the harness default
+    (pid,) = server.wait_ready(1)
+    started = time.monotonic()
+    response = get(server.port, "/sleep?s=10", timeout=20)
+    assert time.monotonic() - started >= 10.0
+    assert response.status == 200 and response.text == f"slept {pid}"
+    log = server.log()
+    assert "WORKER TIMEOUT" not in log and "sent no heartbeat" not in log
+    assert server.workers() == [pid]
 
 
 # -- T17, T19: recycling and scaling -----------------------------------------------------------
@@ -487,6 +529,48 @@ def test_max_requests_recycles_workers_one_at_a_time_without_failures(
         elif ready == booting:
             booting = None
     assert min(ready_counts_after_first_ready(notify.collect())) >= 2
+
+
+def test_metrics_totals_stay_monotonic_across_recycling(squall: SquallFactory) -> None:
+    server = squall(
+        "--workers", "2", "--max-requests", "10", "--max-requests-jitter", "5",
+        "--no-access-log", "--metrics-bind", "127.0.0.1:0",
+    )  # fmt: skip
+    server.wait_ready(2)
+    metrics_port = server.metrics_port()
+    totals: list[float] = []
+    pids: set[str] = set()
+
+    def total() -> float:
+        samples = scrape(metrics_port)
+        per_worker = series(samples, "squall_requests_total")
+        assert all(set(s.labels) == {"worker", "generation", "pid"} for s in per_worker)
+        assert {s.labels["worker"] for s in per_worker} <= {"0", "1"}
+        pids.update(s.labels["pid"] for s in per_worker)
+        totals.append(value(samples, "squall_requests_all_total"))
+        assert sum(s.value for s in per_worker) <= totals[-1]
+        return totals[-1]
+
+    for done in range(1, 201):
+        assert get(server.port, "/pid").status == 200
+        if done % 10 == 0:
+            total()
+    wait_until(lambda: total() == 200, 5, "the total to reach 200 (the next heartbeats)")
+    assert totals == sorted(totals), totals  # never decreases
+    samples = scrape(metrics_port)
+    assert value(samples, "squall_request_duration_seconds_count") == 200
+    assert value(samples, "squall_request_duration_seconds_bucket", le="+Inf") == 200
+    recycles = value(samples, "squall_worker_restarts_total", cause="recycle")
+    assert recycles >= 10 and len(pids) >= recycles  # every replacement got its own series
+    assert value(samples, "squall_worker_restarts_total", cause="crash") == 0
+    assert value(samples, "squall_workers_ready") == 2
+
+
+def test_metrics_bind_needs_the_master_and_a_host_and_port(squall: SquallFactory) -> None:
+    for args in (("--workers", "0", "--metrics-bind", "127.0.0.1:0"), ("--metrics-bind", "9100")):
+        server = squall(*args, wait_listening=False)
+        assert server.wait_exit(10) == 2
+        assert "--metrics-bind" in server.log()
 
 
 def has_ready_events(server: SquallProcess, count: int) -> bool:
@@ -659,3 +743,109 @@ def test_channel_carries_messages_both_ways_and_reports_eof() -> None:
     finally:
         master_end.close()
         worker_end.close()
+
+
+# -- metrics: the accumulators and the listener --------------------------------------------------
+
+
+def test_metrics_keep_a_retired_workers_requests_in_the_totals() -> None:
+    totals = MasterMetrics()
+    first, second = WorkerStats(), WorkerStats()
+    first.update({"served": 7, "inflight": 1, "lag": 0.25, "hist": [3, 4] + [0] * 10, "hsum": 0.04})
+    for seconds in (0.003, 0.3, 30.0):
+        second.latency.observe(seconds)
+    second.update({"served": 3})
+    first.update({"served": 2, "inflight": "junk", "hist": [1, 2], "hsum": float("nan")})
+    assert (first.served, first.inflight, first.latency.counts[:2]) == (7, 1, [3, 4])
+    before = parse_metrics(totals.render([(0, 0, 101, first), (1, 0, 102, second)], 2))
+    assert value(before, "squall_requests_total", worker="0", generation="0", pid="101") == 7
+    assert value(before, "squall_requests_in_flight", worker="0", generation="0", pid="101") == 1
+    assert value(before, "squall_loop_lag_seconds", worker="0", generation="0", pid="101") == 0.25
+    totals.retire(first)
+    totals.restarted("recycle")
+    after = parse_metrics(totals.render([(1, 0, 102, second)], 1))
+    assert [s.labels["pid"] for s in series(after, "squall_requests_total")] == ["102"]
+    for samples in (before, after):
+        assert value(samples, "squall_requests_all_total") == 10
+        buckets = series(samples, "squall_request_duration_seconds_bucket")
+        assert [s.labels["le"] for s in buckets] == [repr(b) for b in BUCKETS] + ["+Inf"]
+        assert [s.value for s in buckets][:2] == [4, 8]  # cumulative
+        assert buckets[-1].value == value(samples, "squall_request_duration_seconds_count") == 10
+        assert value(samples, "squall_request_duration_seconds_sum") == pytest.approx(30.343)
+    assert value(after, "squall_worker_restarts_total", cause="recycle") == 1
+    assert value(after, "squall_worker_restarts_total", cause="crash") == 0
+    assert value(after, "squall_workers_ready") == 1
+
+
+def exchange(selector: selectors.BaseSelector, port: int, raw: bytes) -> bytes:
+    """Send ``raw`` to the metrics listener, turn the selector's loop, return all it answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(raw)
+        client.setblocking(False)
+        data = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for key, mask in selector.select(0.01):
+                key.data(mask)
+            try:
+                chunk = client.recv(65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return data
+            data += chunk
+    raise AssertionError(f"no end of the answer to {raw[:40]!r}")
+
+
+def test_metrics_listener_answers_get_metrics_and_nothing_else() -> None:
+    listener = bind_metrics("127.0.0.1:0")
+    port = listener.getsockname()[1]
+    with selectors.DefaultSelector() as selector:
+        server = MetricsServer(listener, selector, lambda: "squall_workers_ready 3\n")
+        try:
+            data = exchange(selector, port, request_bytes("/metrics"))
+            status, headers = head_of(data)
+            assert (status, headers["content-type"]) == (200, METRICS_CONTENT_TYPE)
+            assert data.endswith(b"\r\n\r\nsquall_workers_ready 3\n")
+            head = exchange(selector, port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert head_of(head) == (200, headers) and head.endswith(b"\r\n\r\n")
+            assert head_of(exchange(selector, port, request_bytes("/")))[0] == 404
+            post = exchange(selector, port, b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert head_of(post)[0] == 405
+            assert head_of(exchange(selector, port, b"nonsense\r\n\r\n"))[0] == 400
+            huge = exchange(selector, port, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000)
+            assert head_of(huge)[0] == 431
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+                for key, mask in selector.select(0.1):
+                    key.data(mask)  # accepted; it never sends a request
+                server.expire(time.monotonic() + CLIENT_TIMEOUT + 0.1)
+                assert idle.recv(1) == b""  # dropped at its deadline
+        finally:
+            server.close()
+    with pytest.raises(ConnectionRefusedError):
+        connect(port).close()
+
+
+class _OutOfDescriptors(socket.socket):
+    def accept(self) -> tuple[socket.socket, object]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_metrics_listener_rests_when_accept_runs_out_of_descriptors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bound = bind_metrics("127.0.0.1:0")
+    listener = _OutOfDescriptors(fileno=bound.detach())
+    with selectors.DefaultSelector() as selector:
+        server = MetricsServer(listener, selector, lambda: "")
+        try:
+            with socket.create_connection(listener.getsockname(), timeout=5):
+                (key, mask), *_ = selector.select(1)
+                with caplog.at_level(logging.WARNING, logger="squall.general"):
+                    key.data(mask)
+                assert "accept failed" in caplog.text
+                assert selector.select(0.05) == []  # not watched: the loop does not spin
+                server.expire(time.monotonic() + 1.1)
+                assert len(selector.select(0.5)) == 1  # watched again, still pending
+        finally:
+            server.close()

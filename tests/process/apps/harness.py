@@ -8,7 +8,9 @@ and the port refuses connections and can be bound again.
 
 The HTTP helpers speak HTTP/1.1 over plain sockets, so a refused connect
 (``ConnectionRefusedError``), a reset (``ConnectionResetError``) and a clean close without a
-response (``EOFError``) can be told apart.
+response (``EOFError``) can be told apart. ``scrape`` reads the master's ``/metrics`` (started
+with ``--metrics-bind 127.0.0.1:0``; :meth:`SquallProcess.metrics_port` finds the port) and
+``parse_metrics`` checks and parses the Prometheus text.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ ROOT = Path(__file__).resolve().parents[3]
 APP = "tests.process.apps.basic:app"
 READY_LINE = re.compile(r"Worker (\d+) ready \(slot (\d+), generation (\d+)\)")
 _LISTENING = re.compile(r"Listening on http://127\.0\.0\.1:(\d+)")
+_METRICS = re.compile(r"Metrics on http://127\.0\.0\.1:(\d+)/metrics")
+_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Small timeouts, so that every test stays short.
 DEFAULT_ARGS = ("--graceful-timeout", "3", "--worker-timeout", "2", "--boot-timeout", "5")
 
@@ -140,6 +146,54 @@ class KeepAliveClient:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+def parse_metrics(text: str) -> list[Sample]:
+    """Parse Prometheus text; every sample must follow a ``# TYPE`` line of its family."""
+    samples: list[Sample] = []
+    families: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            families.add(line.split()[2])
+            continue
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.fullmatch(line)
+        assert match, f"not a Prometheus sample line: {line!r}"
+        name, labels, value = match.groups()
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in families or family in families, f"{name} has no # TYPE line"
+        parsed = dict(_LABEL.findall(labels or ""))
+        samples.append(Sample(name, parsed, float(value)))
+    return samples
+
+
+def scrape(port: int) -> list[Sample]:
+    """GET /metrics from a master's metrics listener and parse it."""
+    response = get(port, "/metrics")
+    assert response.status == 200, response
+    assert response.headers["content-type"] == METRICS_CONTENT_TYPE
+    return parse_metrics(response.text)
+
+
+def series(samples: list[Sample], name: str) -> list[Sample]:
+    return [sample for sample in samples if sample.name == name]
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    """The value of the one sample named ``name`` with exactly these labels."""
+    (found,) = [s.value for s in series(samples, name) if s.labels == labels]
+    return found
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -252,6 +306,10 @@ class SquallProcess:
             raise AssertionError(f"{exc}\n--- log ---\n{self.log()}") from None
         assert isinstance(match, re.Match)
         return match
+
+    def metrics_port(self) -> int:
+        """The port of the master's metrics listener (from its "Metrics on" log line)."""
+        return int(self.wait_log(_METRICS, 5, "the Metrics line").group(1))
 
     def wait_ready(self, workers: int, timeout: float = 10.0) -> list[int]:
         """Wait for the master's "Ready" line; return the worker pids."""
