@@ -112,14 +112,17 @@ class RequestHandler:
         headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
         headers._multi = None
         self._headers = headers
-        self.set_default_headers()
+        cls = type(self)
+        if cls.set_default_headers is not _set_default_headers:
+            self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
         self._reason = "OK"
         connection = request.connection
         if connection is not None:
             connection.set_close_callback(self.on_connection_close)
-        self.initialize(**kwargs)
+        if kwargs or cls.initialize is not _initialize:
+            self.initialize(**kwargs)
 
     @property
     def ui(self) -> dict[str, Any]:
@@ -320,7 +323,8 @@ class RequestHandler:
         conn = self.request.connection
         if conn is None:
             raise RuntimeError("flush() needs a request with a connection")
-        chunk = b"".join(self._write_buffer) if self._write_buffer else b""
+        buffer = self._write_buffer
+        chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
         self._write_buffer = []
         if not self._headers_written:
             self._headers_written = True
@@ -378,6 +382,8 @@ class RequestHandler:
                         self._write_buffer = []
                         self.set_status(304)
                         status = 304
+                    elif "Content-Length" not in d:
+                        d["Content-Length"] = str(len(body))
                 else:
                     self.set_etag_header()
                     if self.check_etag_header():
@@ -397,7 +403,8 @@ class RequestHandler:
             conn.finish()
         self.application.log_request(self)
         self._finished = True
-        self.on_finish()
+        if type(self).on_finish is not _on_finish:
+            self.on_finish()
         return result
 
     def render(self, template_name: str, **kwargs: Any) -> Awaitable[None]:
@@ -579,7 +586,8 @@ class RequestHandler:
                 "xsrf_cookies"
             ):
                 self.check_xsrf_cookie()
-            result = self.prepare()
+            # Hooks left at their no-op defaults are skipped (this runs for every request).
+            result = None if type(self).prepare is _prepare else self.prepare()
             if result is not None:
                 return self._continue_async(result, stage=0)
             if self._finished:
@@ -843,6 +851,10 @@ def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> No
 
 # The default implementations, to recognise handlers that do not override them (fast paths).
 _compute_etag = RequestHandler.compute_etag
+_set_default_headers = RequestHandler.set_default_headers
+_initialize = RequestHandler.initialize
+_prepare = RequestHandler.prepare
+_on_finish = RequestHandler.on_finish
 _set_etag_header = RequestHandler.set_etag_header
 _check_etag_header = RequestHandler.check_etag_header
 _VERB = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}
