@@ -629,6 +629,11 @@ class HTTP1Protocol(asyncio.Protocol):
         self._held.clear()
         transport.set_protocol(protocol)
         self._transport = None
+        register = getattr(protocol, "register_with", None)
+        if register is not None:
+            # A protocol that can be drained (the WebSocket one) takes this connection's place
+            # in the registry, so that drain() reaches it; it discards itself when it closes.
+            register(self._state)
         protocol.connection_made(transport)
         if tail and isinstance(protocol, asyncio.Protocol):
             protocol.data_received(tail)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import ssl
 import time
 from pathlib import Path
@@ -204,13 +205,20 @@ class _StreamingEchoMessage(HTTPMessageDelegate):
 
 
 def test_streaming_echo_with_a_slow_reader_is_byte_exact(run: Runner[None]) -> None:
-    payload = os.urandom(6 * 1024 * 1024)
+    # More than loopback's socket buffers can absorb (they autotune to a few MiB), and a client
+    # with a small receive window: the server's own write buffer must fill and make it wait.
+    payload = os.urandom(16 * 1024 * 1024)
 
     delegate = StreamingEcho()
 
     async def body() -> None:
         async with serving(delegate, chunk_size=16 * 1024) as (_, port):
-            async with await RawClient.connect(port) as client:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            reader, writer = await asyncio.open_connection(sock=sock)
+            async with RawClient(reader, writer) as client:
                 client.send_nowait(request("PUT", "/", body=payload))
                 await asyncio.sleep(0.2)  # let the server's write buffer fill up
                 resp = await client.read_response(timeout=30)

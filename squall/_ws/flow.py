@@ -1,0 +1,76 @@
+"""Write-side flow control for a WebSocket: what ``write_message`` returns.
+
+While the transport takes data, a write returns :data:`READY`, a shared object that is already
+done (no Future on the fast path). Once the transport pauses writing, each write gets a Future
+that resolves when it resumes, or fails with ``WebSocketClosedError`` if the connection is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+__all__ = ["READY", "WriteFlow"]
+
+
+class _Ready:
+    """A write that needs no waiting: an awaitable (and Future-like) that is already done."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+    def done(self) -> bool:
+        """Always True."""
+        return True
+
+    def result(self) -> None:
+        """Always None."""
+
+    def exception(self) -> None:
+        """Always None."""
+
+    def add_done_callback(self, fn: Any) -> None:
+        """Call ``fn(self)`` soon on the running loop."""
+        asyncio.get_running_loop().call_soon(fn, self)
+
+    def __repr__(self) -> str:
+        return "<squall websocket write: done>"
+
+
+READY: Awaitable[None] = _Ready()
+
+
+class WriteFlow:
+    """Whether the transport asked us to stop writing, and who waits for it to resume."""
+
+    __slots__ = ("_loop", "_waiters", "paused")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.paused = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def drain(self) -> Awaitable[None]:
+        """An awaitable that resolves when writing may continue (:data:`READY` if it may now)."""
+        if not self.paused:
+            return READY
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(fut)
+        return fut
+
+    def wake(self, exc: BaseException | None = None) -> None:
+        """Resolve every waiter (or fail them with ``exc``); a paused transport resumed."""
+        self.paused = False
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if fut.done():
+                continue
+            if exc is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(exc)
+                fut.exception()  # a writer that stopped waiting must not cause a warning

@@ -1,0 +1,214 @@
+"""WebSocketProtocol: one WebSocket connection after the upgrade, on its asyncio transport.
+
+How this works
+--------------
+The HTTP/1.1 layer answers the handshake and hands the transport over (``set_protocol``);
+from then on every byte goes through :class:`WebSocketProtocol`. The message layer (codec,
+reassembly, the delegate's inbox) is its base class :class:`~squall._ws.session.Session`,
+which never touches a socket; this class adds the transport side.
+
+Rules:
+
+1. Nothing here imports the framework or the HTTP layer.
+2. Writes go out through :meth:`WebSocketProtocol._write_out`; the codec's end of stream
+   becomes a half-close (``write_eof``), or a close on TLS.
+3. Closing is bounded: once we have sent a close frame or an end of stream, the transport is
+   aborted if it is still open ``close_timeout`` seconds later.
+4. Reading pauses while messages wait for a busy delegate; writers wait (the awaitable of
+   :meth:`WebSocketProtocol.send`) while the transport's buffer is full.
+5. The server's registry (its drain) reaches us through :meth:`register_with`, called by the
+   HTTP/1.1 hand-off: a drain closes us with 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable
+from typing import cast
+
+from websockets.frames import CloseCode
+from websockets.protocol import OPEN
+from websockets.protocol import Protocol as Codec
+
+from squall._ws.delegate import (
+    ConnectionRegistry,
+    WebSocketClosedError,
+    WebSocketDelegate,
+    WebSocketError,
+)
+from squall._ws.flow import WriteFlow
+from squall._ws.keepalive import Timers
+from squall._ws.session import Session
+
+__all__ = ["WebSocketClosedError", "WebSocketError", "WebSocketProtocol"]
+
+
+class WebSocketProtocol(Session, asyncio.Protocol):
+    """An open server-side WebSocket connection (see the module docstring for how it works).
+
+    ``codec`` is an OPEN ``websockets`` protocol object (from the handshake); ``ping_interval``
+    seconds between keepalive pings (None: none); a pong must come within ``ping_timeout``
+    seconds (None: the interval) or the connection is failed with 1011 and dropped."""
+
+    __slots__ = ("_flow", "_nodelay", "_registry", "_timers", "_transport", "deadline")
+
+    def __init__(
+        self,
+        codec: Codec,
+        delegate: WebSocketDelegate,
+        *,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        close_timeout: float = 5.0,
+        nodelay: bool | None = None,
+    ) -> None:
+        super().__init__(codec, delegate)
+        loop = asyncio.get_running_loop()
+        timers = Timers(loop, ping_interval, ping_timeout, close_timeout)
+        timers.on(self._keepalive, self._timed_out, self._abort)
+        self._timers = timers
+        self._flow = WriteFlow(loop)
+        self._nodelay = nodelay
+        self._transport: asyncio.Transport | None = None
+        self._registry: ConnectionRegistry | None = None
+        self.deadline = 0.0  # the registry's sweeper: our timers are our own
+
+    @property
+    def close_timeout(self) -> float:
+        """Seconds the peer has to finish closing once we have sent a close (default 5)."""
+        return self._timers.close_timeout
+
+    @close_timeout.setter
+    def close_timeout(self, value: float) -> None:
+        self._timers.close_timeout = value
+
+    # -- registry (drain) --------------------------------------------------------------------
+
+    def register_with(self, registry: ConnectionRegistry) -> None:
+        """Join the server's registry, so that its drain closes us with 1001 (see shutdown)."""
+        self._registry = registry
+
+    def shutdown(self) -> None:
+        """Graceful server stop: close with 1001 "Going away"; aborted after close_timeout."""
+        self.close(CloseCode.GOING_AWAY, "Going away")
+
+    def on_deadline(self, now: float) -> None:
+        """Registry sweeper hook (no deadline is ever set: timers do the work)."""
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Take over the transport: keepalive timer, registry, then the delegate's ``opened``."""
+        self._transport = cast(asyncio.Transport, transport)  # a stream transport: TCP or TLS
+        if self._nodelay is not None:
+            self.set_nodelay(self._nodelay)
+        self._timers.start()
+        registry = self._registry
+        if registry is not None:
+            registry.add(self)
+        self._start()
+        if registry is not None and registry.draining:
+            self.shutdown()
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the message layer."""
+        self._receive(data)
+
+    def eof_received(self) -> bool:
+        """The peer half-closed: let the codec conclude, then close the transport."""
+        self._codec.receive_eof()
+        self._flush()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Cancel the timers, wake blocked writers, tell the registry and the delegate."""
+        if self._closed:
+            return
+        self._transport = None
+        self._timers.cancel()
+        self._flow.wake(WebSocketClosedError("WebSocket connection closed"))
+        if self._registry is not None:
+            self._registry.discard(self)
+        self._lost()
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: writers wait."""
+        self._flow.paused = True
+
+    def resume_writing(self) -> None:
+        """The transport drained: wake the writers."""
+        self._flow.wake()
+
+    # -- what the framework calls ------------------------------------------------------------
+
+    def send(self, data: bytes, binary: bool) -> Awaitable[None]:
+        """Send one message (``data`` is UTF-8 for text); the awaitable waits for the transport.
+
+        Raises :class:`WebSocketClosedError` once the connection is closing; the awaitable
+        raises it if the connection is lost while waiting."""
+        self._send(data, binary)
+        return self._flow.drain()
+
+    def set_nodelay(self, value: bool) -> None:
+        """Set TCP_NODELAY on the socket (True sends small messages without delay)."""
+        self._nodelay = value
+        transport = self._transport
+        sock = None if transport is None else transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
+            except OSError:
+                pass  # the socket is closing: nothing left to tune
+
+    # -- the transport side of Session -------------------------------------------------------
+
+    def _write_out(self, writes: list[bytes]) -> None:
+        transport = self._transport
+        if transport is None or not writes:
+            return
+        eof = not writes[-1]
+        data = b"".join(writes)
+        if data:
+            transport.write(data)
+        if eof:
+            # The codec ends the stream: half-close (the peer then closes), bounded in time.
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
+            self._timers.closing()
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.resume_reading()
+
+    def _closing_started(self) -> None:
+        self._timers.closing()
+
+    def _pong_received(self) -> None:
+        self._timers.pong_received()
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def _keepalive(self) -> bool:
+        if self._closed or self._codec.state is not OPEN:
+            return False
+        self._codec.send_ping(b"")
+        if not self._processing:
+            self._flush()
+        return True
+
+    def _timed_out(self) -> None:
+        if not self._closed:
+            self.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            self._abort()  # a silent peer would never read the close frame
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
