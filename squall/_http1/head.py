@@ -21,6 +21,7 @@ __all__ = ["TRACKED", "VERSIONS", "classify_header", "note_header", "validate_he
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host is an IP-literal, IPv4 or reg-name.
 _HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?")
 VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+_VALID_HOSTS: set[bytes] = set()
 
 
 #: The fields the protocol tracks, lower-cased.
@@ -67,7 +68,7 @@ def validate_head(ex: HTTP1Exchange, version: str, no_keep_alive: bool) -> None:
             raise RequestRejected(f"{which} Host header", 400)
     elif ex.host_count > 1:
         raise RequestRejected("Multiple Host headers", 400)
-    if ex.host_count:
+    if ex.host_count and ex.host_value not in _VALID_HOSTS:
         host = ex.host_value
         if _HOST_RE.fullmatch(host) is None:
             raise RequestRejected("Invalid Host header", 400)
@@ -75,6 +76,8 @@ def validate_head(ex: HTTP1Exchange, version: str, no_keep_alive: bool) -> None:
             port = host.rpartition(b":")[2]
             if port and int(port) > 65535:
                 raise RequestRejected("Invalid Host header: bad port", 400)
+        if len(_VALID_HOSTS) < 256:  # clients repeat a few Host values: check each once
+            _VALID_HOSTS.add(host)
     if ex.transfer_encoding:
         codings = [c.strip() for c in ex.transfer_encoding.split(b",") if c.strip()]
         if not codings or codings[-1] != b"chunked":
