@@ -62,6 +62,9 @@ from squall.log import app_log, gen_log
 __all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
 
 _new_start_line = tuple.__new__
+_METHOD_NAMES = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+}
 # Raw header name -> its lower-cased form if the protocol tracks it, else None (see head.py).
 _CLASSIFIED: dict[bytes, bytes | None] = {}
 _UNSEEN = b"\x00"
@@ -304,7 +307,8 @@ class HTTP1Protocol(asyncio.Protocol):
         if version is None:
             raise RequestRejected("HTTP Version Not Supported", 505)
         ex.version = version
-        ex.method = parser.get_method().decode("ascii")
+        method = parser.get_method()
+        ex.method = _METHOD_NAMES.get(method) or method.decode("ascii")
         ex.is_upgrade = parser.should_upgrade()
         validate_head(ex, version, self._params.no_keep_alive)
         ex.head_complete = True
@@ -533,9 +537,8 @@ class HTTP1Protocol(asyncio.Protocol):
         elif ex.is_upgrade and self._suspended and not self._upgraded:
             self._resume_after_upgrade()
         elif not self._queue and self._cur is None:
-            self._set_deadline(
-                DEADLINE_IDLE, self._loop.time() + self._params.idle_connection_timeout
-            )
+            self._deadline_kind = DEADLINE_IDLE
+            self.deadline = self._loop.time() + self._params.idle_connection_timeout
         if not self._processing:
             self._process()
 
