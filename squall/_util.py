@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
+from collections.abc import Generator
+from typing import Any
 
-__all__ = ["date_header_value", "date_line", "http_date"]
+__all__ = ["DONE", "CompletedAwaitable", "date_header_value", "date_line", "http_date"]
 
 _date_second = -1
 _date_value = b""
@@ -38,3 +41,39 @@ def date_line() -> str:
     if int(time.time()) != _date_second:
         date_header_value()
     return _date_line
+
+
+class CompletedAwaitable:
+    """An awaitable (and Future-like object) that is already complete: ``await`` returns None.
+
+    Writers return the shared :data:`DONE` when the transport takes data without waiting, so
+    the fast path creates no Future."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+    def done(self) -> bool:
+        """Always True: there is nothing to wait for."""
+        return True
+
+    def result(self) -> None:
+        """Always None."""
+        return None
+
+    def exception(self) -> BaseException | None:
+        """Always None."""
+        return None
+
+    def add_done_callback(self, fn: Any) -> None:
+        """Call ``fn(self)`` soon on the running loop (Future-like interface)."""
+        asyncio.get_running_loop().call_soon(fn, self)
+
+    def __repr__(self) -> str:
+        return "<squall: done>"
+
+
+#: The shared completed awaitable.
+DONE = CompletedAwaitable()

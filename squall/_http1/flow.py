@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Generator
 from typing import Any
 
+from squall._util import DONE, CompletedAwaitable
+
 __all__ = ["DONE", "FlowControl", "StreamClosedError"]
 
 
@@ -22,36 +24,7 @@ class StreamClosedError(OSError):
         super().__init__(message)
 
 
-class _Done:
-    """An awaitable that is already complete (``await DONE`` returns None at once)."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return
-        yield  # pragma: no cover - makes this a generator
-
-    def done(self) -> bool:
-        """Always True: there is nothing to wait for."""
-        return True
-
-    def result(self) -> None:
-        """Always None."""
-        return None
-
-    def exception(self) -> None:
-        """Always None."""
-        return None
-
-    def add_done_callback(self, fn: Any) -> None:
-        """Call ``fn(self)`` soon on the running loop (Future-like interface)."""
-        asyncio.get_running_loop().call_soon(fn, self)
-
-    def __repr__(self) -> str:
-        return "<squall write: done>"
-
-
-class _Closed(_Done):
+class _Closed(CompletedAwaitable):
     """An awaitable that raises :class:`StreamClosedError` when awaited (and only then)."""
 
     __slots__ = ()
@@ -60,7 +33,7 @@ class _Closed(_Done):
         raise StreamClosedError()
         yield  # pragma: no cover
 
-    def exception(self) -> BaseException:  # type: ignore[override]  # Future-like API
+    def exception(self) -> BaseException:
         """The error a writer would get."""
         return StreamClosedError()
 
@@ -68,7 +41,6 @@ class _Closed(_Done):
         return "<squall write: connection closed>"
 
 
-DONE: Awaitable[None] = _Done()
 CLOSED: Awaitable[None] = _Closed()
 
 

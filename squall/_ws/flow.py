@@ -8,40 +8,15 @@ that resolves when it resumes, or fails with ``WebSocketClosedError`` if the con
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Generator
-from typing import Any
+from collections.abc import Awaitable
+
+from squall._util import DONE
 
 __all__ = ["READY", "WriteFlow"]
 
 
-class _Ready:
-    """A write that needs no waiting: an awaitable (and Future-like) that is already done."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return
-        yield  # pragma: no cover - makes this a generator
-
-    def done(self) -> bool:
-        """Always True."""
-        return True
-
-    def result(self) -> None:
-        """Always None."""
-
-    def exception(self) -> None:
-        """Always None."""
-
-    def add_done_callback(self, fn: Any) -> None:
-        """Call ``fn(self)`` soon on the running loop."""
-        asyncio.get_running_loop().call_soon(fn, self)
-
-    def __repr__(self) -> str:
-        return "<squall websocket write: done>"
-
-
-READY: Awaitable[None] = _Ready()
+#: A write that needs no waiting (the shared completed awaitable).
+READY: Awaitable[None] = DONE
 
 
 class WriteFlow:
