@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["HTTP1Exchange", "Rejection"]
 
 _NO_BODY_CODES = frozenset({204, 304})
+_COPY_LIMIT = 64 * 1024  # bytes: a bigger first chunk is written separately from the head
 # (code, standard reason) -> status line bytes: one dict lookup for the common responses.
 _STATUS_LINES = {
     (code, reason): wire.status_line(code, reason).decode("latin-1")
@@ -211,7 +212,12 @@ class HTTP1Exchange(HTTPConnection):
                 head += "Connection: keep-alive\r\n"
         data = (head + "\r\n").encode("latin-1")
         if chunk and not self._no_body:
-            data += self._frame(chunk)
+            framed = self._frame(chunk)
+            if len(framed) <= _COPY_LIMIT:
+                data += framed  # one buffer for small responses (one send)
+            else:
+                proto._write(data)  # a large body is not copied just to sit after its head
+                data = framed
         proto._write(data)
         flow = proto._flow
         if not flow.write_paused and not flow.closed:

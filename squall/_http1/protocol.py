@@ -62,6 +62,7 @@ from squall.log import app_log, gen_log
 __all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
 
 _new_start_line = tuple.__new__
+_COALESCE_LIMIT = 256 * 1024  # bytes: output joined into one write below this size
 _METHOD_NAMES = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 }
@@ -397,7 +398,12 @@ class HTTP1Protocol(asyncio.Protocol):
             self._processing = False
         transport = self._transport
         if out and transport is not None:
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+            if len(out) == 1:
+                transport.write(out[0])
+            elif sum(map(len, out)) <= _COALESCE_LIMIT:
+                transport.write(b"".join(out))  # pipelined responses leave in one write
+            else:
+                transport.writelines(out)  # large bodies: no copy into one buffer
         if self._active is None and (self._close_when_idle or (self._eof and not self._queue)):
             self._close()
             return
