@@ -1,6 +1,6 @@
 """A small squall application: a handler, a route with arguments, JSON, and a static folder.
 
-    pip install -e . && python examples/hello.py --port 8001
+    pip install -e . && python examples/hello.py --port=8001
 
 Then try:
     curl http://127.0.0.1:8001/
