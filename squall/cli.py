@@ -406,7 +406,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 async def load_app(spec: str) -> Any:
-    """Import ``module:attribute`` (or call ``module:factory()``, awaiting an awaitable result)."""
+    """Import ``module:attribute`` (or call ``module:factory()``, awaiting an awaitable result).
+
+    A function that takes no arguments is called as a factory even without the ``()``."""
     module_name, _, attribute = spec.partition(":")
     factory = attribute.endswith("()")
     attribute = attribute.removesuffix("()")
@@ -420,11 +422,28 @@ async def load_app(spec: str) -> Any:
                 f"{module_name!r} has no attribute {attribute!r}; APP must look like "
                 "'module:app' or 'module:make_app()'"
             ) from None
+    if not factory and _takes_no_arguments(target):
+        # A request callback takes the request; a function that takes nothing can only be
+        # a factory (``module:make_app`` written without the parentheses).
+        factory = True
     if factory:
         target = target()
         if inspect.isawaitable(target):
             target = await target
     return target
+
+
+def _takes_no_arguments(target: Any) -> bool:
+    if not inspect.isfunction(target):
+        return False
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return False
+    return not any(
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in signature.parameters.values()
+    )
 
 
 def _make_serve(args: argparse.Namespace, own_listener: tuple[str, int] | None) -> Serve:

@@ -295,3 +295,20 @@ def test_reload_rolls_out_new_code_to_every_worker_and_survives_a_syntax_error(
 
     module.write_text(APP_SOURCE.format(version="three"))
     wait_until(lambda: get(server.port, "/version").text == "three", 3, "a fixed version")
+
+
+def _raw_callback(request: object) -> None:
+    """A plain request callback (takes the request)."""
+
+
+def test_load_app_calls_a_zero_argument_function_as_a_factory() -> None:
+    import asyncio
+
+    from squall import web
+    from squall.cli import load_app
+
+    app = asyncio.run(load_app("examples.hello:make_app"))
+    assert isinstance(app, web.Application)
+    assert asyncio.run(load_app("examples.hello:make_app()")).__class__ is web.Application
+    # A function that takes the request is a request callback, not a factory.
+    assert asyncio.run(load_app("tests.process.test_cli:_raw_callback")) is _raw_callback
