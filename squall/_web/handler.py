@@ -245,7 +245,8 @@ class RequestHandler:
             )
         else:
             raise TypeError(f"Unsupported header value {value!r}: use str, bytes, int or datetime")
-        if _INVALID_HEADER_VALUE.search(text):
+        # Printable ASCII (the usual case) is valid without the regex.
+        if not (text.isascii() and text.isprintable()) and _INVALID_HEADER_VALUE.search(text):
             raise ValueError(
                 f"Unsafe header value {text!r}: control characters and characters beyond "
                 "latin-1 are not allowed (encode the value first, as for a URL)"
@@ -836,9 +837,16 @@ _decode_argument = RequestHandler.decode_argument
 
 
 def _checked_name(name: str) -> str:
+    if name in _VALID_NAMES:
+        return name
     if not name or _INVALID_HEADER_NAME.search(name):
         raise ValueError(f"Unsafe header name {name!r}: a header name must be an HTTP token")
+    if len(_VALID_NAMES) < 1024:  # applications use a few names: check each once
+        _VALID_NAMES.add(name)
     return name
+
+
+_VALID_NAMES: set[str] = set()
 
 
 def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> None:
