@@ -580,7 +580,10 @@ def has_ready_events(server: SquallProcess, count: int) -> bool:
 def test_ttin_and_ttou_scale_without_going_below_one_worker(
     squall: SquallFactory, pool: ThreadPoolExecutor
 ) -> None:
-    server = squall("--workers", "2")
+    # --reuse-port: the kernel spreads the requests over the workers by connection hash, so
+    # some of them run on workers that TTOU then drains (a shared socket may hand every
+    # connection to one worker, which would leave nothing to prove).
+    server = squall("--workers", "2", "--reuse-port")
     server.wait_ready(2)
     for expected in (3, 4):
         server.send(signal.SIGTTIN)
