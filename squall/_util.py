@@ -8,7 +8,14 @@ import time
 from collections.abc import Generator
 from typing import Any
 
-__all__ = ["DONE", "CompletedAwaitable", "date_header_value", "date_line", "http_date"]
+__all__ = [
+    "DONE",
+    "CompletedAwaitable",
+    "date_header_value",
+    "date_line",
+    "http_date",
+    "wake_waiters",
+]
 
 _date_second = -1
 _date_value = b""
@@ -77,3 +84,18 @@ class CompletedAwaitable:
 
 #: The shared completed awaitable.
 DONE = CompletedAwaitable()
+
+
+def wake_waiters(waiters: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    """Resolve each pending future in ``waiters`` (or fail it with ``exc``).
+
+    A failed future is marked retrieved: a writer that stopped waiting must not cause an
+    "exception was never retrieved" warning."""
+    for fut in waiters:
+        if fut.done():
+            continue
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
+            fut.exception()

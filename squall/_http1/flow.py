@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Generator
 from typing import Any
 
-from squall._util import DONE, CompletedAwaitable
+from squall._util import DONE, CompletedAwaitable, wake_waiters
 
 __all__ = ["DONE", "FlowControl", "StreamClosedError"]
 
@@ -82,12 +82,4 @@ class FlowControl:
 
     def _wake(self, exc: BaseException | None) -> None:
         waiters, self._waiters = self._waiters, []
-        for fut in waiters:
-            if fut.done():
-                continue
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(exc)
-                # Mark it retrieved: a writer that stopped waiting must not cause a warning.
-                fut.exception()
+        wake_waiters(waiters, exc)

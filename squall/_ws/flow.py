@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from squall._util import DONE
+from squall._util import DONE, wake_waiters
 
 __all__ = ["READY", "WriteFlow"]
 
@@ -41,11 +41,4 @@ class WriteFlow:
         """Resolve every waiter (or fail them with ``exc``); a paused transport resumed."""
         self.paused = False
         waiters, self._waiters = self._waiters, []
-        for fut in waiters:
-            if fut.done():
-                continue
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(exc)
-                fut.exception()  # a writer that stopped waiting must not cause a warning
+        wake_waiters(waiters, exc)
