@@ -288,3 +288,40 @@ print(threading.active_count(), _loop.loop_was_created())
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert result.stdout.split() == ["1", "False"], result.stderr
+
+
+class _FakeRequest:
+    def __init__(self) -> None:
+        self.method = "GET"
+        self.uri = "/late"
+
+
+class LateHandler:
+    """Shaped like a request handler (the detector recognises handlers by shape)."""
+
+    def __init__(self) -> None:
+        self.request = _FakeRequest()
+
+    def get(self) -> None:
+        time.sleep(0.4)
+
+
+def test_a_stall_that_runs_into_a_handler_names_the_handler_too(logged: _Records) -> None:
+    def start_up_then_handler() -> None:
+        time.sleep(0.3)  # something else holds the loop first (start-up work, say)...
+        LateHandler().get()  # ...and a handler runs straight after, with no turn between
+
+    async def scenario() -> None:
+        io_loop.add_callback(start_up_then_handler)
+        await gen.sleep(0.2)
+
+    io_loop = IOLoop(make_current=False)
+    try:
+        io_loop.set_blocking_log_threshold(0.1)
+        io_loop.run_sync(scenario)
+    finally:
+        io_loop.close()
+    warnings = logged.warnings()
+    assert len(warnings) == 2, warnings
+    assert "start_up_then_handler" in warnings[0]
+    assert "LateHandler.get (GET /late)" in warnings[1]

@@ -199,6 +199,8 @@ class LoopBlockDetector:
                     episode = None
             elif episode is None:
                 episode = self._inspect(stalled)
+            else:
+                episode = self._follow(episode, stalled)
         with _lock:
             if _detectors.get(self.loop) is self:
                 del _detectors[self.loop]
@@ -212,6 +214,23 @@ class LoopBlockDetector:
         last_beat = self._last_beat
         where = describe(frame)
         self._max_gap = 0.0
+        self._report(frame, stalled, where)
+        return _Episode(last_beat, where)
+
+    def _follow(self, episode: _Episode, stalled: float) -> _Episode:
+        """The loop is still blocked: if a request handler now holds it (the stall began in
+        something else, say start-up work, and ran straight into a handler), report that too.
+        Only a handler is reported again, so one long episode cannot flood the log."""
+        frame = sys._current_frames().get(self._loop_thread or 0)
+        if frame is None or _is_machinery(frame) or frame.f_code is self._runner:
+            return episode
+        where = describe(frame)
+        if where == episode.where or not where.endswith(")"):
+            return episode
+        self._report(frame, stalled, where)
+        return _Episode(episode.last_beat, where)
+
+    def _report(self, frame: types.FrameType, stalled: float, where: str) -> None:
         action = self.action
         if action is None:
             stack = "".join(traceback.format_stack(frame)).rstrip("\n")
@@ -227,7 +246,6 @@ class LoopBlockDetector:
                 action(frame)
             except Exception:
                 app_log.error("Exception in blocking action %r", action, exc_info=True)
-        return _Episode(last_beat, where)
 
     def _episode_over(self, episode: _Episode, duration: float) -> None:
         gen_log.info("Event loop unblocked after %.2f s in %s", duration, episode.where)
