@@ -4,9 +4,15 @@
     python bench/run.py --scenarios 1,4 --rounds 1 --duration 3
     python bench/run.py --quick              # 1 round, 2 s cells, 1,000 idle connections
     python bench/run.py --frameworks squall,tornado --scenarios 8
+    python bench/run.py --no-build           # keep whatever build of squall/_http1 is in place
 
 Only the standard library is needed to run this script (any ``python3``). It
 
+- compiles squall's protocol layer first (``scripts/build-ext`` with the squall interpreter;
+  ``--no-build`` skips it), exports a copy of ``squall/`` without any compiled module to
+  ``bench/.pure/squall`` (git-ignored, rewritten every run), and checks in a subprocess that
+  ``squall._http1.COMPILED`` is True for ``squall`` and False for ``squall_pure``; the report
+  header records both builds;
 - creates ``bench/.venv-peers`` on first use (``pip install tornado uvicorn starlette uvloop
   httptools python-multipart matplotlib``) and runs the peers with that interpreter; squall runs
   with the repository's ``.venv`` (``--squall-python`` to override);
@@ -20,6 +26,12 @@ Only the standard library is needed to run this script (any ``python3``). It
 - writes ``bench/results/latest.md`` (tables, machine, versions, exact commands),
   ``bench/results/latest.png`` (or ``.svg`` without matplotlib; drawn by ``bench/chart.py``) and
   the raw data with every wrk output under ``bench/results/raw/``.
+
+Frameworks: ``squall`` (the compiled build, ``PYTHONPATH=<repo>``), ``squall_pure`` (the same
+``squall_app.py`` with ``PYTHONPATH=bench/.pure``: the pure-Python build; scenarios 1 and 2
+only), ``tornado``, ``uvicorn_starlette``, and ``raw_uvloop`` (``raw_app.py``: an
+``asyncio.Protocol`` on uvloop + httptools answering canned responses, the ceiling of any Python
+server; scenario 1 only; tables of that scenario get a ``× raw_uvloop`` column).
 
 Scenarios (apps in ``bench/scenarios/``, one per framework, the scenario chosen by argument):
 
@@ -59,6 +71,7 @@ import platform
 import re
 import resource
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -76,15 +89,21 @@ APPS = os.path.join(HERE, "scenarios")
 RESULTS = os.path.join(HERE, "results")
 RAW = os.path.join(RESULTS, "raw")
 PEERS_VENV = os.path.join(HERE, ".venv-peers")
+PURE = os.path.join(HERE, ".pure")  # PYTHONPATH of squall_pure: a copy of squall/ without *.so
 PEER_PACKAGES = ["tornado", "uvicorn", "starlette", "uvloop", "httptools", "python-multipart"]
 CHART_PACKAGES = ["matplotlib"]
 VERSION_PACKAGES = ["tornado", "uvicorn", "starlette", "uvloop", "httptools", "python-multipart"]
 
 FRAMEWORKS = {
     "squall": "squall_app.py",
+    "squall_pure": "squall_app.py",
     "tornado": "tornado_app.py",
     "uvicorn_starlette": "starlette_app.py",
+    "raw_uvloop": "raw_app.py",
 }
+# frameworks measured in some scenarios only (the others run in every scenario)
+ONLY_IN = {"squall_pure": {1, 2}, "raw_uvloop": {1}}
+BUILD_LABELS = {True: "compiled protocol layer (mypyc)", False: "pure Python"}
 SCENARIO_NAMES = {
     1: "hello",
     2: "routing",
@@ -124,6 +143,82 @@ def ensure_peers_venv(python: str) -> str:
     subprocess.run([vpy, "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
     subprocess.run([vpy, "-m", "pip", "install", "-q", *CHART_PACKAGES], check=False)
     return vpy
+
+
+def build_compiled(python: str) -> None:
+    """Compile squall/_http1 in place: ``PYTHON=<python> scripts/build-ext``."""
+    log(f"compiling squall/_http1 (PYTHON={python} scripts/build-ext) ...")
+    res = subprocess.run(
+        [os.path.join(REPO, "scripts", "build-ext")],
+        cwd=REPO,
+        env={**os.environ, "PYTHON": python},
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"scripts/build-ext failed:\n{(res.stdout + res.stderr)[-2000:]}")
+    log("  " + (res.stdout.strip().splitlines() or ["built"])[-1])
+
+
+def export_pure() -> str:
+    """Copy ``squall/`` to ``bench/.pure/squall`` without compiled modules or caches; the copy's
+    parent (squall_pure's PYTHONPATH)."""
+    dst = os.path.join(PURE, "squall")
+    shutil.rmtree(PURE, ignore_errors=True)
+    shutil.copytree(
+        os.path.join(REPO, "squall"),
+        dst,
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.pyc"),
+    )
+    return PURE
+
+
+def pythonpath(fw: str) -> str:
+    """The PYTHONPATH a framework's server runs with."""
+    return PURE if fw == "squall_pure" else REPO
+
+
+def squall_build(python: str, fw: str) -> tuple[bool, str, str]:
+    """(``squall._http1.COMPILED``, ``squall.__file__``, stderr) as ``fw``'s server sees them."""
+    code = "import squall, squall._http1 as h; print(h.COMPILED, squall.__file__)"
+    res = subprocess.run(
+        [python, "-c", code],
+        cwd=APPS,
+        env={**os.environ, "PYTHONPATH": pythonpath(fw)},
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"{fw}: cannot import squall: {res.stderr.strip()[-1000:]}")
+    compiled, path = res.stdout.split(None, 1)
+    return compiled == "True", path.strip(), res.stderr.strip()
+
+
+def check_builds(python: str, fws: list[str], strict: bool) -> list[str]:
+    """Check that ``squall`` runs the compiled build and ``squall_pure`` the pure one, from the
+    expected directory; the report lines. A mismatch raises if ``strict``, else it is noted."""
+    lines = []
+    for fw, want in (("squall", True), ("squall_pure", False)):
+        if fw not in fws:
+            continue
+        compiled, path, err = squall_build(python, fw)
+        where = os.path.relpath(path, REPO)
+        problems = []
+        if compiled != want:
+            problems.append(f"expected {BUILD_LABELS[want]}")
+        if not path.startswith(pythonpath(fw) + os.sep):
+            problems.append(f"imported from {where}, not {os.path.relpath(pythonpath(fw), REPO)}")
+        if err:
+            problems.append(f"import printed: {err.splitlines()[-1]}")
+        if problems and strict:
+            raise RuntimeError(f"{fw} build check failed: " + "; ".join(problems))
+        note = f" (**{'; '.join(problems)}**)" if problems else ""
+        lines.append(
+            f"{fw}: {BUILD_LABELS[compiled]} (`squall._http1.COMPILED` = {compiled}, "
+            f"`{where}`){note}"
+        )
+        log(f"  {lines[-1]}")
+    return lines
 
 
 def default_squall_python() -> str:
@@ -250,6 +345,7 @@ class Server:
     workers: int = 1
     mode: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    pythonpath: str = REPO
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -267,7 +363,7 @@ class Server:
             raise RuntimeError(f"port {self.port} is busy: pass another --port")
         self.logpath = os.path.join(RAW, f"server-{self.framework}-{self.scenario}.log")
         self.logf = open(self.logpath, "wb")
-        env = {**os.environ, **self.env, "PYTHONPATH": REPO}
+        env = {**os.environ, **self.env, "PYTHONPATH": self.pythonpath}
         self.proc = subprocess.Popen(
             self.argv,
             cwd=APPS,
@@ -442,9 +538,20 @@ class Ctx:
 
     def server(self, fw: str, scenario: str, **kw: Any) -> Server:
         """A (not yet started) server for ``fw``; its command is recorded for the report."""
-        srv = Server(fw, self.pythons[fw], scenario, self.args.port, env=self.env, **kw)
+        srv = Server(
+            fw,
+            self.pythons[fw],
+            scenario,
+            self.args.port,
+            env=self.env,
+            pythonpath=pythonpath(fw),
+            **kw,
+        )
         key = f"{fw} {scenario} {kw.get('workers', 1)} {kw.get('mode', '')}".strip()
-        self.commands[key] = f"(cd bench/scenarios && {shlex.join(srv.argv)})"
+        prefix = (
+            "" if srv.pythonpath == REPO else f"PYTHONPATH={os.path.relpath(srv.pythonpath, APPS)} "
+        )
+        self.commands[key] = f"(cd bench/scenarios && {prefix}{shlex.join(srv.argv)})"
         return srv
 
     def add(self, scenario: str, cell: str, fw: str, rnd: int, row: Row) -> None:
@@ -792,6 +899,8 @@ def render(ctx: Ctx, summ: dict[tuple[str, str, str], Row], meta: dict[str, Any]
         out += ["> **Smoke run** (few rounds / short cells): numbers are indicative only.", ""]
     out += [f"- Machine: {machine_info()}; load average at start: {meta['loadavg']}"]
     out += [f"- {v}" for v in meta["versions"]]
+    if meta["builds"]:
+        out += ["- Builds of squall/_http1: " + "; ".join(meta["builds"])]
     out += [
         f"- Runner: `{meta['argv']}` — {a.rounds} round(s), {a.duration:g} s per cell, "
         f"server on CPU 0 (`taskset -c 0`), `wrk -t1` on CPU 1; frameworks interleaved "
@@ -825,8 +934,14 @@ def render(ctx: Ctx, summ: dict[tuple[str, str, str], Row], meta: dict[str, Any]
         cols = COLUMNS.get(scen, COLUMNS["default"])
         out += [f"## {titles[scen]}", ""]
         ratio = scen not in ("memory", "blocking", "latency")
+        peers = ["tornado", "uvicorn_starlette"]
+        if any(s == scen and f == "raw_uvloop" for (s, _c, f) in summ):
+            peers.append("raw_uvloop")
         head = "| cell | framework | " + " | ".join(h for h, _, _ in cols)
-        head += " | × tornado | × uvicorn_starlette | req/s per round | errors |" if ratio else " |"
+        if ratio:
+            head += "".join(f" | × {p}" for p in peers) + " | req/s per round | errors |"
+        else:
+            head += " |"
         out += [head, "|---|---|" + "---:|" * (head.count("|") - 3)]
         for cell in cells:
             for fw in fws:
@@ -835,13 +950,21 @@ def render(ctx: Ctx, summ: dict[tuple[str, str, str], Row], meta: dict[str, Any]
                     continue
                 line = f"| {cell} | {fw} | " + " | ".join(_f(s.get(k), f) for _, k, f in cols)
                 if ratio:
-                    for peer in ("tornado", "uvicorn_starlette"):
+                    for peer in peers:
                         other = summ.get((scen, cell, peer), {}).get("rps")
                         mine = s.get("rps")
                         line += " | " + (f"{mine / other:.2f}" if mine and other else "n/a")
                     rr = " / ".join(_f(x, ",.0f") for x in s["rounds_rps"])
                     line += f" | {rr} | {_f(s.get('errors'), '.0f')}"
                 out.append(line + " |")
+        pure = [
+            f"{cell} **{sq / pu:.2f}**"
+            for cell in cells
+            if (sq := summ.get((scen, cell, "squall"), {}).get("rps"))
+            and (pu := summ.get((scen, cell, "squall_pure"), {}).get("rps"))
+        ]
+        if pure:
+            out += ["", "- req/s of squall (compiled) / squall_pure: " + ", ".join(pure)]
         if scen == "scaling":
             out += [""]
             for fw in fws:
@@ -868,7 +991,8 @@ def render(ctx: Ctx, summ: dict[tuple[str, str, str], Row], meta: dict[str, Any]
         "",
         "Servers (env: "
         + ", ".join(f"`{k}={v}`" for k, v in ctx.env.items())
-        + "; `PYTHONPATH=<repo>`):",
+        + "; `PYTHONPATH=<repo>`, squall_pure: `bench/.pure`, a copy of `squall/` without "
+        "compiled modules):",
         "",
     ]
     out += [f"- {k}: `{v}`" for k, v in sorted(ctx.commands.items())]
@@ -910,7 +1034,8 @@ def make_chart(ctx: Ctx, summ: dict[tuple[str, str, str], Row], peer_python: str
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     p = argparse.ArgumentParser(
-        description="squall vs Tornado vs uvicorn+Starlette, side by side (issue 7).",
+        description="squall (compiled and pure Python) vs Tornado vs uvicorn+Starlette vs a raw "
+        "uvloop+httptools ceiling, side by side (issue 7).",
         epilog="Scenarios: " + ", ".join(f"{k}={v}" for k, v in SCENARIO_NAMES.items()),
     )
     p.add_argument(
@@ -921,7 +1046,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--frameworks",
         default=",".join(FRAMEWORKS),
-        help="comma-separated subset of " + ", ".join(FRAMEWORKS),
+        help="comma-separated subset of "
+        + ", ".join(FRAMEWORKS)
+        + " (squall_pure runs in scenarios 1-2 only, raw_uvloop in 1 only)",
     )
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--duration", type=float, default=8.0, help="seconds per wrk cell (default 8)")
@@ -940,6 +1067,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rate", type=int, default=2000, help="target req/s of scenario 5 (default 2,000)"
     )
     p.add_argument("--port", type=int, default=8765, help="server port (default 8765)")
+    p.add_argument(
+        "--no-build",
+        action="store_true",
+        help="do not run scripts/build-ext first: squall runs whatever build is in place "
+        "(reported, not enforced)",
+    )
     p.add_argument(
         "--squall-python",
         default=default_squall_python(),
@@ -968,8 +1101,25 @@ def main(argv: list[str] | None = None) -> int:
     with open("/proc/loadavg") as f:
         loadavg = " ".join(f.read().split()[:3])
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    fws = [f for f in FRAMEWORKS if f in a.frameworks]
+    builds: list[str] = []
+    if "squall" in fws or "squall_pure" in fws:
+        try:
+            if not a.no_build:
+                build_compiled(a.squall_python)
+            export_pure()
+            builds = check_builds(a.squall_python, fws, strict=not a.no_build)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            log(f"cannot prepare the squall builds: {e}")
+            return 2
     peer_py = ensure_peers_venv(sys.executable)
-    pythons = {"squall": a.squall_python, "tornado": peer_py, "uvicorn_starlette": peer_py}
+    pythons = {
+        "squall": a.squall_python,
+        "squall_pure": a.squall_python,
+        "tornado": peer_py,
+        "uvicorn_starlette": peer_py,
+        "raw_uvloop": peer_py,
+    }
     limit = raise_nofile()
     if 7 in a.scenarios and limit < a.connections + 200:
         log(f"open-file limit {limit} < {a.connections} + 200: lowering --connections")
@@ -980,12 +1130,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     ctx = Ctx(a, pythons, make_scripts(a.rate), env, [], {})
     failures = []
-    fws = [f for f in FRAMEWORKS if f in a.frameworks]
     for rnd in range(1, a.rounds + 1):
         log(f"round {rnd}/{a.rounds}")
         for num in a.scenarios:
-            shift = (rnd - 1) % len(fws)
-            for fw in fws[shift:] + fws[:shift]:
+            here = [f for f in fws if num in ONLY_IN.get(f, SCENARIOS)]
+            if not here:
+                continue
+            shift = (rnd - 1) % len(here)
+            for fw in here[shift:] + here[:shift]:
                 try:
                     SCENARIOS[num](ctx, fw, rnd)
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:
@@ -1006,6 +1158,7 @@ def main(argv: list[str] | None = None) -> int:
             ["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]
         ),
         "versions": versions(pythons),
+        "builds": builds,
         "wall": time.monotonic() - started,
         "failures": failures,
         "raw": raw,

@@ -35,7 +35,7 @@ class Server:
         self._state: ServerState | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._sockets: list[socket.socket] = []
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
         self._stopped = False
 
     @property
@@ -60,26 +60,50 @@ class Server:
         elif loop is not self._loop:
             raise RuntimeError("A server serves on one event loop; this one already has another")
         self._stopped = False
+        running = loop.is_running()
+        created: list[asyncio.AbstractServer] = []
         for sock in sockets:
             self._sockets.append(sock)
-            if loop.is_running():
+            if running:
                 task = loop.create_task(self._serve(sock))
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)
             else:
-                loop.run_until_complete(self._serve(sock))
+                # Nothing is accepted until the loop runs (as in Tornado): a connection queued
+                # now must not be served inside listen(), before the code after it has run,
+                # nor while the next socket's server is being created.
+                server = loop.run_until_complete(self._serve(sock, start_serving=False))
+                if server is not None:
+                    created.append(server)
+        if created:
+            loop.call_soon(self._start_serving, created)
 
-    async def _serve(self, sock: socket.socket) -> None:
+    async def _serve(
+        self, sock: socket.socket, start_serving: bool = True
+    ) -> asyncio.AbstractServer | None:
         if self._stopped:
-            return
+            return None
         assert self._loop is not None
         server = await self._loop.create_server(
-            self._make_protocol, sock=sock, ssl=self._ssl, backlog=sock_backlog(sock)
+            self._make_protocol,
+            sock=sock,
+            ssl=self._ssl,
+            backlog=sock_backlog(sock),
+            start_serving=start_serving,
         )
         if self._stopped:
             server.close()
-        else:
-            self._servers.append(server)
+            return None
+        self._servers.append(server)
+        return server
+
+    def _start_serving(self, servers: list[asyncio.AbstractServer]) -> None:
+        """The loop runs now: start accepting (on the servers not stopped meanwhile)."""
+        for server in servers:
+            if server in self._servers:
+                task = asyncio.ensure_future(server.start_serving())
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
 
     def stop(self) -> None:
         """Stop accepting and close the listening sockets; open connections carry on."""

@@ -12,16 +12,10 @@ import asyncio
 from collections.abc import Awaitable, Generator
 from typing import Any
 
+from squall._http1.errors import StreamClosedError
 from squall._util import DONE, CompletedAwaitable, wake_waiters
 
 __all__ = ["DONE", "FlowControl", "StreamClosedError"]
-
-
-class StreamClosedError(OSError):
-    """The connection is closed: the data could not be written."""
-
-    def __init__(self, message: str = "Stream is closed") -> None:
-        super().__init__(message)
 
 
 class _Closed(CompletedAwaitable):

@@ -28,11 +28,16 @@ def free_port() -> int:
         return port
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+def wait_for(
+    predicate: Callable[[], object],
+    timeout: float,
+    what: str,
+    output: Callable[[], str] = lambda: "",
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}: {output()}")
         time.sleep(0.01)
 
 
@@ -81,7 +86,12 @@ def test_mode1_d_waits_for_the_sleeping_s_and_the_detector_names_sleephandler_ge
         wait_for(lambda: answers(port) or proc.poll() is not None, 15, "the seed app to listen")
         assert proc.poll() is None, stderr.text()
         slow.request("GET", "/s")
-        wait_for(lambda: "SleepHandler.get (GET /s)" in stderr.text(), 3, "the detector warning")
+        wait_for(
+            lambda: "SleepHandler.get (GET /s)" in stderr.text(),
+            3,
+            "the detector warning",
+            stderr.text,
+        )
 
         started = time.monotonic()
         fast.request("GET", "/d")

@@ -490,3 +490,38 @@ def test_request_start_line_reaches_a_delegate(run: Runner[None]) -> None:
         RequestStartLine("OPTIONS", "*", "HTTP/1.1"),
         RequestStartLine("DELETE", "/x", "HTTP/1.1"),
     ]
+
+
+def test_nothing_is_served_before_the_loop_runs(loop_factory: Any) -> None:
+    """A request queued while ``add_sockets`` creates the servers waits for the loop to run
+    (Tornado's semantics): creating the second socket's server must not serve the first."""
+    seen: list[str] = []
+
+    def app(req: HTTPServerRequest) -> None:
+        seen.append(req.uri or "")
+        reply(req, b"served")
+
+    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    client = socket.create_connection(listeners[0].getsockname()[:2], timeout=10)
+    loop = loop_factory()
+    server = HTTPServer(app)._server  # the layer under HTTPServer.add_sockets, given the loop
+    try:
+        client.sendall(request("GET", "/queued"))
+        server.add_sockets(listeners, loop)
+        assert seen == []  # the loop ran to create both servers, but served nothing
+
+        async def answer() -> bytes:
+            return await asyncio.get_running_loop().sock_recv(client, 65536)
+
+        client.setblocking(False)
+        data = loop.run_until_complete(asyncio.wait_for(answer(), 10))
+        assert data.startswith(b"HTTP/1.1 200 ")
+        assert data.endswith(b"served")
+        assert seen == ["/queued"]
+    finally:
+        client.close()
+        server.stop()
+        loop.run_until_complete(server.close_all_connections())
+        if server.state is not None:
+            server.state.close()
+        loop.close()

@@ -1,0 +1,16 @@
+"""The protocol layer's exceptions.
+
+They live in their own module, which is never compiled: an exception class must stay an
+ordinary Python class (the compiled build turns the other ``_http1`` modules into C types).
+"""
+
+from __future__ import annotations
+
+__all__ = ["StreamClosedError"]
+
+
+class StreamClosedError(OSError):
+    """The connection is closed: the data could not be written."""
+
+    def __init__(self, message: str = "Stream is closed") -> None:
+        super().__init__(message)

@@ -1,0 +1,104 @@
+"""The optional compiled build of the protocol layer: which build runs, staleness, fallback.
+
+CI runs the whole suite twice, pure Python and compiled (``scripts/build-ext``), and sets
+``SQUALL_EXPECT_COMPILED`` so that a build which silently fell back is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import squall._http1 as http1
+from squall._http1 import _stale_modules
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPILABLE = sorted(
+    p.stem
+    for p in (ROOT / "squall" / "_http1").glob("*.py")
+    if p.stem not in ("__init__", "errors")
+)
+
+
+def test_the_build_ci_asked_for_is_the_one_running() -> None:
+    expected = os.environ.get("SQUALL_EXPECT_COMPILED")
+    if expected is None:
+        pytest.skip("SQUALL_EXPECT_COMPILED is not set (CI sets it)")
+    assert http1.COMPILED is (expected == "1")
+
+
+def test_all_protocol_modules_come_from_the_same_build() -> None:
+    loaded = {
+        name: not str(sys.modules[f"squall._http1.{name}"].__file__).endswith(".py")
+        for name in COMPILABLE
+        if f"squall._http1.{name}" in sys.modules
+    }
+    assert "protocol" in loaded
+    assert set(loaded.values()) == {http1.COMPILED}, loaded
+
+
+def test_exception_classes_stay_ordinary_python_classes() -> None:
+    from squall._http1.flow import StreamClosedError
+
+    assert StreamClosedError.__module__ == "squall._http1.errors"
+    assert issubclass(StreamClosedError, OSError)
+    assert str(StreamClosedError()) == "Stream is closed"
+
+
+def _touch(path: Path, mtime: float) -> None:
+    path.write_text("")
+    os.utime(path, (mtime, mtime))
+
+
+def test_sources_newer_than_their_compiled_module_are_reported(tmp_path: Path) -> None:
+    package = tmp_path / "squall" / "_http1"
+    package.mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text("")
+    _touch(package / "protocol.cpython-311-x86_64-linux-gnu.so", 1000)
+    _touch(package / "protocol.py", 2000)  # edited after the build
+    _touch(package / "wire.cpython-311-x86_64-linux-gnu.so", 2000)
+    _touch(package / "wire.py", 1000)
+    assert _stale_modules(package) == ["protocol.py"]
+
+
+def test_staleness_is_not_checked_outside_a_source_checkout(tmp_path: Path) -> None:
+    package = tmp_path / "site-packages" / "squall" / "_http1"
+    package.mkdir(parents=True)
+    _touch(package / "protocol.cpython-311-x86_64-linux-gnu.so", 1000)
+    _touch(package / "protocol.py", 2000)
+    assert _stale_modules(package) == []
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs mypyc's C toolchain to run")
+def test_a_failing_c_compiler_leaves_a_working_pure_python_install(tmp_path: Path) -> None:
+    pytest.importorskip("mypyc")
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(
+        ROOT / "squall", tmp_path / "squall", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
+    env = {**os.environ, "SQUALL_COMPILE": "1", "CC": "false", "PYTHONWARNINGS": "ignore"}
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    assert "installing the pure-Python version" in build.stderr
+    assert not list(tmp_path.glob("squall/**/*.so"))
+    check = subprocess.run(
+        [sys.executable, "-c", "import squall._http1 as h; print(h.COMPILED)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.stdout.strip() == "False", check.stderr
