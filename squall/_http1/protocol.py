@@ -535,6 +535,12 @@ class HTTP1Protocol(asyncio.Protocol):
         if self._active is not ex:
             return
         self._active = None
+        # The exchange and its delegate (and the handler's close callback) refer to each other:
+        # let go of them now, so that reference counting frees each request at once rather
+        # than the cycle collector later. A delegate still owed finish() keeps it.
+        ex._close_callback = None
+        if ex.finish_delivered:
+            ex.msg = None
         if self._params.xheaders:
             self.context.unapply_xheaders()
         if not ex._response_keep_alive or not ex.message_complete:
