@@ -85,7 +85,6 @@ class HTTPOutputError(Exception):
 # Header names seen on the wire map to their canonical Http-Header-Case form; most requests use
 # a handful of names, so the cache turns normalisation into one dict lookup.
 _NORMALIZED: dict[str, str] = {}
-_NORMALIZED_RAW: dict[bytes, str] = {}
 _NORMALIZED_MAX = 1000  # entries; a peer inventing names cannot grow the cache without bound
 
 
@@ -127,33 +126,6 @@ class HTTPHeaders:
                 self.add(name, value)
         elif args or kwargs:
             self.update(*args, **kwargs)
-
-    @classmethod
-    def _from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> HTTPHeaders:
-        """Build headers from the raw ``(name, value)`` byte pairs the parser produced."""
-        self = cls.__new__(cls)
-        d: dict[str, str] = {}
-        multi: dict[str, list[str]] | None = None
-        cache = _NORMALIZED_RAW
-        for raw_name, raw_value in raw:
-            name = cache.get(raw_name)
-            if name is None:
-                name = _normalize_name(raw_name.decode("latin-1"))
-                if len(cache) < _NORMALIZED_MAX:
-                    cache[raw_name] = name
-            value = raw_value.decode("latin-1")
-            if name in d:
-                if multi is None:
-                    multi = {}
-                if name not in multi:
-                    multi[name] = [d[name]]
-                multi[name].append(value)
-                d[name] = d[name] + "," + value
-            else:
-                d[name] = value
-        self._dict = d
-        self._multi = multi
-        return self
 
     # -- multi-value API ---------------------------------------------------------------------
 

@@ -49,12 +49,18 @@ def test_setitem_replaces_all_values_and_delitem_removes() -> None:
 
 
 def test_from_raw_matches_parse_of_same_block() -> None:
+    from squall._http1.fields import headers_from_raw
+
     raw = [(b"host", b"example.com"), (b"Accept", b"a"), (b"ACCEPT", b"b"), (b"X-Bin", b"\xe9")]
-    h = HTTPHeaders._from_raw(raw)
+    raw.append((b"accept", b"c"))
+    h = headers_from_raw(raw)
     assert h["Host"] == "example.com"
-    assert h.get_list("Accept") == ["a", "b"]
+    assert h.get_list("Accept") == ["a", "b", "c"]
+    assert h["Accept"] == "a,b,c"
     assert h["X-Bin"] == "\xe9"  # latin-1, never a decode error
-    parsed = HTTPHeaders.parse("Host: example.com\r\nAccept: a\r\nAccept: b\r\nX-Bin: \xe9\r\n")
+    parsed = HTTPHeaders.parse(
+        "Host: example.com\r\nAccept: a\r\nAccept: b\r\nX-Bin: \xe9\r\nAccept: c\r\n"
+    )
     assert parsed == h
 
 

@@ -40,6 +40,7 @@ import httptools
 from squall._http1 import wire
 from squall._http1.context import ConnectionContext
 from squall._http1.exchange import HTTP1Exchange, Rejection
+from squall._http1.fields import headers_from_raw
 from squall._http1.flow import CLOSED, DONE, FlowControl
 from squall._http1.head import VERSIONS, classify_header, note_header, validate_head
 from squall._http1.params import HTTP1Params, RequestRejected
@@ -51,7 +52,6 @@ from squall._http1.state import (
     ServerState,
 )
 from squall.httputil import (
-    HTTPHeaders,
     HTTPInputError,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
@@ -412,7 +412,7 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def _dispatch(self, ex: HTTP1Exchange) -> bool:
         """Start a request: build its start line and headers and call the delegate."""
-        headers = ex.headers = HTTPHeaders._from_raw(ex.raw_headers)
+        headers = ex.headers = headers_from_raw(ex.raw_headers)
         params = self._params
         if params.xheaders:
             self.context.apply_xheaders(headers, params.trusted_downstream)
