@@ -430,16 +430,10 @@ class HTTPServerRequest:
 
     __slots__ = (
         "__dict__",
-        "_arguments",
-        "_body_arguments",
-        "_cookies",
-        "_finish_time",
-        "_host_name",
-        "_query_arguments",
+        "_files",
         "_start_time",
         "body",
         "connection",
-        "files",
         "headers",
         "host",
         "method",
@@ -451,6 +445,15 @@ class HTTPServerRequest:
         "uri",
         "version",
     )
+
+    # Lazily filled state: class defaults until first set (most requests never set them), so
+    # constructing a request (once per request) does not write them.
+    _host_name: str | None = None
+    _arguments: dict[str, list[bytes]] | None = None
+    _query_arguments: dict[str, list[bytes]] | None = None
+    _body_arguments: dict[str, list[bytes]] | None = None
+    _cookies: SimpleCookie | None = None
+    _finish_time: float | None = None
 
     def __init__(
         self,
@@ -474,8 +477,12 @@ class HTTPServerRequest:
         self.connection = connection
         self.server_connection = server_connection
         context = getattr(connection, "context", None)
-        self.remote_ip: str | None = getattr(context, "remote_ip", None)
-        self.protocol: str = getattr(context, "protocol", "http")
+        try:
+            self.remote_ip: str | None = context.remote_ip  # type: ignore[union-attr]
+            self.protocol: str = context.protocol  # type: ignore[union-attr]
+        except AttributeError:  # no connection, or one without a ConnectionContext
+            self.remote_ip = getattr(context, "remote_ip", None)
+            self.protocol = getattr(context, "protocol", "http")
         uri = uri or "/"
         if uri[0] != "/" and "://" in uri[:8]:
             # Absolute-form target: its authority replaces the Host header (RFC 9112 §3.2.2).
@@ -487,14 +494,20 @@ class HTTPServerRequest:
         path, _, query = uri.partition("?")
         self.path = path
         self.query = query
-        self.files: dict[str, list[HTTPFile]] = files or {}
-        self._host_name: str | None = None
-        self._arguments: dict[str, list[bytes]] | None = None
-        self._query_arguments: dict[str, list[bytes]] | None = None
-        self._body_arguments: dict[str, list[bytes]] | None = None
-        self._cookies: SimpleCookie | None = None
+        self._files = files
         self._start_time = time.time()
-        self._finish_time: float | None = None
+
+    @property
+    def files(self) -> dict[str, list[HTTPFile]]:
+        """Uploaded files by form field name (each a list of :class:`HTTPFile`)."""
+        files = self._files
+        if files is None:
+            files = self._files = {}
+        return files
+
+    @files.setter
+    def files(self, value: dict[str, list[HTTPFile]]) -> None:
+        self._files = value
 
     # -- lazily parsed views -----------------------------------------------------------------
 

@@ -273,11 +273,19 @@ class _RequestDispatcher(HTTPMessageDelegate):
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         """Build the request, route it, and start a streaming handler at once."""
+        # Positional (method, uri, version, headers, body, host, files, connection, start_line,
+        # server_connection): binding keywords costs more, and this runs for every request.
         request = HTTPServerRequest(
-            connection=self.connection,
-            server_connection=self.server_conn,
-            start_line=start_line,  # type: ignore[arg-type]
-            headers=headers,
+            None,
+            None,
+            "HTTP/1.0",
+            headers,
+            None,
+            None,
+            None,
+            self.connection,
+            start_line,  # type: ignore[arg-type]
+            self.server_conn,
         )
         self.route(request)
         if self.stream:
