@@ -603,7 +603,8 @@ class RequestHandler:
                 return None
             if self._stream_request_body:
                 return self._continue_async(None, stage=1)
-            result = getattr(self, _VERB.get(method) or method.lower())(*path_args, **path_kwargs)
+            verb = getattr(self, _VERB.get(method) or method.lower())
+            result = verb(*path_args, **path_kwargs) if path_args or path_kwargs else verb()
             if result is not None:
                 return self._continue_async(result, stage=2)
             if self._auto_finish and not self._finished:
