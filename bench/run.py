@@ -669,6 +669,11 @@ def sc_scaling(ctx: Ctx, fw: str, rnd: int) -> None:
     for workers, cpus in ((1, "0"), (2, "0,1")):
         cells = [(f"{workers} worker(s)", "/cpu", "plain", 8)]
         wrk_cells(ctx, "cpu", fw, rnd, cells, "scaling", workers=workers, cpus=cpus)
+    if fw == "squall":
+        # One SO_REUSEPORT socket per worker: the kernel spreads connections by address hash,
+        # instead of whichever worker wakes first taking a whole burst from the shared socket.
+        cells = [("2 worker(s), reuse_port", "/cpu", "plain", 8)]
+        wrk_cells(ctx, "cpu", fw, rnd, cells, "scaling", workers=2, cpus="0,1", mode="reuseport")
 
 
 def open_idle(port: int, n: int) -> list[socket.socket]:
@@ -972,6 +977,12 @@ def render(ctx: Ctx, summ: dict[tuple[str, str, str], Row], meta: dict[str, Any]
                 two = summ.get((scen, "2 worker(s)", fw), {}).get("rps")
                 if one and two:
                     out.append(f"- {fw}: 2 workers / 1 worker = **{two / one:.2f}** (ideal 2.0)")
+                spread = summ.get((scen, "2 worker(s), reuse_port", fw), {}).get("rps")
+                if one and spread:
+                    out.append(
+                        f"- {fw} with one reuse_port socket per worker: 2 workers / 1 worker = "
+                        f"**{spread / one:.2f}**"
+                    )
             splits = [
                 f"{r['framework']} r{r['round']}: {r['cpu_split']}"
                 for r in ctx.rows

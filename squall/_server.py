@@ -13,6 +13,7 @@ import ssl
 from typing import Any
 
 from squall._http1 import HTTP1Params, HTTP1Protocol, ServerState
+from squall._malloc import tune_malloc
 from squall.httputil import HTTPServerConnectionDelegate
 from squall.log import gen_log
 
@@ -55,6 +56,7 @@ class Server:
     def add_sockets(self, sockets: list[socket.socket], loop: asyncio.AbstractEventLoop) -> None:
         """Start accepting on ``sockets`` with ``loop`` (now if idle, else on its next turn)."""
         if self._loop is None:
+            tune_malloc()  # once per process, before the first request allocates
             self._loop = loop
             self._state = ServerState(loop, self._params.shortest_timeout)
         elif loop is not self._loop:

@@ -94,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="squall", description="squall: a Tornado-compatible web server and framework."
     )
-    parser.add_argument("--version", action="version", version=f"squall {version}")
+    from squall._http1 import COMPILED
+
+    build = "compiled protocol layer" if COMPILED else "pure Python"
+    parser.add_argument("--version", action="version", version=f"squall {version} ({build})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve",

@@ -19,6 +19,7 @@ from typing import Any
 
 import common
 
+from squall import netutil, process
 from squall.httpserver import HTTPServer
 from squall.ioloop import IOLoop
 from squall.web import Application, RequestHandler, threaded
@@ -126,7 +127,11 @@ def main() -> None:
     logging.getLogger("squall.access").setLevel(logging.WARNING)
     settings: dict[str, Any] = {}
     app = Application(routes(scenario, mode), **settings)
-    if workers > 1:
+    if workers > 1 and mode == "reuseport":
+        # Each worker binds its own SO_REUSEPORT socket after the fork (the kernel balances).
+        process.fork_processes(workers)
+        HTTPServer(app).add_sockets(netutil.bind_sockets(port, "127.0.0.1", reuse_port=True))
+    elif workers > 1:
         server = HTTPServer(app)
         server.bind(port, "127.0.0.1")
         server.start(workers)
