@@ -8,6 +8,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PEERS="${PEERS_DIR:-$ROOT/../shared/bench/peers}"
 PY="$ROOT/.venv/bin/python"
-exec bash "$PEERS/run.sh" --only squall_raw,squall_web,uvicorn_starlette \
+# The tables go to bench/results/peers-latest.md: the harness's own RESULTS.md holds the shared
+# anchors and is not ours to overwrite.
+exec bash "$PEERS/run.sh" --out "$ROOT/bench/results/peers-latest.md" \
+  --only squall_raw,squall_web,uvicorn_starlette \
   --peer "squall_raw=$PY $ROOT/bench/hello.py {port}" \
   --peer "squall_web=$PY $ROOT/bench/web_hello.py {port}" "$@"
