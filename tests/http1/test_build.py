@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,38 @@ def test_a_failing_c_compiler_leaves_a_working_pure_python_install(tmp_path: Pat
         timeout=60,
     )
     assert check.stdout.strip() == "False", check.stderr
+
+
+@pytest.mark.skipif(
+    os.environ.get("SQUALL_EXPECT_COMPILED") != "1",
+    reason="builds a wheel in an isolated environment (~30 s): CI's compiled pass runs it",
+)
+def test_a_plain_wheel_build_compiles_the_protocol_layer(tmp_path: Path) -> None:
+    """``pip install squall`` builds in an environment with only setuptools and mypy: the
+    compilation must not depend on squall's own dependencies being installed."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "squall", source / "squall", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
+    # A bare virtual environment, as on a fresh machine: its pip builds in isolation.
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=120)
+    pip = [str(tmp_path / "venv" / "bin" / "python"), "-m", "pip"]
+    build = subprocess.run(
+        [*pip, "wheel", "--no-deps", "-q", str(source), "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    assert "pure-Python version" not in build.stderr, build.stderr
+    (wheel,) = tmp_path.glob("squall-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    compiled = {n.split("/")[-1].split(".")[0] for n in names if n.startswith("squall/_http1/")}
+    assert {f"{m}" for m in COMPILABLE} <= {
+        n.split("/")[-1].split(".")[0] for n in names if n.endswith(".so")
+    }, names
+    assert "errors" in compiled and not any("errors" in n and n.endswith(".so") for n in names)
