@@ -29,17 +29,17 @@ def headers_from_raw(raw: list[tuple[bytes, bytes]]) -> HTTPHeaders:
             if len(names) < _NAMES_MAX:
                 names[raw_name] = name
         value = raw_value.decode("latin-1")
-        first = d.get(name)
-        if first is None:
+        joined = d.get(name)  # the values so far, comma-joined
+        if joined is None:
             d[name] = value
             continue
         if multi is None:
             multi = {}
         values = multi.get(name)
         if values is None:
-            values = multi[name] = [first]
+            values = multi[name] = [joined]
         values.append(value)
-        d[name] = first + "," + value
+        d[name] = joined + "," + value
     headers: HTTPHeaders = HTTPHeaders.__new__(HTTPHeaders)
     headers._dict = d
     headers._multi = multi

@@ -227,7 +227,7 @@ class Application(HTTPServerConnectionDelegate):
         if self._log_function is not None:
             self._log_function(handler)
             return
-        status = handler._status_code  # get_status(), without the call
+        status = handler.get_status()
         level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
         if not access_log.isEnabledFor(level):
             return

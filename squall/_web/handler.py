@@ -28,7 +28,7 @@ from squall import escape
 from squall._util import http_date
 from squall._web import arguments, cookies
 from squall._web.errors import Finish, HTTPError
-from squall.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine, _normalize_name
+from squall.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 from squall.log import app_log, gen_log
 
 if TYPE_CHECKING:
@@ -218,13 +218,9 @@ class RequestHandler:
         A value containing CR, LF, another control character (tab is fine) or a character
         beyond latin-1, or a name that is not an HTTP token, raises ``ValueError``: header
         injection is refused."""
-        # The common case, a known name and a printable ASCII str, skips every check.
-        norm = _CHECKED_NAMES.get(name)
-        if norm is not None and type(value) is str and value.isascii() and value.isprintable():
-            headers = self._headers
-            headers._dict[norm] = value
-            if headers._multi is not None:
-                headers._multi.pop(norm, None)
+        # The common case, a name checked before and a printable ASCII str, skips the checks.
+        if name in _VALID_NAMES and type(value) is str and value.isascii() and value.isprintable():
+            self._headers[name] = value
             return
         self._headers[_checked_name(name)] = self._convert_header_value(value)
 
@@ -846,17 +842,16 @@ _decode_argument = RequestHandler.decode_argument
 
 
 def _checked_name(name: str) -> str:
-    if name in _CHECKED_NAMES:
+    if name in _VALID_NAMES:
         return name
     if not name or _INVALID_HEADER_NAME.search(name):
         raise ValueError(f"Unsafe header name {name!r}: a header name must be an HTTP token")
-    if len(_CHECKED_NAMES) < 1024:  # applications use a few names: check each once
-        _CHECKED_NAMES[name] = _normalize_name(name)
+    if len(_VALID_NAMES) < 1024:  # applications use a few names: check each once
+        _VALID_NAMES.add(name)
     return name
 
 
-# Header names that passed the check, with their Http-Header-Case form.
-_CHECKED_NAMES: dict[str, str] = {}
+_VALID_NAMES: set[str] = set()
 
 
 def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> None:
