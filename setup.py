@@ -1,9 +1,10 @@
-"""Build script: the optional compiled speed-up of the protocol layer.
+"""Build script: the optional compiled speed-up of the request path.
 
-Everything else is declared in ``pyproject.toml``. The modules of ``squall/_http1`` (the
-HTTP/1.1 protocol: parser callbacks, request queue, response heads) are compiled to C with
-mypyc when a wheel is built (``pip install .`` or ``pip install squall``); their ``.py``
-sources are installed too and are the pure-Python fallback, which runs the same tests.
+Everything else is declared in ``pyproject.toml``. The modules listed in
+``squall/_compiled.py`` (the HTTP/1.1 protocol layer ``squall/_http1``, ``squall.httputil``,
+and the web layer's ``RequestHandler`` and ``Application``) are compiled to C with mypyc when a
+wheel is built (``pip install .`` or ``pip install squall``); their ``.py`` sources are
+installed too and are the pure-Python fallback, which runs the same tests.
 
 - ``SQUALL_PURE_PYTHON=1`` skips the compilation.
 - An editable install (``pip install -e .``) stays pure Python unless ``SQUALL_COMPILE=1``
@@ -15,6 +16,7 @@ sources are installed too and are the pure-Python fallback, which runs the same 
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from pathlib import Path
@@ -23,13 +25,23 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
-COMPILED = sorted(
-    str(p.relative_to(HERE))
-    for p in (HERE / "squall" / "_http1").glob("*.py")
-    # __init__ re-exports and checks staleness; errors holds exception classes, which must
-    # stay ordinary Python classes.
-    if p.name not in ("__init__.py", "errors.py")
-)
+
+
+def _compiled_modules() -> tuple[list[str], str]:
+    """``MODULES`` and ``GROUP`` from squall/_compiled.py, read without importing squall
+    (whose dependencies the build environment does not have)."""
+    namespace: dict[str, object] = {}
+    tree = ast.parse((HERE / "squall" / "_compiled.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in ("MODULES", "GROUP"):
+                    namespace[target.id] = ast.literal_eval(node.value)  # type: ignore[arg-type]
+    return list(namespace["MODULES"]), str(namespace["GROUP"])  # type: ignore[call-overload]
+
+
+COMPILED, GROUP = _compiled_modules()
 
 
 def _warn(message: str) -> None:
@@ -56,9 +68,9 @@ def _ext_modules() -> list[object]:
         # errors elsewhere (an import that resolves differently without them) must not stop
         # the compilation of modules that type-check.
         options = ["--follow-imports=silent", "--no-warn-unused-ignores"]
-        return list(mypycify([*options, *COMPILED], opt_level="3", group_name="squall._http1"))
+        return list(mypycify([*options, *COMPILED], opt_level="3", group_name=GROUP))
     except (Exception, SystemExit) as e:  # mypyc reports type errors by exiting
-        _warn(f"mypyc could not compile the protocol layer ({e!r})")
+        _warn(f"mypyc could not compile the request path ({e!r})")
         return []
 
 

@@ -4,7 +4,7 @@
     python bench/run.py --scenarios 1,4 --rounds 1 --duration 3
     python bench/run.py --quick              # 1 round, 2 s cells, 1,000 idle connections
     python bench/run.py --frameworks squall,tornado --scenarios 8
-    python bench/run.py --no-build           # keep whatever build of squall/_http1 is in place
+    python bench/run.py --no-build           # keep whatever build of squall is in place
 
 Only the standard library is needed to run this script (any ``python3``). It
 
@@ -103,7 +103,7 @@ FRAMEWORKS = {
 }
 # frameworks measured in some scenarios only (the others run in every scenario)
 ONLY_IN = {"squall_pure": {1, 2}, "raw_uvloop": {1}}
-BUILD_LABELS = {True: "compiled protocol layer (mypyc)", False: "pure Python"}
+BUILD_LABELS = {True: "compiled (mypyc)", False: "pure Python"}
 SCENARIO_NAMES = {
     1: "hello",
     2: "routing",
@@ -146,8 +146,8 @@ def ensure_peers_venv(python: str) -> str:
 
 
 def build_compiled(python: str) -> None:
-    """Compile squall/_http1 in place: ``PYTHON=<python> scripts/build-ext``."""
-    log(f"compiling squall/_http1 (PYTHON={python} scripts/build-ext) ...")
+    """Compile the request path in place: ``PYTHON=<python> scripts/build-ext``."""
+    log(f"compiling squall (PYTHON={python} scripts/build-ext) ...")
     res = subprocess.run(
         [os.path.join(REPO, "scripts", "build-ext")],
         cwd=REPO,
@@ -905,7 +905,7 @@ def render(ctx: Ctx, summ: dict[tuple[str, str, str], Row], meta: dict[str, Any]
     out += [f"- Machine: {machine_info()}; load average at start: {meta['loadavg']}"]
     out += [f"- {v}" for v in meta["versions"]]
     if meta["builds"]:
-        out += ["- Builds of squall/_http1: " + "; ".join(meta["builds"])]
+        out += ["- Builds of squall: " + "; ".join(meta["builds"])]
     out += [
         f"- Runner: `{meta['argv']}` — {a.rounds} round(s), {a.duration:g} s per cell, "
         f"server on CPU 0 (`taskset -c 0`), `wrk -t1` on CPU 1; frameworks interleaved "

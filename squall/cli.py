@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from squall._http1 import COMPILED
 
-    build = "compiled protocol layer" if COMPILED else "pure Python"
+    build = "compiled" if COMPILED else "pure Python"
     parser.add_argument("--version", action="version", version=f"squall {version} ({build})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(

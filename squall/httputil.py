@@ -12,12 +12,14 @@ server-extension interfaces runs unchanged.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from http.client import responses
 from http.cookies import Morsel, SimpleCookie
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
+from squall._compiled import Extensible, mypyc_attr
+from squall._delegates import HTTPConnection, HTTPMessageDelegate, HTTPServerConnectionDelegate
 from squall._forms import (
     FormError,
     FormLimits,
@@ -33,7 +35,7 @@ from squall._forms import (
 from squall.escape import parse_qs_bytes
 
 if TYPE_CHECKING:
-    import asyncio
+    pass
 
 __all__ = [
     "FormError",
@@ -65,6 +67,7 @@ __all__ = [
 # Errors
 
 
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)
 class HTTPInputError(Exception):
     """The peer sent a malformed HTTP message (a bad start line, header or body framing).
 
@@ -75,6 +78,7 @@ class HTTPInputError(Exception):
         self.status_code = status_code
 
 
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)
 class HTTPOutputError(Exception):
     """The application produced an invalid HTTP message, e.g. more bytes than its Content-Length."""
 
@@ -100,6 +104,7 @@ def _normalize_name(name: str) -> str:
     return normalized
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HTTPHeaders:
     """A case-insensitive multi-dict of header fields.
 
@@ -269,7 +274,8 @@ class HTTPHeaders:
         new._multi = None if self._multi is None else {k: list(v) for k, v in self._multi.items()}
         return new
 
-    __copy__ = copy
+    def __copy__(self) -> HTTPHeaders:
+        return self.copy()
 
     def __str__(self) -> str:
         return "".join(f"{name}: {value}\r\n" for name, value in self.get_all())
@@ -319,103 +325,14 @@ def parse_response_start_line(line: str) -> ResponseStartLine:
 
 
 # ---------------------------------------------------------------------------------------------
-# Delegate interfaces (subclassable, with no-op defaults, as in Tornado)
-
-
-class HTTPMessageDelegate:
-    """Receives one HTTP message (a request, on the server side).
-
-    Any method may return an awaitable: the connection then stops reading (and delivering)
-    until it resolves, which is how a slow consumer applies back-pressure to an upload."""
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        """Called once the start line and headers have been read."""
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        """Called with each piece of the body, in order (already de-chunked and inflated)."""
-        return None
-
-    def finish(self) -> None:
-        """Called after the last body byte has been received."""
-
-    def on_connection_close(self) -> None:
-        """Called if the connection closes before :meth:`finish` was called."""
-
-
-class HTTPServerConnectionDelegate:
-    """Creates a message delegate for each request on a server connection.
-
-    ``sets_server_header``: False (the default) lets the server add ``Server: squall/<version>``
-    to responses that lack one; a delegate that manages the header itself (``Application``,
-    whose handlers may clear it) sets it True."""
-
-    sets_server_header = False
-
-    def start_request(
-        self, server_conn: object, request_conn: HTTPConnection
-    ) -> HTTPMessageDelegate:
-        """Return the :class:`HTTPMessageDelegate` for a new request on ``request_conn``.
-
-        ``server_conn`` identifies the underlying connection (one per TCP connection)."""
-        raise NotImplementedError()
-
-    def on_close(self, server_conn: object) -> None:
-        """Called when the connection ``server_conn`` is closed."""
-
-
-class HTTPConnection:
-    """The write side of one request/response exchange, offered by the protocol layer."""
-
-    def write_headers(
-        self,
-        start_line: ResponseStartLine | RequestStartLine,
-        headers: HTTPHeaders,
-        chunk: bytes | None = None,
-    ) -> Awaitable[None]:
-        """Write the start line, the headers and optionally the first body chunk.
-
-        Returns an awaitable that resolves when the transport can take more data."""
-        raise NotImplementedError()
-
-    def write(self, chunk: bytes) -> Awaitable[None]:
-        """Write a body chunk; the awaitable resolves when the transport can take more data."""
-        raise NotImplementedError()
-
-    def finish(self) -> None:
-        """Mark the response complete."""
-        raise NotImplementedError()
-
-    def set_close_callback(self, callback: Any) -> None:
-        """Call ``callback()`` (no arguments) if the connection closes before the response ends."""
-        raise NotImplementedError()
-
-    def set_body_timeout(self, timeout: float) -> None:
-        """Override the body timeout of the current request (seconds, a total)."""
-        raise NotImplementedError()
-
-    def set_max_body_size(self, max_body_size: int) -> None:
-        """Override the body size limit of the current request (bytes)."""
-        raise NotImplementedError()
-
-    def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
-        """Hand the transport to ``protocol`` after a ``101`` response (WebSocket hand-off).
-
-        Bytes the peer already sent after the request are delivered to
-        ``protocol.data_received``. Only valid for a request that asked to upgrade."""
-        raise NotImplementedError()
-
-
-# ---------------------------------------------------------------------------------------------
 # The request
 
 
 _EMPTY_HEADERS: Mapping[str, str] = {}
 
 
-class HTTPServerRequest:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class HTTPServerRequest(Extensible):
     """A single HTTP request, as the server received it.
 
     Attributes: ``method``, ``uri``, ``path``, ``query``, ``version``, ``headers``, ``body``
@@ -429,7 +346,6 @@ class HTTPServerRequest:
     """
 
     __slots__ = (
-        "__dict__",
         "_files",
         "_start_time",
         "body",

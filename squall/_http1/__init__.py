@@ -2,16 +2,17 @@
 
 Nothing here knows about handlers, routing or processes. See ``protocol.py`` for how it works.
 
-A wheel build compiles these modules with mypyc (``setup.py``); :data:`COMPILED` says whether
-the compiled modules are the ones running. In a source checkout, compiled modules older than
-their sources would silently run stale code, so importing warns about them.
+A wheel build compiles these modules with mypyc, with the web hot path (``squall._compiled``
+lists them); :data:`COMPILED` says whether the compiled modules are the ones running. In a
+source checkout, compiled modules older than their sources would silently run stale code, so
+importing warns about them.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
+from squall._compiled import stale_sources
 from squall._http1 import protocol as _protocol
 from squall._http1.params import HTTP1Params
 from squall._http1.protocol import HTTP1Exchange, HTTP1Protocol
@@ -19,29 +20,17 @@ from squall._http1.state import ServerState
 
 __all__ = ["COMPILED", "HTTP1Exchange", "HTTP1Params", "HTTP1Protocol", "ServerState"]
 
-#: True when the mypyc-compiled protocol layer is in use, False for pure Python.
+#: True when the mypyc-compiled build is in use, False for pure Python.
 COMPILED: bool = not str(_protocol.__file__).endswith(".py")
 
 
-def _stale_modules(package: Path) -> list[str]:
-    """Sources edited after their compiled module was built (only in a source checkout)."""
-    if not (package.parent.parent / "pyproject.toml").is_file():
-        return []
-    stale = []
-    for built in package.glob("*.so"):
-        source = package / (built.name.split(".", 1)[0] + ".py")
-        if source.is_file() and source.stat().st_mtime > built.stat().st_mtime:
-            stale.append(source.name)
-    return sorted(stale)
-
-
 if COMPILED:
-    _stale = _stale_modules(Path(__file__).parent)
+    _stale = stale_sources()
     if _stale:
         warnings.warn(
-            f"squall/_http1: {', '.join(_stale)} changed after it was compiled, so the old "
-            "compiled code is running; rebuild with scripts/build-ext (or remove the compiled "
-            "modules with scripts/build-ext --clean)",
+            f"squall: {', '.join(_stale)} changed after it was compiled, so the old compiled "
+            "code is running; rebuild with scripts/build-ext (or remove the compiled modules "
+            "with scripts/build-ext --clean)",
             RuntimeWarning,
             stacklevel=2,
         )

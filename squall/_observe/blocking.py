@@ -81,13 +81,16 @@ def _is_machinery(frame: types.FrameType) -> bool:
 
 def _plain_attr(obj: object, name: str) -> object:
     """``obj.name`` from the instance dict or a slot, without running properties or
-    ``__getattr__`` (this runs on the watchdog thread, next to someone else's code)."""
+    ``__getattr__`` (this runs on the watchdog thread, next to someone else's code).
+
+    A compiled class (``squall._compiled``) keeps its attributes in C slots exposed as
+    getset descriptors, which read the slot and run no Python code."""
     namespace = getattr(obj, "__dict__", None)
     if isinstance(namespace, dict) and name in namespace:
         return namespace[name]
     for klass in type(obj).__mro__:
         slot = klass.__dict__.get(name)
-        if isinstance(slot, types.MemberDescriptorType):
+        if isinstance(slot, types.MemberDescriptorType | types.GetSetDescriptorType):
             try:
                 return slot.__get__(obj, type(obj))
             except AttributeError:  # an empty slot

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from squall._compiled import mypyc_attr
 from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler
 from squall._web.routing import Router
@@ -36,6 +37,7 @@ __all__ = ["Application"]
 _INFO, _WARNING, _ERROR = 20, 30, 40
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Application(HTTPServerConnectionDelegate):
     """A collection of request handlers that make up a web application.
 
@@ -58,7 +60,7 @@ class Application(HTTPServerConnectionDelegate):
     """
 
     #: Handlers send ``Server`` themselves (and may clear it): the server adds none.
-    sets_server_header = True
+    sets_server_header: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -22,9 +22,10 @@ import sys
 import traceback
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from squall import escape
+from squall._compiled import mypyc_attr
 from squall._util import http_date
 from squall._web import arguments, cookies
 from squall._web.errors import Finish, HTTPError
@@ -51,6 +52,10 @@ _START_LINES = {
     code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()
 }
 _UNSET: Any = object()
+# Shared defaults, replaced (never mutated) when a request has transforms or path arguments.
+_NO_TRANSFORMS: list[Any] = []
+_NO_ARGS: list[Any] = []
+_NO_KWARGS: dict[str, Any] = {}
 _IN_THREAD = (
     "{}() cannot be called from a @threaded method: it runs in a worker thread and the "
     "connection belongs to the event loop. Write with write()/set_header() and return; the "
@@ -65,6 +70,7 @@ class _ArgDefault:
 _ARG_REQUIRED: Any = _ArgDefault()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RequestHandler:
     """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
 
@@ -77,7 +83,7 @@ class RequestHandler:
     Do not override ``__init__``; use :meth:`initialize`.
     """
 
-    SUPPORTED_METHODS: tuple[str, ...] = (
+    SUPPORTED_METHODS: ClassVar[tuple[str, ...]] = (
         "GET",
         "HEAD",
         "POST",
@@ -87,26 +93,32 @@ class RequestHandler:
         "OPTIONS",
     )
 
-    _stream_request_body = False
+    # Class-level switches that subclasses and decorators set on the class: ClassVars, so the
+    # compiled build reads them from the class too (see squall._compiled).
+    _stream_request_body: ClassVar[bool] = False
     # Per-request state that most requests never change lives here as class defaults, so
     # constructing a handler only writes what every request needs (the hot path).
     _auto_finish = True
     _headers_written = False
     _finished = False
     _prepared_future: asyncio.Future[None] | None = None
-    _transforms: list[OutputTransform] = []
-    _current_user: Any = _UNSET
+    _transforms: list[OutputTransform]
+    _current_user: Any
     _xsrf_token: bytes | None = None
     _new_cookie: list[str] | None = None
     _ui: dict[str, Any] | None = None
     _in_thread = False  # True while a @threaded verb method runs in the thread pool
 
-    path_args: list[Any] = []
-    path_kwargs: dict[str, Any] = {}
+    path_args: list[Any]
+    path_kwargs: dict[str, Any]
 
     def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
         self.application = application
         self.request = request
+        self._transforms = _NO_TRANSFORMS
+        self._current_user = _UNSET
+        self.path_args = _NO_ARGS
+        self.path_kwargs = _NO_KWARGS
         # clear(), inlined: this runs for every request.
         headers = HTTPHeaders.__new__(HTTPHeaders)
         headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
@@ -181,10 +193,33 @@ class RequestHandler:
 
     # -- verb methods (absent by default: 405) -----------------------------------------------
 
-    def _unimplemented_method(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def head(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Not implemented here: HEAD answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
-    head = get = post = delete = patch = put = options = _unimplemented_method
+    def get(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Not implemented here: GET answers 405 unless a subclass defines it."""
+        raise HTTPError(405)
+
+    def post(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Not implemented here: POST answers 405 unless a subclass defines it."""
+        raise HTTPError(405)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Not implemented here: DELETE answers 405 unless a subclass defines it."""
+        raise HTTPError(405)
+
+    def patch(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Not implemented here: PATCH answers 405 unless a subclass defines it."""
+        raise HTTPError(405)
+
+    def put(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Not implemented here: PUT answers 405 unless a subclass defines it."""
+        raise HTTPError(405)
+
+    def options(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Not implemented here: OPTIONS answers 405 unless a subclass defines it."""
+        raise HTTPError(405)
 
     # -- status and headers ------------------------------------------------------------------
 
@@ -297,7 +332,7 @@ class RequestHandler:
 
     # -- output ------------------------------------------------------------------------------
 
-    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+    def write(self, chunk: Any) -> None:
         """Buffer ``chunk`` for output: bytes, str (UTF-8), or a dict sent as JSON.
 
         A list raises ``TypeError`` (JSON hijacking protection: wrap it in a dict)."""
@@ -357,7 +392,7 @@ class RequestHandler:
             _call_when_done(result, callback)
         return result
 
-    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Awaitable[None]:
+    def finish(self, chunk: Any = None) -> Awaitable[None]:
         """Finish the response: optional last ``chunk``, automatic ETag/304 and Content-Length.
 
         Calling it twice raises ``RuntimeError("finish() called twice")``. Returns an awaitable
@@ -517,11 +552,10 @@ class RequestHandler:
 
     def _allowed_methods(self) -> list[str]:
         cls = type(self)
-        unimplemented = RequestHandler._unimplemented_method
         return [
             m
             for m in self.SUPPORTED_METHODS
-            if getattr(cls, m.lower(), unimplemented) is not unimplemented
+            if getattr(cls, m.lower(), None) not in (None, _UNIMPLEMENTED.get(m.lower()))
         ]
 
     def _request_summary(self) -> str:
@@ -731,7 +765,16 @@ class RequestHandler:
         signed = self.create_signed_value(name, value, version=version)
         self.set_cookie(name, signed, expires_days=expires_days, **kwargs)
 
-    set_secure_cookie = set_signed_cookie
+    def set_secure_cookie(
+        self,
+        name: str,
+        value: str | bytes,
+        expires_days: float | None = 30,
+        version: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """The old name of :meth:`set_signed_cookie`."""
+        self.set_signed_cookie(name, value, expires_days, version, **kwargs)
 
     def create_signed_value(
         self, name: str, value: str | bytes, version: int | None = None
@@ -766,7 +809,15 @@ class RequestHandler:
             min_version=min_version,
         )
 
-    get_secure_cookie = get_signed_cookie
+    def get_secure_cookie(
+        self,
+        name: str,
+        value: str | None = None,
+        max_age_days: float = 31,
+        min_version: int | None = None,
+    ) -> bytes | None:
+        """The old name of :meth:`get_signed_cookie`."""
+        return self.get_signed_cookie(name, value, max_age_days, min_version)
 
     def get_signed_cookie_key_version(self, name: str, value: str | None = None) -> int | None:
         """The key version a signed cookie was made with (None if absent or unversioned)."""
@@ -775,7 +826,9 @@ class RequestHandler:
             value = self.get_cookie(name)
         return None if value is None else cookies.get_signature_key_version(value)
 
-    get_secure_cookie_key_version = get_signed_cookie_key_version
+    def get_secure_cookie_key_version(self, name: str, value: str | None = None) -> int | None:
+        """The old name of :meth:`get_signed_cookie_key_version`."""
+        return self.get_signed_cookie_key_version(name, value)
 
     # -- XSRF --------------------------------------------------------------------------------
 
@@ -870,4 +923,8 @@ _prepare = RequestHandler.prepare
 _on_finish = RequestHandler.on_finish
 _set_etag_header = RequestHandler.set_etag_header
 _check_etag_header = RequestHandler.check_etag_header
+_UNIMPLEMENTED = {
+    v: getattr(RequestHandler, v)
+    for v in ("head", "get", "post", "delete", "patch", "put", "options")
+}
 _VERB = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}

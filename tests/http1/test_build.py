@@ -1,4 +1,4 @@
-"""The optional compiled build of the protocol layer: which build runs, staleness, fallback.
+"""The optional compiled build of the request path: which build runs, staleness, fallback.
 
 CI runs the whole suite twice, pure Python and compiled (``scripts/build-ext``), and sets
 ``SQUALL_EXPECT_COMPILED`` so that a build which silently fell back is a failure.
@@ -16,14 +16,9 @@ from pathlib import Path
 import pytest
 
 import squall._http1 as http1
-from squall._http1 import _stale_modules
+from squall._compiled import MODULES, stale_sources
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPILABLE = sorted(
-    p.stem
-    for p in (ROOT / "squall" / "_http1").glob("*.py")
-    if p.stem not in ("__init__", "errors")
-)
 
 
 def test_the_build_ci_asked_for_is_the_one_running() -> None:
@@ -33,14 +28,79 @@ def test_the_build_ci_asked_for_is_the_one_running() -> None:
     assert http1.COMPILED is (expected == "1")
 
 
-def test_all_protocol_modules_come_from_the_same_build() -> None:
-    loaded = {
-        name: not str(sys.modules[f"squall._http1.{name}"].__file__).endswith(".py")
-        for name in COMPILABLE
-        if f"squall._http1.{name}" in sys.modules
-    }
-    assert "protocol" in loaded
+def test_all_compiled_modules_come_from_the_same_build() -> None:
+    import squall.web  # noqa: F401  (loads the web modules of the list)
+
+    names = [path.removesuffix(".py").replace("/", ".") for path in MODULES]
+    loaded = {name: not str(sys.modules[name].__file__).endswith(".py") for name in names}
     assert set(loaded.values()) == {http1.COMPILED}, loaded
+
+
+def test_the_module_list_covers_the_protocol_layer_and_the_web_hot_path() -> None:
+    protocol = {
+        f"squall/_http1/{p.name}"
+        for p in (ROOT / "squall" / "_http1").glob("*.py")
+        if p.stem not in ("__init__", "errors")
+    }
+    assert protocol <= set(MODULES)
+    assert {"squall/httputil.py", "squall/_web/handler.py", "squall/_web/application.py"} <= set(
+        MODULES
+    )
+    assert all((ROOT / path).is_file() for path in MODULES)
+
+
+def test_compiled_classes_keep_python_class_behaviour() -> None:
+    """What applications do with these classes works in both builds (squall._compiled)."""
+    from squall.httputil import HTTPHeaders, HTTPServerRequest
+    from squall.web import Application, RequestHandler
+
+    request = HTTPServerRequest(method="GET", uri="/a?b=1")
+    request.current_user_id = 7  # type: ignore[attr-defined]  # the application's own name
+    assert request.current_user_id == 7  # type: ignore[attr-defined]
+    app = Application()
+    app.db = "database"  # type: ignore[attr-defined]
+    assert app.db == "database"  # type: ignore[attr-defined]
+
+    class Handler(RequestHandler):
+        SUPPORTED_METHODS = ("GET", "PROPFIND")
+
+        def get(self) -> None:
+            self.write("x")
+
+    assert Handler.SUPPORTED_METHODS == ("GET", "PROPFIND")
+    handler = Handler(app, request)
+    handler.anything = 1  # type: ignore[attr-defined]
+    assert handler._allowed_methods() == ["GET"]
+    headers = HTTPHeaders({"Content-Type": "text/plain"})
+    assert headers.copy() == headers and headers.copy() is not headers
+
+
+def test_exception_and_interface_classes_stay_ordinary_python_classes() -> None:
+    """Servers and applications subclass these freely and may set attributes on them."""
+    from squall.httputil import (
+        HTTPConnection,
+        HTTPInputError,
+        HTTPMessageDelegate,
+        HTTPOutputError,
+        HTTPServerConnectionDelegate,
+    )
+
+    instances = [
+        HTTPInputError("bad", 404),
+        HTTPOutputError("bad"),
+        HTTPConnection(),
+        HTTPMessageDelegate(),
+        HTTPServerConnectionDelegate(),
+    ]
+    for instance in instances:
+        instance.note = "the application's own"  # type: ignore[union-attr]
+        assert vars(instance)["note"] == "the application's own"
+    assert HTTPServerConnectionDelegate.__module__ == "squall._delegates"
+    HTTPMessageDelegate.extra = 1  # type: ignore[attr-defined]  # a plain class takes it
+    try:
+        assert HTTPMessageDelegate().extra == 1  # type: ignore[attr-defined]
+    finally:
+        del HTTPMessageDelegate.extra  # type: ignore[attr-defined]
 
 
 def test_exception_classes_stay_ordinary_python_classes() -> None:
@@ -64,7 +124,9 @@ def test_sources_newer_than_their_compiled_module_are_reported(tmp_path: Path) -
     _touch(package / "protocol.py", 2000)  # edited after the build
     _touch(package / "wire.cpython-311-x86_64-linux-gnu.so", 2000)
     _touch(package / "wire.py", 1000)
-    assert _stale_modules(package) == ["protocol.py"]
+    _touch(tmp_path / "squall" / "httputil.cpython-311-x86_64-linux-gnu.so", 1000)
+    _touch(tmp_path / "squall" / "httputil.py", 2000)
+    assert stale_sources(tmp_path) == ["squall/_http1/protocol.py", "squall/httputil.py"]
 
 
 def test_staleness_is_not_checked_outside_a_source_checkout(tmp_path: Path) -> None:
@@ -72,7 +134,7 @@ def test_staleness_is_not_checked_outside_a_source_checkout(tmp_path: Path) -> N
     package.mkdir(parents=True)
     _touch(package / "protocol.cpython-311-x86_64-linux-gnu.so", 1000)
     _touch(package / "protocol.py", 2000)
-    assert _stale_modules(package) == []
+    assert stale_sources(tmp_path / "site-packages") == []
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs mypyc's C toolchain to run")
@@ -109,7 +171,7 @@ def test_a_failing_c_compiler_leaves_a_working_pure_python_install(tmp_path: Pat
     os.environ.get("SQUALL_EXPECT_COMPILED") != "1",
     reason="builds a wheel in an isolated environment (~30 s): CI's compiled pass runs it",
 )
-def test_a_plain_wheel_build_compiles_the_protocol_layer(tmp_path: Path) -> None:
+def test_a_plain_wheel_build_compiles_the_request_path(tmp_path: Path) -> None:
     """``pip install squall`` builds in an environment with only setuptools and mypy: the
     compilation must not depend on squall's own dependencies being installed."""
     source = tmp_path / "src"
@@ -133,8 +195,7 @@ def test_a_plain_wheel_build_compiles_the_protocol_layer(tmp_path: Path) -> None
     (wheel,) = tmp_path.glob("squall-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    compiled = {n.split("/")[-1].split(".")[0] for n in names if n.startswith("squall/_http1/")}
-    assert {f"{m}" for m in COMPILABLE} <= {
-        n.split("/")[-1].split(".")[0] for n in names if n.endswith(".so")
-    }, names
-    assert "errors" in compiled and not any("errors" in n and n.endswith(".so") for n in names)
+    built = {n.split(".")[0] for n in names if n.endswith(".so")}
+    assert {path.removesuffix(".py") for path in MODULES} <= built, names
+    assert "squall/_http1/errors.py" in names and "squall/_http1/errors" not in built
+    assert "squall/_compiled.py" in names and "squall/_compiled" not in built

@@ -97,7 +97,7 @@ def test_top_level_help_and_version_work_through_python_dash_m_and_the_script() 
         [str(script), "--version"], capture_output=True, text=True, timeout=30, cwd=ROOT
     )
     assert version.returncode == 0 and version.stdout.startswith("squall ")
-    expected = {"0": "(pure Python)", "1": "(compiled protocol layer)"}
+    expected = {"0": "(pure Python)", "1": "(compiled)"}
     build = expected.get(os.environ.get("SQUALL_EXPECT_COMPILED", ""))
     assert build in version.stdout if build else version.stdout.rstrip().endswith(")")
     assert run_cli().returncode == 2  # no command: usage

@@ -451,7 +451,7 @@ class StaticPrefixAndClassTest(StaticSettingsTest):
 
 def test_debug_implies_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[bool] = []
-    monkeypatch.setattr(Application, "_start_autoreload", lambda self: started.append(True))
+    monkeypatch.setattr("squall.autoreload.start", lambda: started.append(True))
     app = Application(debug=True)
     assert app.settings["serve_traceback"] is True
     assert app.settings["compiled_template_cache"] is False
@@ -462,7 +462,7 @@ def test_debug_implies_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_explicit_settings_win_over_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[bool] = []
-    monkeypatch.setattr(Application, "_start_autoreload", lambda self: started.append(True))
+    monkeypatch.setattr("squall.autoreload.start", lambda: started.append(True))
     app = Application(
         debug=True,
         autoreload=False,
@@ -479,7 +479,7 @@ def test_explicit_settings_win_over_debug(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_no_debug_implies_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[bool] = []
-    monkeypatch.setattr(Application, "_start_autoreload", lambda self: started.append(True))
+    monkeypatch.setattr("squall.autoreload.start", lambda: started.append(True))
     app = Application(cookie_secret="s")
     assert app.settings == {"cookie_secret": "s"}
     assert started == []
@@ -487,7 +487,7 @@ def test_no_debug_implies_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_autoreload_alone_starts_the_reloader(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[bool] = []
-    monkeypatch.setattr(Application, "_start_autoreload", lambda self: started.append(True))
+    monkeypatch.setattr("squall.autoreload.start", lambda: started.append(True))
     Application(autoreload=True)
     assert started == [True]
 

@@ -449,7 +449,8 @@ class HotPathTest(AsyncHTTPTestCase):
         def factory(
             loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
         ) -> asyncio.Task[Any]:
-            created.append(getattr(coro, "__qualname__", repr(coro)))
+            # A compiled coroutine has no __qualname__: its class names the function.
+            created.append(getattr(coro, "__qualname__", None) or type(coro).__name__)
             return asyncio.Task(coro, loop=loop, **kwargs)
 
         def counting_ensure(obj: Any, **kwargs: Any) -> Any:
@@ -480,5 +481,5 @@ class HotPathTest(AsyncHTTPTestCase):
     async def test_async_get_does_create_a_task(self) -> None:
         # The counterpart that shows the counting above can fail.
         tasks, ensured = await self._count_tasks_during("/async-get")
-        assert tasks == ["RequestHandler._run_async"]
+        assert len(tasks) == 1 and "_run_async" in tasks[0], tasks
         assert ensured >= 1
