@@ -48,6 +48,7 @@ MODULES: tuple[str, ...] = (
     "squall/_http1/wire.py",
     "squall/_web/application.py",
     "squall/_web/handler.py",
+    "squall/_web/routing.py",
     "squall/httputil.py",
 )
 

@@ -16,7 +16,6 @@ from squall._http1 import wire
 from squall._http1.context import ConnectionContext
 from squall._http1.flow import CLOSED, DONE
 from squall._http1.state import DEADLINE_BODY
-from squall._util import date_line
 from squall.httputil import (
     HTTPConnection,
     HTTPHeaders,
@@ -201,7 +200,7 @@ class HTTP1Exchange(HTTPConnection):
             keep_alive = False  # close-delimited body (HTTP/1.0 without a length)
         self._response_keep_alive = keep_alive
         if "Date" not in d:
-            head += date_line()
+            head += proto._state.date_line()
         if "Server" not in d:
             head += proto._server_text
         if code >= 200:

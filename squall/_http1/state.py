@@ -8,7 +8,10 @@ whose deadline has passed. That keeps the per-request cost of timeouts at one at
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
+
+from squall._util import date_line
 
 __all__ = [
     "DEADLINE_BODY",
@@ -38,7 +41,16 @@ class Sweepable(Protocol):
 class ServerState:
     """The live connections of one server and the timer that enforces their deadlines."""
 
-    __slots__ = ("_changed", "_handle", "_interval", "connections", "draining", "loop")
+    __slots__ = (
+        "_changed",
+        "_date_line",
+        "_date_second",
+        "_handle",
+        "_interval",
+        "connections",
+        "draining",
+        "loop",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, shortest_timeout: float) -> None:
         self.loop = loop
@@ -48,6 +60,16 @@ class ServerState:
         self._interval = min(1.0, max(0.01, shortest_timeout / 4))
         self._handle: asyncio.TimerHandle | None = None
         self._changed: asyncio.Future[None] | None = None
+        self._date_second = -1
+        self._date_line = ""
+
+    def date_line(self) -> str:
+        """The ``Date: ...\\r\\n`` line of a response written now (refreshed each second)."""
+        second = int(time.time())
+        if second != self._date_second:
+            self._date_second = second
+            self._date_line = date_line()
+        return self._date_line
 
     def add(self, conn: Sweepable) -> None:
         """Register a new connection (and start the sweeper if it was idle)."""

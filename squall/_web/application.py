@@ -364,7 +364,11 @@ class _RequestDispatcher(HTTPMessageDelegate):
         assert request is not None
         app = self.application
         try:
-            handler = self.handler = self.handler_class(app, request, **self.handler_kwargs)
+            kwargs = self.handler_kwargs
+            handler_class = self.handler_class
+            handler = self.handler = (
+                handler_class(app, request, **kwargs) if kwargs else handler_class(app, request)
+            )
         except Exception:
             app_log.error("Uncaught exception creating handler for %s", request.path, exc_info=True)
             from squall._web.builtin import ErrorHandler

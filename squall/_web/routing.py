@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
+from squall._compiled import Extensible, mypyc_attr
 from squall._web.errors import HTTPError
 
 PathArgs = list[str | None]
@@ -45,7 +46,8 @@ _PLAIN_GROUP_RE = re.compile(rf"\((?:\?P<\w+>|(?!\?))(?:[^\\()\[]|\\.|{_CLASS})*
 _RULE_FORMS = "write it as (pattern, handler[, kwargs[, name]]) or url(pattern, handler, ...)"
 
 
-class URLSpec:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class URLSpec(Extensible):
     """One routing rule: a path regex, the handler it selects, handler kwargs and a name.
 
     ``pattern`` is a regex string (``$`` appended when missing) or a compiled pattern (used
@@ -129,6 +131,7 @@ class URLSpec:
 url = URLSpec
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Router:
     """The handler table: ordered host groups of URLSpecs, with a fast path for literal paths.
 
@@ -157,7 +160,7 @@ class Router:
 
     def add_rules(
         self,
-        rules: Iterable[URLSpec | tuple[Any, ...] | list[Any]],
+        rules: Iterable[Any],  # URLSpec, tuple or list; anything else gets a clear TypeError
         host_pattern: str | re.Pattern[str] = _MATCH_ALL_HOST,
     ) -> list[URLSpec]:
         """Add a group of rules served for hosts matching ``host_pattern``; return its URLSpecs.
@@ -238,8 +241,11 @@ class _HostGroup:
             # The first rule in order that matches this literal path wins, static or not. A
             # winner with groups stays out of the dict: it is also the first dynamic rule
             # matching the path, so the ordered loop in find() reaches it and captures.
-            earlier = (s for s in specs[:index] if s.regex.match(path) is not None)
-            winner = next(earlier, spec)
+            winner = spec
+            for earlier in specs[:index]:
+                if earlier.regex.match(path) is not None:
+                    winner = earlier
+                    break
             if not winner.group_count:
                 self.static[path] = winner
         self.named: dict[str, URLSpec] = {}
@@ -261,7 +267,7 @@ class _HostGroup:
         return None
 
 
-def _to_spec(rule: URLSpec | tuple[Any, ...] | list[Any]) -> URLSpec:
+def _to_spec(rule: Any) -> URLSpec:
     """Turn one rule (URLSpec or tuple) into a URLSpec with an imported handler."""
     if isinstance(rule, URLSpec):
         spec = rule

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from squall._http1 import exchange, wire
+from squall._http1 import state, wire
 
 DATE = b"Thu, 01 Jan 2026 00:00:00 GMT"
 
@@ -12,6 +12,6 @@ DATE = b"Thu, 01 Jan 2026 00:00:00 GMT"
 @pytest.fixture(autouse=True)
 def fixed_date(monkeypatch: pytest.MonkeyPatch) -> bytes:
     """Every response written by the protocol carries ``Date: Thu, 01 Jan 2026 00:00:00 GMT``."""
-    monkeypatch.setattr(exchange, "date_line", lambda: f"Date: {DATE.decode()}\r\n")
+    monkeypatch.setattr(state, "date_line", lambda: f"Date: {DATE.decode()}\r\n")
     monkeypatch.setattr(wire, "date_header_value", lambda: DATE)
     return DATE
