@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from http.client import responses
 from http.cookies import Morsel, SimpleCookie
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from squall._compiled import Extensible, mypyc_attr
@@ -88,8 +88,8 @@ class HTTPOutputError(Exception):
 
 # Header names seen on the wire map to their canonical Http-Header-Case form; most requests use
 # a handful of names, so the cache turns normalisation into one dict lookup.
-_NORMALIZED: dict[str, str] = {}
-_NORMALIZED_MAX = 1000  # entries; a peer inventing names cannot grow the cache without bound
+_NORMALIZED: Final[dict[str, str]] = {}
+_NORMALIZED_MAX: Final = 1000  # entries; a peer inventing names cannot grow the cache without bound
 
 
 def _normalize_name(name: str) -> str:
@@ -328,7 +328,7 @@ def parse_response_start_line(line: str) -> ResponseStartLine:
 # The request
 
 
-_EMPTY_HEADERS: Mapping[str, str] = {}
+_EMPTY_HEADERS: Final[Mapping[str, str]] = {}
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

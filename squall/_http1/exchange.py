@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from http.client import responses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from squall._http1 import wire
 from squall._http1.context import ConnectionContext
@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTP1Exchange", "Rejection"]
 
-_NO_BODY_CODES = frozenset({204, 304})
-_COPY_LIMIT = 64 * 1024  # bytes: a bigger first chunk is written separately from the head
+_NO_BODY_CODES: Final = frozenset({204, 304})
+_COPY_LIMIT: Final = 64 * 1024  # bytes: a bigger first chunk is written separately from the head
 # (code, standard reason) -> status line bytes: one dict lookup for the common responses.
-_STATUS_LINES = {
+_STATUS_LINES: Final = {
     (code, reason): wire.status_line(code, reason).decode("latin-1")
     for code, reason in responses.items()
 }

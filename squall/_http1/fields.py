@@ -6,14 +6,16 @@ This runs once per request on the raw ``(name, value)`` byte pairs recorded by
 
 from __future__ import annotations
 
+from typing import Final
+
 from squall.httputil import HTTPHeaders, _normalize_name
 
 __all__ = ["headers_from_raw"]
 
 # Raw names map to their Http-Header-Case form; clients repeat a handful of names, so this
 # is one dict lookup per field.
-_NAMES: dict[bytes, str] = {}
-_NAMES_MAX = 1000  # entries; a peer inventing names cannot grow the cache without bound
+_NAMES: Final[dict[bytes, str]] = {}
+_NAMES_MAX: Final = 1000  # entries; a peer inventing names cannot grow the cache without bound
 
 
 def headers_from_raw(raw: list[tuple[bytes, bytes]]) -> HTTPHeaders:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Generator
-from typing import Any
+from typing import Any, Final
 
 from squall._http1.errors import StreamClosedError
 from squall._util import DONE, CompletedAwaitable, wake_waiters
@@ -35,7 +35,7 @@ class _Closed(CompletedAwaitable):
         return "<squall write: connection closed>"
 
 
-CLOSED: Awaitable[None] = _Closed()
+CLOSED: Final[Awaitable[None]] = _Closed()
 
 
 class FlowControl:

@@ -9,7 +9,7 @@ these are the rules it leaves to the server.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from squall._http1.params import RequestRejected
 
@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 __all__ = ["TRACKED", "VERSIONS", "classify_header", "note_header", "validate_head"]
 
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host is an IP-literal, IPv4 or reg-name.
-_HOST_RE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?")
-VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
-_VALID_HOSTS: set[bytes] = set()
+_HOST_RE: Final = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?"
+)
+VERSIONS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+_VALID_HOSTS: Final[set[bytes]] = set()
 
 
 #: The fields the protocol tracks, lower-cased.
-TRACKED = frozenset(
+TRACKED: Final = frozenset(
     {
         b"host",
         b"connection",

@@ -33,7 +33,7 @@ import asyncio
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import httptools
 
@@ -62,17 +62,17 @@ from squall.log import app_log, gen_log
 __all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
 
 _new_start_line = tuple.__new__
-_COALESCE_LIMIT = 256 * 1024  # bytes: output joined into one write below this size
-_METHOD_NAMES = {
+_COALESCE_LIMIT: Final = 256 * 1024  # bytes: output joined into one write below this size
+_METHOD_NAMES: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 }
 # Raw header name -> its lower-cased form if the protocol tracks it, else None (see head.py).
-_CLASSIFIED: dict[bytes, bytes | None] = {}
-_UNSEEN = b"\x00"
+_CLASSIFIED: Final[dict[bytes, bytes | None]] = {}
+_UNSEEN: Final = b"\x00"
 
-_HttpParserCallbackError = httptools.HttpParserCallbackError
-_HttpParserError = httptools.HttpParserError
-_HttpParserUpgrade = httptools.HttpParserUpgrade
+_HttpParserCallbackError: Final = httptools.HttpParserCallbackError
+_HttpParserError: Final = httptools.HttpParserError
+_HttpParserUpgrade: Final = httptools.HttpParserUpgrade
 
 
 class HTTP1Protocol(asyncio.Protocol):

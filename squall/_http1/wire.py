@@ -7,6 +7,7 @@ decides how it looks on the wire. Everything that can be computed once is comput
 from __future__ import annotations
 
 from http.client import responses
+from typing import Final
 
 from squall._util import date_header_value
 
@@ -19,11 +20,11 @@ __all__ = [
 ]
 
 #: The interim response to ``Expect: 100-continue`` (RFC 9110 §10.1.1).
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: The last chunk of a chunked body, with no trailer fields.
-LAST_CHUNK = b"0\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
 
-_STATUS_LINES: dict[int, bytes] = {
+_STATUS_LINES: Final[dict[int, bytes]] = {
     code: f"HTTP/1.1 {code} {reason}\r\n".encode("latin-1") for code, reason in responses.items()
 }
 

@@ -22,7 +22,7 @@ import sys
 import traceback
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from squall import escape
 from squall._compiled import mypyc_attr
@@ -38,25 +38,25 @@ if TYPE_CHECKING:
 
 __all__ = ["RequestHandler"]
 
-_SERVER = "squall/" + __import__("squall").version
-_HTML = "text/html; charset=UTF-8"
-_JSON = "application/json; charset=UTF-8"
+_SERVER: Final = "squall/" + __import__("squall").version
+_HTML: Final = "text/html; charset=UTF-8"
+_JSON: Final = "application/json; charset=UTF-8"
 # What a field value may hold on the wire: HTAB, visible ASCII, space and obs-text (latin-1).
-_INVALID_HEADER_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+_INVALID_HEADER_VALUE: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 # RFC 9110 §5.1: a field name is a token; anything else could split or forge a header line.
-_INVALID_HEADER_NAME = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+_INVALID_HEADER_NAME: Final = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 # RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ); Tornado also refuses "<".
-_INVALID_REASON = re.compile(r"[^\t\x20-\x7e\x80-\xff]|<")
-_NO_BODY_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
-_START_LINES = {
+_INVALID_REASON: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]|<")
+_NO_BODY_HEADERS: Final = ("Content-Encoding", "Content-Language", "Content-Type")
+_START_LINES: Final = {
     code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()
 }
-_UNSET: Any = object()
+_UNSET: Final[Any] = object()
 # Shared defaults, replaced (never mutated) when a request has transforms or path arguments.
-_NO_TRANSFORMS: list[Any] = []
-_NO_ARGS: list[Any] = []
-_NO_KWARGS: dict[str, Any] = {}
-_IN_THREAD = (
+_NO_TRANSFORMS: Final[list[Any]] = []
+_NO_ARGS: Final[list[Any]] = []
+_NO_KWARGS: Final[dict[str, Any]] = {}
+_IN_THREAD: Final = (
     "{}() cannot be called from a @threaded method: it runs in a worker thread and the "
     "connection belongs to the event loop. Write with write()/set_header() and return; the "
     "response is finished when the method returns."
@@ -67,7 +67,7 @@ class _ArgDefault:
     """Marker for a required argument (no default given)."""
 
 
-_ARG_REQUIRED: Any = _ArgDefault()
+_ARG_REQUIRED: Final[Any] = _ArgDefault()
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -891,7 +891,7 @@ class RequestHandler:
         raise NotImplementedError("detach() is not supported; use the upgrade hand-off")
 
 
-_decode_argument = RequestHandler.decode_argument
+_decode_argument: Final = RequestHandler.decode_argument
 
 
 def _checked_name(name: str) -> str:
@@ -904,7 +904,7 @@ def _checked_name(name: str) -> str:
     return name
 
 
-_VALID_NAMES: set[str] = set()
+_VALID_NAMES: Final[set[str]] = set()
 
 
 def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> None:
@@ -916,15 +916,15 @@ def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> No
 
 
 # The default implementations, to recognise handlers that do not override them (fast paths).
-_compute_etag = RequestHandler.compute_etag
-_set_default_headers = RequestHandler.set_default_headers
-_initialize = RequestHandler.initialize
-_prepare = RequestHandler.prepare
-_on_finish = RequestHandler.on_finish
-_set_etag_header = RequestHandler.set_etag_header
-_check_etag_header = RequestHandler.check_etag_header
-_UNIMPLEMENTED = {
+_compute_etag: Final = RequestHandler.compute_etag
+_set_default_headers: Final = RequestHandler.set_default_headers
+_initialize: Final = RequestHandler.initialize
+_prepare: Final = RequestHandler.prepare
+_on_finish: Final = RequestHandler.on_finish
+_set_etag_header: Final = RequestHandler.set_etag_header
+_check_etag_header: Final = RequestHandler.check_etag_header
+_UNIMPLEMENTED: Final = {
     v: getattr(RequestHandler, v)
     for v in ("head", "get", "post", "delete", "patch", "put", "options")
 }
-_VERB = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}
+_VERB: Final = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}

@@ -24,7 +24,7 @@ import logging
 import re
 import string
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, unquote_to_bytes
 
 from squall._compiled import Extensible, mypyc_attr
@@ -33,17 +33,21 @@ from squall._web.errors import HTTPError
 PathArgs = list[str | None]
 PathKwargs = dict[str, str | None]
 
-_app_log = logging.getLogger("squall.application")
+_app_log: Final = logging.getLogger("squall.application")
 
-_METACHARS = frozenset(".^$*+?{}[]|()")
-_WORD_CHARS = frozenset(string.ascii_letters + string.digits)  # \d, \1 ...: not literals
-_MATCH_ALL_HOST = ".*$"
+_METACHARS: Final = frozenset(".^$*+?{}[]|()")
+_WORD_CHARS: Final = frozenset(string.ascii_letters + string.digits)  # \d, \1 ...: not literals
+_MATCH_ALL_HOST: Final = ".*$"
 # A character class; a plain capturing group: "(" or "(?P<name>", then anything but an
 # unescaped parenthesis outside a class, then ")".
-_CLASS = r"\[\^?\]?(?:[^\]\\]|\\.)*\]"
-_CLASS_RE = re.compile(_CLASS, re.DOTALL)
-_PLAIN_GROUP_RE = re.compile(rf"\((?:\?P<\w+>|(?!\?))(?:[^\\()\[]|\\.|{_CLASS})*\)", re.DOTALL)
-_RULE_FORMS = "write it as (pattern, handler[, kwargs[, name]]) or url(pattern, handler, ...)"
+_CLASS: Final = r"\[\^?\]?(?:[^\]\\]|\\.)*\]"
+_CLASS_RE: Final = re.compile(_CLASS, re.DOTALL)
+_PLAIN_GROUP_RE: Final = re.compile(
+    rf"\((?:\?P<\w+>|(?!\?))(?:[^\\()\[]|\\.|{_CLASS})*\)", re.DOTALL
+)
+_RULE_FORMS: Final = (
+    "write it as (pattern, handler[, kwargs[, name]]) or url(pattern, handler, ...)"
+)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
