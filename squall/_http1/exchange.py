@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTP1Exchange", "Rejection"]
 
+_DONE: Final = DONE  # read from a C static in the compiled build
 _NO_BODY_CODES: Final = frozenset({204, 304})
 _COPY_LIMIT: Final = 64 * 1024  # bytes: a bigger first chunk is written separately from the head
 # (code, standard reason) -> status line bytes: one dict lookup for the common responses.
@@ -220,7 +221,7 @@ class HTTP1Exchange(HTTPConnection):
         proto._write(data)
         flow = proto._flow
         if not flow.write_paused and not flow.closed:
-            return DONE
+            return _DONE
         return flow.drain()
 
     def _frame(self, chunk: bytes) -> bytes:

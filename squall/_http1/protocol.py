@@ -61,7 +61,8 @@ from squall.log import app_log, gen_log
 
 __all__ = ["ConnectionContext", "HTTP1Exchange", "HTTP1Protocol"]
 
-_new_start_line = tuple.__new__
+_new_start_line: Final = tuple.__new__
+_RequestStartLine: Final = RequestStartLine
 _COALESCE_LIMIT: Final = 256 * 1024  # bytes: output joined into one write below this size
 _METHOD_NAMES: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -421,7 +422,7 @@ class HTTP1Protocol(asyncio.Protocol):
             headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
         # tuple.__new__ skips the NamedTuple's Python-level __new__ (this runs per request).
         start_line = _new_start_line(
-            RequestStartLine, (ex.method, ex.url.decode("latin-1"), ex.version)
+            _RequestStartLine, (ex.method, ex.url.decode("latin-1"), ex.version)
         )
         try:
             msg = ex.msg = self._delegate.start_request(self, ex)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from typing import Final, Protocol
 
 from squall._util import date_line
 
@@ -23,7 +23,10 @@ __all__ = [
 ]
 
 # What a connection's deadline is for: nothing, the request head, the body, idle keep-alive.
-DEADLINE_NONE, DEADLINE_HEAD, DEADLINE_BODY, DEADLINE_IDLE = 0, 1, 2, 3
+DEADLINE_NONE: Final = 0
+DEADLINE_HEAD: Final = 1
+DEADLINE_BODY: Final = 2
+DEADLINE_IDLE: Final = 3
 
 
 class Sweepable(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from squall._compiled import mypyc_attr
 from squall._web.errors import HTTPError
@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Application"]
 
-_INFO, _WARNING, _ERROR = 20, 30, 40
+_INFO: Final = 20
+_WARNING: Final = 30
+_ERROR: Final = 40
+_access_log: Final = access_log  # read from a C static in the compiled build
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -231,10 +234,10 @@ class Application(HTTPServerConnectionDelegate):
             return
         status = handler.get_status()
         level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
-        if not access_log.isEnabledFor(level):
+        if not _access_log.isEnabledFor(level):
             return
         request_time = 1000.0 * handler.request.request_time()
-        access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
+        _access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
 
 
 def _escape_regex(prefix: str) -> str:
