@@ -407,9 +407,13 @@ class HTTPServerRequest(Extensible):
             uri = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         self.uri = uri
         self.host = host or self.headers._dict.get("Host") or "127.0.0.1"
-        path, _, query = uri.partition("?")
-        self.path = path
-        self.query = query
+        mark = uri.find("?")
+        if mark < 0:
+            self.path = uri
+            self.query = ""
+        else:
+            self.path = uri[:mark]
+            self.query = uri[mark + 1 :]
         self._files = files
         self._start_time = time.time()
 

@@ -311,7 +311,11 @@ class HTTP1Protocol(asyncio.Protocol):
         ex.version = version
         method = parser.get_method()
         ex.method = _METHOD_NAMES.get(method) or method.decode("ascii")
-        ex.is_upgrade = parser.should_upgrade()
+        # llhttp reports an upgrade only for CONNECT or with "Connection: upgrade": skip the
+        # call (one per request) when neither is there.
+        ex.is_upgrade = (
+            ex.connection_tokens.find(b"upgrade") >= 0 or ex.method == "CONNECT"
+        ) and parser.should_upgrade()
         validate_head(ex, version, self._params.no_keep_alive)
         ex.head_complete = True
         self._raw_head_bytes = 0

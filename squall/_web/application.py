@@ -271,7 +271,7 @@ class _RequestDispatcher(HTTPMessageDelegate):
         self.server_conn = server_conn
         self.request: HTTPServerRequest | None = None
         self.handler: RequestHandler | None = None
-        self.chunks: list[bytes] = []
+        self.chunks: list[bytes] | None = None  # the body's pieces, once one arrives
         self.stream = False
 
     def headers_received(
@@ -320,7 +320,10 @@ class _RequestDispatcher(HTTPMessageDelegate):
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         """Collect the body, or hand it to a streaming handler (after its ``prepare``)."""
         if not self.stream:
-            self.chunks.append(chunk)
+            if self.chunks is None:
+                self.chunks = [chunk]
+            else:
+                self.chunks.append(chunk)
             return None
         handler = self.handler
         if handler is None or handler._finished:
@@ -346,8 +349,9 @@ class _RequestDispatcher(HTTPMessageDelegate):
             if body_future is not None and not body_future.done():
                 body_future.set_result(None)
             return
-        if self.chunks:
-            request.body = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        chunks = self.chunks
+        if chunks:
+            request.body = b"".join(chunks) if len(chunks) > 1 else chunks[0]
         self.execute()
 
     def on_connection_close(self) -> None:

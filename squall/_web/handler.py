@@ -22,7 +22,7 @@ import sys
 import traceback
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 
 from squall import escape
 from squall._compiled import mypyc_attr
@@ -397,6 +397,12 @@ class RequestHandler:
 
         Calling it twice raises ``RuntimeError("finish() called twice")``. Returns an awaitable
         that resolves when the last byte has been handed to the transport."""
+        return self._finish_response(chunk)
+
+    @final
+    def _finish_response(self, chunk: Any) -> Awaitable[None]:
+        # The body of finish(). Final, so that the compiled build calls it directly when a
+        # handler class does not override finish() (no lookup through the subclass).
         if self._finished:
             raise RuntimeError("finish() called twice")
         if self._in_thread:
@@ -416,7 +422,7 @@ class RequestHandler:
                     # The default ETag, inlined (every GET response computes one).
                     body = b"".join(self._write_buffer)
                     self._write_buffer = [body]
-                    etag = d["Etag"] = f'"{hashlib.sha1(body).hexdigest()}"'
+                    etag = d["Etag"] = f'"{_sha1(body).hexdigest()}"'
                     if_none_match = self.request.headers._dict.get("If-None-Match")
                     if if_none_match and arguments.etag_matches(etag, if_none_match):
                         self._write_buffer = []
@@ -638,7 +644,10 @@ class RequestHandler:
             if result is not None:
                 return self._continue_async(result, stage=2)
             if self._auto_finish and not self._finished:
-                self.finish()
+                if type(self).finish is _finish:
+                    self._finish_response(None)
+                else:
+                    self.finish()
         except Exception as e:
             self._settle_prepared()
             self._handle_request_exception(e)
@@ -917,6 +926,7 @@ def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> No
 
 # The default implementations, to recognise handlers that do not override them (fast paths).
 _compute_etag: Final = RequestHandler.compute_etag
+_finish: Final = RequestHandler.finish
 _set_default_headers: Final = RequestHandler.set_default_headers
 _initialize: Final = RequestHandler.initialize
 _prepare: Final = RequestHandler.prepare
@@ -927,4 +937,5 @@ _UNIMPLEMENTED: Final = {
     v: getattr(RequestHandler, v)
     for v in ("head", "get", "post", "delete", "patch", "put", "options")
 }
+_sha1: Final = hashlib.sha1
 _VERB: Final = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}
