@@ -285,7 +285,8 @@ class HTTP1Protocol(asyncio.Protocol):
         assert ex is not None
         # llhttp drops leading whitespace only; a field value excludes trailing OWS too
         # (RFC 9112 §5.1). rstrip returns the same object when there is nothing to strip.
-        value = value.rstrip(b" \t")
+        if value and value[-1] in (32, 9):  # most values end in neither: no method call
+            value = value.rstrip(b" \t")
         raw = ex.raw_headers
         raw.append((name, value))
         ex.head_size += len(name) + len(value) + 4

@@ -234,10 +234,23 @@ class Application(HTTPServerConnectionDelegate):
             return
         status = handler.get_status()
         level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
-        if not _access_log.isEnabledFor(level):
+        if not _enabled_for(level):
             return
         request_time = 1000.0 * handler.request.request_time()
         _access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
+
+
+def _enabled_for(level: int) -> bool:
+    """``access_log.isEnabledFor(level)``, answered from the logger's own cache when it can.
+
+    ``logging`` caches the answer per level and clears the cache whenever levels change; with
+    the access log off (the usual setting under load) this is one dict lookup per request."""
+    cache: dict[int, bool] | None = getattr(_access_log, "_cache", None)
+    if cache is not None and not _access_log.disabled:
+        cached = cache.get(level)
+        if cached is not None:
+            return cached
+    return _access_log.isEnabledFor(level)
 
 
 def _escape_regex(prefix: str) -> str:

@@ -250,6 +250,34 @@ class ApplicationTest(AsyncHTTPTestCase):
         assert isinstance(record.args, tuple)
         assert record.args[:2] == (200, "GET /two (127.0.0.1)")
 
+    def test_access_log_follows_level_changes_between_requests(self) -> None:
+        """The per-level answer is cached (squall reads logging's own cache); turning the
+        access log off and on again while serving takes effect at the next request."""
+        records: list[logging.LogRecord] = []
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record)
+
+        logger = logging.getLogger("squall.access")
+        handler, old_level = Collect(), logger.level
+        logger.addHandler(handler)
+        try:
+            logger.setLevel(logging.WARNING)
+            self.fetch("/two")
+            self.fetch("/two")
+            assert records == []
+            logger.setLevel(logging.INFO)
+            self.fetch("/two")
+            assert [r.levelno for r in records] == [logging.INFO]
+            logger.disabled = True
+            self.fetch("/two")
+            assert len(records) == 1
+        finally:
+            logger.disabled = False
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+
     # -- listen --------------------------------------------------------------------------------
 
     @gen_test
