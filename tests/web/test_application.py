@@ -92,6 +92,17 @@ class HeaderTransform(OutputTransform):
         return status_code, headers, chunk.upper()
 
 
+class _Collect(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class ApplicationTest(AsyncHTTPTestCase):
     def get_app(self) -> Application:
         app = Application(
@@ -228,14 +239,10 @@ class ApplicationTest(AsyncHTTPTestCase):
             assert self.fetch("/missing", method="POST", body="").code == 404
 
     def test_access_log_uses_the_squall_access_logger(self) -> None:
-        records: list[logging.LogRecord] = []
-
-        class Collect(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                records.append(record)
-
+        handler = _Collect()
+        records = handler.records
         logger = logging.getLogger("squall.access")
-        handler, old_level = Collect(), logger.level
+        old_level = logger.level
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         try:
@@ -253,14 +260,10 @@ class ApplicationTest(AsyncHTTPTestCase):
     def test_access_log_follows_level_changes_between_requests(self) -> None:
         """The per-level answer is cached (squall reads logging's own cache); turning the
         access log off and on again while serving takes effect at the next request."""
-        records: list[logging.LogRecord] = []
-
-        class Collect(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                records.append(record)
-
+        handler = _Collect()
+        records = handler.records
         logger = logging.getLogger("squall.access")
-        handler, old_level = Collect(), logger.level
+        old_level = logger.level
         logger.addHandler(handler)
         try:
             logger.setLevel(logging.WARNING)
