@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from http.client import responses
 from http.cookies import Morsel, SimpleCookie
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
+from typing import Any, Final, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from squall._compiled import Extensible, mypyc_attr
@@ -33,9 +33,6 @@ from squall._forms import (
     url_concat,
 )
 from squall.escape import parse_qs_bytes
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "FormError",
