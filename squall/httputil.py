@@ -12,7 +12,7 @@ server-extension interfaces runs unchanged.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from http.client import responses
 from http.cookies import Morsel, SimpleCookie
 from typing import Any, Final, NamedTuple, cast
@@ -58,6 +58,68 @@ __all__ = [
     "split_host_and_port",
     "url_concat",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Direct bases: squall's own implementations of the delegate interfaces derive from these.
+# A caller that finds one calls its methods directly: a C call in the compiled build, where a
+# call through the plain interface (a Python class) is a lookup by name. The interfaces, and
+# what each method means, are in ``squall._delegates``.
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DirectServerDelegate(HTTPServerConnectionDelegate):
+    """An :class:`HTTPServerConnectionDelegate` the protocol layer calls directly."""
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Return the message delegate for a new request (see the interface)."""
+        raise NotImplementedError()
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DirectMessageDelegate(HTTPMessageDelegate):
+    """An :class:`HTTPMessageDelegate` the protocol layer calls directly."""
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        """The start line and headers have been read (see the interface)."""
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """A piece of the body (see the interface)."""
+        return None
+
+    def finish(self) -> None:
+        """The whole body has been received (see the interface)."""
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DirectConnection(HTTPConnection):
+    """An :class:`HTTPConnection` the web layer calls directly."""
+
+    def write_headers(
+        self,
+        start_line: ResponseStartLine | RequestStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Awaitable[None]:
+        """Write the start line, headers and a first chunk (see the interface)."""
+        raise NotImplementedError()
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Write a body chunk (see the interface)."""
+        raise NotImplementedError()
+
+    def finish(self) -> None:
+        """Mark the response complete (see the interface)."""
+        raise NotImplementedError()
+
+    def set_close_callback(self, callback: Any) -> None:
+        """Call ``callback()`` if the connection closes first (see the interface)."""
+        raise NotImplementedError()
 
 
 # ---------------------------------------------------------------------------------------------

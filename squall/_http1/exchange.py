@@ -17,7 +17,7 @@ from squall._http1.context import ConnectionContext
 from squall._http1.flow import CLOSED, DONE
 from squall._http1.state import DEADLINE_BODY
 from squall.httputil import (
-    HTTPConnection,
+    DirectConnection,
     HTTPHeaders,
     HTTPMessageDelegate,
     HTTPOutputError,
@@ -50,7 +50,7 @@ class Rejection:
         self.message = message
 
 
-class HTTP1Exchange(HTTPConnection):
+class HTTP1Exchange(DirectConnection):
     """One request/response exchange on an HTTP/1.1 connection.
 
     The parser fills in the request side; the application writes the response through the

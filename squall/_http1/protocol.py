@@ -52,6 +52,8 @@ from squall._http1.state import (
     ServerState,
 )
 from squall.httputil import (
+    DirectMessageDelegate,
+    DirectServerDelegate,
     HTTPInputError,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
@@ -85,6 +87,7 @@ class HTTP1Protocol(asyncio.Protocol):
         "_cur",
         "_deadline_kind",
         "_delegate",
+        "_direct_delegate",
         "_draining",
         "_eof",
         "_flow",
@@ -121,6 +124,8 @@ class HTTP1Protocol(asyncio.Protocol):
         tls: bool = False,
     ) -> None:
         self._delegate = delegate
+        # squall's Application: its methods are called directly (see httputil's Direct bases).
+        self._direct_delegate = delegate if isinstance(delegate, DirectServerDelegate) else None
         self._params = params
         self._state = state
         self._loop = state.loop
@@ -393,7 +398,10 @@ class HTTP1Protocol(asyncio.Protocol):
                     msg = ex.msg
                     if msg is not None:
                         try:
-                            msg.finish()
+                            if isinstance(msg, DirectMessageDelegate):
+                                msg.finish()  # a direct call in the compiled build
+                            else:
+                                msg.finish()
                         except Exception:
                             self._delegate_failed(ex, "finish")
                             break
@@ -430,8 +438,16 @@ class HTTP1Protocol(asyncio.Protocol):
             _RequestStartLine, (ex.method, ex.url.decode("latin-1"), ex.version)
         )
         try:
-            msg = ex.msg = self._delegate.start_request(self, ex)
-            result = msg.headers_received(start_line, headers)
+            direct = self._direct_delegate
+            if direct is not None:
+                msg = ex.msg = direct.start_request(self, ex)
+            else:
+                msg = ex.msg = self._delegate.start_request(self, ex)
+            # The same call twice: the narrowed one is a direct call in the compiled build.
+            if isinstance(msg, DirectMessageDelegate):
+                result = msg.headers_received(start_line, headers)
+            else:
+                result = msg.headers_received(start_line, headers)
         except Exception:
             self._delegate_failed(ex, "headers_received")
             return False
@@ -491,7 +507,10 @@ class HTTP1Protocol(asyncio.Protocol):
                     pending.clear()
                     return True
                 try:
-                    result = msg.data_received(part)
+                    if isinstance(msg, DirectMessageDelegate):
+                        result = msg.data_received(part)  # a direct call when compiled
+                    else:
+                        result = msg.data_received(part)
                 except Exception:
                     self._delegate_failed(ex, "data_received")
                     return False

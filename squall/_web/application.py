@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from squall._compiled import mypyc_attr
 from squall._web.errors import HTTPError
-from squall._web.handler import RequestHandler
+from squall._web.handler import RequestHandler, execute_handler, status_of
 from squall._web.routing import Router
 from squall._web.transforms import GZipContentEncoding, OutputTransform
 from squall.httputil import (
+    DirectMessageDelegate,
+    DirectServerDelegate,
     FormError,
     HTTPConnection,
     HTTPHeaders,
     HTTPMessageDelegate,
-    HTTPServerConnectionDelegate,
     HTTPServerRequest,
     RequestStartLine,
     ResponseStartLine,
@@ -41,7 +42,7 @@ _access_log: Final = access_log  # read from a C static in the compiled build
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class Application(HTTPServerConnectionDelegate):
+class Application(DirectServerDelegate):
     """A collection of request handlers that make up a web application.
 
         app = Application([
@@ -232,7 +233,7 @@ class Application(HTTPServerConnectionDelegate):
         if self._log_function is not None:
             self._log_function(handler)
             return
-        status = handler.get_status()
+        status = status_of(handler)
         level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
         if not _enabled_for(level):
             return
@@ -259,7 +260,7 @@ def _escape_regex(prefix: str) -> str:
     return re.escape(prefix)
 
 
-class _RequestDispatcher(HTTPMessageDelegate):
+class _RequestDispatcher(DirectMessageDelegate):
     """Routes one request and runs its handler (an :class:`HTTPMessageDelegate`)."""
 
     __slots__ = (
@@ -406,7 +407,7 @@ class _RequestDispatcher(HTTPMessageDelegate):
                 handler._transforms = transforms
                 handler.send_error(400, reason=None)
                 return None
-        result = handler._execute(transforms, self.path_args, self.path_kwargs)
+        result = execute_handler(handler, transforms, self.path_args, self.path_kwargs)
         if self.stream:
             # The body is delivered once the handler has prepared to receive it.
             return handler._prepared_future

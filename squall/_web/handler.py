@@ -2,7 +2,7 @@
 
 How this works
 --------------
-The application's dispatcher builds one handler per request and calls :meth:`_execute`.
+The application's dispatcher builds one handler per request and calls :func:`execute_handler`.
 For a synchronous verb method that returns None the whole lifecycle (prepare, the method,
 finish) runs inline, with no Task: that is the hot path. Only when ``prepare`` or the verb
 method returns an awaitable does the rest of the lifecycle continue in a Task.
@@ -22,14 +22,14 @@ import sys
 import traceback
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final, final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from squall import escape
 from squall._compiled import mypyc_attr
 from squall._util import http_date
 from squall._web import arguments, cookies
 from squall._web.errors import Finish, HTTPError
-from squall.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from squall.httputil import DirectConnection, HTTPHeaders, HTTPServerRequest, ResponseStartLine
 from squall.log import app_log, gen_log
 
 if TYPE_CHECKING:
@@ -131,7 +131,9 @@ class RequestHandler:
         self._status_code = 200
         self._reason = "OK"
         connection = request.connection
-        if connection is not None:
+        if isinstance(connection, DirectConnection):
+            connection.set_close_callback(self.on_connection_close)  # a direct call when compiled
+        elif connection is not None:
             connection.set_close_callback(self.on_connection_close)
         if kwargs or cls.initialize is not _initialize:
             self.initialize(**kwargs)
@@ -358,100 +360,14 @@ class RequestHandler:
 
         Returns an awaitable that resolves when the transport can take more (back-pressure).
         ``callback`` (legacy) is called once the data has been handed to the transport."""
-        if self._in_thread:
-            raise RuntimeError(_IN_THREAD.format("flush"))
-        conn = self.request.connection
-        if conn is None:
-            raise RuntimeError("flush() needs a request with a connection")
-        buffer = self._write_buffer
-        chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
-        self._write_buffer = []
-        if not self._headers_written:
-            self._headers_written = True
-            status = self._status_code
-            headers = self._headers
-            for transform in self._transforms:
-                status, headers, chunk = transform.transform_first_chunk(
-                    status, headers, chunk, include_footers
-                )
-            self._status_code, self._headers = status, headers
-            if self.request.method == "HEAD":
-                chunk = b""
-            if self._new_cookie:
-                for value in self._new_cookie:
-                    headers.add("Set-Cookie", value)
-            start_line = _START_LINES.get(status)
-            if start_line is None or start_line.reason != self._reason:
-                start_line = ResponseStartLine("HTTP/1.1", status, self._reason)
-            result = conn.write_headers(start_line, headers, chunk)
-        else:
-            for transform in self._transforms:
-                chunk = transform.transform_chunk(chunk, include_footers)
-            result = conn.write(chunk if self.request.method != "HEAD" else b"")
-        if callback is not None:
-            _call_when_done(result, callback)
-        return result
+        return _flush_buffer(self, include_footers, callback)
 
     def finish(self, chunk: Any = None) -> Awaitable[None]:
         """Finish the response: optional last ``chunk``, automatic ETag/304 and Content-Length.
 
         Calling it twice raises ``RuntimeError("finish() called twice")``. Returns an awaitable
         that resolves when the last byte has been handed to the transport."""
-        return self._finish_response(chunk)
-
-    @final
-    def _finish_response(self, chunk: Any) -> Awaitable[None]:
-        # The body of finish(). Final, so that the compiled build calls it directly when a
-        # handler class does not override finish() (no lookup through the subclass).
-        if self._finished:
-            raise RuntimeError("finish() called twice")
-        if self._in_thread:
-            raise RuntimeError(_IN_THREAD.format("finish"))
-        if chunk is not None:
-            self.write(chunk)
-        if not self._headers_written:
-            status = self._status_code
-            d = self._headers._dict
-            if status == 200 and self.request.method in ("GET", "HEAD") and "Etag" not in d:
-                cls = type(self)
-                if (
-                    cls.compute_etag is _compute_etag
-                    and cls.set_etag_header is _set_etag_header
-                    and cls.check_etag_header is _check_etag_header
-                ):
-                    # The default ETag, inlined (every GET response computes one).
-                    body = b"".join(self._write_buffer)
-                    self._write_buffer = [body]
-                    etag = d["Etag"] = f'"{_sha1(body).hexdigest()}"'
-                    if_none_match = self.request.headers._dict.get("If-None-Match")
-                    if if_none_match and arguments.etag_matches(etag, if_none_match):
-                        self._write_buffer = []
-                        self.set_status(304)
-                        status = 304
-                    elif "Content-Length" not in d:
-                        d["Content-Length"] = str(len(body))
-                else:
-                    self.set_etag_header()
-                    if self.check_etag_header():
-                        self._write_buffer = []
-                        self.set_status(304)
-                        status = 304
-            if status in (204, 304) or 100 <= status < 200:
-                if self._write_buffer and any(self._write_buffer):
-                    raise RuntimeError(f"Cannot send a body with a {status} response")
-                for name in _NO_BODY_HEADERS:
-                    d.pop(name, None)
-            elif "Content-Length" not in d:
-                d["Content-Length"] = str(sum(map(len, self._write_buffer)))
-        result = self.flush(include_footers=True)
-        conn = self.request.connection
-        if conn is not None:
-            conn.finish()
-        self.application.log_request(self)
-        self._finished = True
-        if type(self).on_finish is not _on_finish:
-            self.on_finish()
-        return result
+        return _finish_response(self, chunk)
 
     def render(self, template_name: str, **kwargs: Any) -> Awaitable[None]:
         """Render a template with ``kwargs`` and finish the response with it."""
@@ -618,40 +534,7 @@ class RequestHandler:
         path_kwargs: dict[str, Any],
     ) -> Awaitable[None] | None:
         """Run the request: prepare, the verb method, finish. Inline unless something awaits."""
-        self._transforms = transforms
-        try:
-            method = self.request.method
-            if method not in self.SUPPORTED_METHODS:
-                raise HTTPError(405)
-            if (path_args or path_kwargs) and type(self).decode_argument is not _decode_argument:
-                path_args, path_kwargs = self._decode_path(path_args, path_kwargs)
-            self.path_args = path_args
-            self.path_kwargs = path_kwargs
-            if method not in ("GET", "HEAD", "OPTIONS") and self.application.settings.get(
-                "xsrf_cookies"
-            ):
-                self.check_xsrf_cookie()
-            # Hooks left at their no-op defaults are skipped (this runs for every request).
-            result = None if type(self).prepare is _prepare else self.prepare()
-            if result is not None:
-                return self._continue_async(result, stage=0)
-            if self._finished:
-                return None
-            if self._stream_request_body:
-                return self._continue_async(None, stage=1)
-            verb = getattr(self, _VERB.get(method) or method.lower())
-            result = verb(*path_args, **path_kwargs) if path_args or path_kwargs else verb()
-            if result is not None:
-                return self._continue_async(result, stage=2)
-            if self._auto_finish and not self._finished:
-                if type(self).finish is _finish:
-                    self._finish_response(None)
-                else:
-                    self.finish()
-        except Exception as e:
-            self._settle_prepared()
-            self._handle_request_exception(e)
-        return None
+        return execute_handler(self, transforms, path_args, path_kwargs)
 
     def _decode_path(
         self, path_args: list[Any], path_kwargs: dict[str, Any]
@@ -924,9 +807,164 @@ def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> No
         asyncio.get_running_loop().call_soon(callback)
 
 
+def execute_handler(
+    handler: RequestHandler,
+    transforms: list[OutputTransform],
+    path_args: list[Any],
+    path_kwargs: dict[str, Any],
+) -> Awaitable[None] | None:
+    """Run ``handler``'s lifecycle: prepare, the verb method, finish (inline unless it awaits).
+
+    The body of ``RequestHandler._execute``; the application's dispatcher calls it."""
+    handler._transforms = transforms
+    try:
+        method = handler.request.method
+        if method not in handler.SUPPORTED_METHODS:
+            raise HTTPError(405)
+        if (path_args or path_kwargs) and type(handler).decode_argument is not _decode_argument:
+            path_args, path_kwargs = handler._decode_path(path_args, path_kwargs)
+        handler.path_args = path_args
+        handler.path_kwargs = path_kwargs
+        if method not in ("GET", "HEAD", "OPTIONS") and handler.application.settings.get(
+            "xsrf_cookies"
+        ):
+            handler.check_xsrf_cookie()
+        # Hooks left at their no-op defaults are skipped (this runs for every request).
+        result = None if type(handler).prepare is _prepare else handler.prepare()
+        if result is not None:
+            return handler._continue_async(result, stage=0)
+        if handler._finished:
+            return None
+        if handler._stream_request_body:
+            return handler._continue_async(None, stage=1)
+        verb = getattr(handler, _VERB.get(method) or method.lower())
+        result = verb(*path_args, **path_kwargs) if path_args or path_kwargs else verb()
+        if result is not None:
+            return handler._continue_async(result, stage=2)
+        if handler._auto_finish and not handler._finished:
+            if type(handler).finish is _finish:
+                _finish_response(handler, None)
+            else:
+                handler.finish()
+    except Exception as e:
+        handler._settle_prepared()
+        handler._handle_request_exception(e)
+    return None
+
+
+def _finish_response(handler: RequestHandler, chunk: Any) -> Awaitable[None]:
+    # The body of RequestHandler.finish (see _flush_buffer for why a function).
+    if handler._finished:
+        raise RuntimeError("finish() called twice")
+    if handler._in_thread:
+        raise RuntimeError(_IN_THREAD.format("finish"))
+    if chunk is not None:
+        handler.write(chunk)
+    if not handler._headers_written:
+        status = handler._status_code
+        d = handler._headers._dict
+        if status == 200 and handler.request.method in ("GET", "HEAD") and "Etag" not in d:
+            cls = type(handler)
+            if (
+                cls.compute_etag is _compute_etag
+                and cls.set_etag_header is _set_etag_header
+                and cls.check_etag_header is _check_etag_header
+            ):
+                # The default ETag, inlined (every GET response computes one).
+                body = b"".join(handler._write_buffer)
+                handler._write_buffer = [body]
+                etag = d["Etag"] = f'"{_sha1(body).hexdigest()}"'
+                if_none_match = handler.request.headers._dict.get("If-None-Match")
+                if if_none_match and arguments.etag_matches(etag, if_none_match):
+                    handler._write_buffer = []
+                    handler.set_status(304)
+                    status = 304
+                elif "Content-Length" not in d:
+                    d["Content-Length"] = str(len(body))
+            else:
+                handler.set_etag_header()
+                if handler.check_etag_header():
+                    handler._write_buffer = []
+                    handler.set_status(304)
+                    status = 304
+        if status in (204, 304) or 100 <= status < 200:
+            if handler._write_buffer and any(handler._write_buffer):
+                raise RuntimeError(f"Cannot send a body with a {status} response")
+            for name in _NO_BODY_HEADERS:
+                d.pop(name, None)
+        elif "Content-Length" not in d:
+            d["Content-Length"] = str(sum(map(len, handler._write_buffer)))
+    if type(handler).flush is _flush:
+        result = _flush_buffer(handler, True, None)
+    else:
+        result = handler.flush(include_footers=True)
+    conn = handler.request.connection
+    if isinstance(conn, DirectConnection):
+        conn.finish()  # a direct call in the compiled build
+    elif conn is not None:
+        conn.finish()
+    handler.application.log_request(handler)
+    handler._finished = True
+    if type(handler).on_finish is not _on_finish:
+        handler.on_finish()
+    return result
+
+
+def _flush_buffer(
+    handler: RequestHandler, include_footers: bool, callback: Callable[[], None] | None
+) -> Awaitable[None]:
+    # The body of RequestHandler.flush, as a function: the compiled build calls a function
+    # directly, where a method call on a handler (always a Python subclass) goes by name.
+    if handler._in_thread:
+        raise RuntimeError(_IN_THREAD.format("flush"))
+    conn = handler.request.connection
+    if conn is None:
+        raise RuntimeError("flush() needs a request with a connection")
+    buffer = handler._write_buffer
+    chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
+    handler._write_buffer = []
+    if not handler._headers_written:
+        handler._headers_written = True
+        status = handler._status_code
+        headers = handler._headers
+        for transform in handler._transforms:
+            status, headers, chunk = transform.transform_first_chunk(
+                status, headers, chunk, include_footers
+            )
+        handler._status_code, handler._headers = status, headers
+        if handler.request.method == "HEAD":
+            chunk = b""
+        if handler._new_cookie:
+            for value in handler._new_cookie:
+                headers.add("Set-Cookie", value)
+        start_line = _START_LINES.get(status)
+        if start_line is None or start_line.reason != handler._reason:
+            start_line = ResponseStartLine("HTTP/1.1", status, handler._reason)
+        if isinstance(conn, DirectConnection):
+            result = conn.write_headers(start_line, headers, chunk)  # direct when compiled
+        else:
+            result = conn.write_headers(start_line, headers, chunk)
+    else:
+        for transform in handler._transforms:
+            chunk = transform.transform_chunk(chunk, include_footers)
+        result = conn.write(chunk if handler.request.method != "HEAD" else b"")
+    if callback is not None:
+        _call_when_done(result, callback)
+    return result
+
+
+def status_of(handler: RequestHandler) -> int:
+    """``handler.get_status()``, read directly unless the handler's class overrides it."""
+    if type(handler).get_status is _get_status:
+        return handler._status_code
+    return handler.get_status()
+
+
 # The default implementations, to recognise handlers that do not override them (fast paths).
 _compute_etag: Final = RequestHandler.compute_etag
 _finish: Final = RequestHandler.finish
+_get_status: Final = RequestHandler.get_status
+_flush: Final = RequestHandler.flush
 _set_default_headers: Final = RequestHandler.set_default_headers
 _initialize: Final = RequestHandler.initialize
 _prepare: Final = RequestHandler.prepare
