@@ -179,12 +179,16 @@ class HTTPHeaders:
         ('a=1,b=2', ['a=1', 'b=2'])
     """
 
-    __slots__ = ("_dict", "_multi")
+    __slots__ = ("_checked", "_dict", "_multi")
 
     def __init__(self, *args: Any, **kwargs: str) -> None:
         self._dict: dict[str, str] = {}
         # Only names that occur more than once get a list; the common case stays one dict.
         self._multi: dict[str, list[str]] | None = None
+        # True while every name and value is known to hold no CR or LF: set by the owner
+        # that validated them (a RequestHandler), cleared by every unchecked write below.
+        # The connection skips its own response-splitting check for such headers.
+        self._checked = False
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             for name, value in args[0].get_all():
                 self.add(name, value)
@@ -197,6 +201,7 @@ class HTTPHeaders:
         """Add a value for ``name``, keeping any existing values."""
         norm = _normalize_name(name)
         value = str(value)
+        self._checked = False
         if norm in self._dict:
             multi = self._multi
             if multi is None:
@@ -255,6 +260,7 @@ class HTTPHeaders:
     def __setitem__(self, name: str, value: str) -> None:
         norm = _normalize_name(name)
         self._dict[norm] = str(value)
+        self._checked = False
         if self._multi is not None:
             self._multi.pop(norm, None)
 
@@ -297,6 +303,7 @@ class HTTPHeaders:
         """Return the value of ``name``, setting it to ``default`` first if absent."""
         norm = _normalize_name(name)
         if norm not in self._dict:
+            self._checked = False
             self._dict[norm] = default
         return self._dict[norm]
 
@@ -331,6 +338,7 @@ class HTTPHeaders:
         new = HTTPHeaders.__new__(HTTPHeaders)
         new._dict = dict(self._dict)
         new._multi = None if self._multi is None else {k: list(v) for k, v in self._multi.items()}
+        new._checked = self._checked
         return new
 
     def __copy__(self) -> HTTPHeaders:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,30 @@ from squall.httputil import (
     parse_request_start_line,
     parse_response_start_line,
 )
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda h: h.__setitem__("X-A", "1"),
+        lambda h: h.add("X-A", "1"),
+        lambda h: h.setdefault("X-New", "1"),
+        lambda h: h.update({"X-A": "1"}),
+        lambda h: h.parse_line("X-A: 1"),
+    ],
+    ids=["setitem", "add", "setdefault", "update", "parse_line"],
+)
+def test_every_public_write_marks_headers_unchecked(write: Any) -> None:
+    # The response-splitting check of the connection is skipped only for headers whose
+    # owner validated every write (a RequestHandler); any other write turns it back on.
+    h = HTTPHeaders({"Content-Type": "text/plain"})
+    assert h._checked is False
+    h._checked = True
+    del h["Content-Type"]  # removing a field cannot inject anything
+    assert h._checked is True
+    assert h.copy()._checked is True
+    write(h)
+    assert h._checked is False
 
 
 def test_headers_are_case_insensitive_and_normalized() -> None:

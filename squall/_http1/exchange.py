@@ -33,9 +33,9 @@ __all__ = ["HTTP1Exchange", "Rejection"]
 _DONE: Final = DONE  # read from a C static in the compiled build
 _NO_BODY_CODES: Final = frozenset({204, 304})
 _COPY_LIMIT: Final = 64 * 1024  # bytes: a bigger first chunk is written separately from the head
-# (code, standard reason) -> status line bytes: one dict lookup for the common responses.
+# code -> (standard reason, status line): one dict lookup for the common responses.
 _STATUS_LINES: Final = {
-    (code, reason): wire.status_line(code, reason).decode("latin-1")
+    code: (reason, wire.status_line(code, reason).decode("latin-1"))
     for code, reason in responses.items()
 }
 
@@ -168,21 +168,31 @@ class HTTP1Exchange(DirectConnection):
         conn_value = d.get("Connection")
         if conn_value is not None and "close" in conn_value.lower():
             keep_alive = False
-        status_line = _STATUS_LINES.get((code, start_line.reason))
-        if status_line is None:
-            status_line = wire.status_line(code, start_line.reason).decode("latin-1")
-        if headers._multi is None:
-            block = "".join([f"{name}: {value}\r\n" for name, value in d.items()])
-            count = len(d)
+        reason = start_line.reason
+        known = _STATUS_LINES.get(code)
+        if known is not None and known[0] == reason:
+            status_line = known[1]
         else:
-            pairs = list(headers.get_all())
-            block = "".join([f"{name}: {value}\r\n" for name, value in pairs])
-            count = len(pairs)
-        # Each pair renders as one CRLF-terminated line: any other line break is injection.
-        if block.count("\n") != count or block.count("\r") != count:
+            status_line = wire.status_line(code, reason).decode("latin-1")
+        if not headers._checked and _has_line_break(headers):
+            # A CR or LF in a name or a value would split the response (header injection).
+            # Headers a RequestHandler validated on the way in skip this scan.
             proto._abort_response()
             raise ValueError("Newline in response header: refusing to split the response")
-        head = status_line + block
+        # The head is built as a list of pieces and joined once (no string per header).
+        parts = [status_line]
+        if headers._multi is None:
+            for name, value in d.items():
+                parts.append(name)
+                parts.append(": ")
+                parts.append(value)
+                parts.append("\r\n")
+        else:
+            for name, value in headers.get_all():
+                parts.append(name)
+                parts.append(": ")
+                parts.append(value)
+                parts.append("\r\n")
         if code < 200 or code in _NO_BODY_CODES or self.method == "HEAD":
             # RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304, whatever the headers say.
             self._no_body = True
@@ -196,21 +206,23 @@ class HTTP1Exchange(DirectConnection):
                 raise HTTPOutputError(f"Invalid Content-Length: {d['Content-Length']!r}") from None
         elif self.version == "HTTP/1.1" and "Transfer-Encoding" not in d:
             self._chunked_out = True
-            head += "Transfer-Encoding: chunked\r\n"
+            parts.append("Transfer-Encoding: chunked\r\n")
         else:
             keep_alive = False  # close-delimited body (HTTP/1.0 without a length)
         self._response_keep_alive = keep_alive
         if "Date" not in d:
-            head += proto._state.date_line()
+            parts.append(proto._state.date_line())
         if "Server" not in d:
-            head += proto._server_text
+            parts.append(proto._server_text)
         if code >= 200:
             if not keep_alive:
                 if conn_value is None:
-                    head += "Connection: close\r\n"
+                    parts.append("Connection: close\r\n")
             elif self.version == "HTTP/1.0" and conn_value is None:
-                head += "Connection: keep-alive\r\n"
-        data = (head + "\r\n").encode("latin-1")
+                parts.append("Connection: keep-alive\r\n")
+        parts.append("\r\n")
+        head = "".join(parts)
+        data = head.encode("latin-1")
         if chunk and not self._no_body:
             framed = self._frame(chunk)
             if len(framed) <= _COPY_LIMIT:
@@ -329,3 +341,11 @@ class HTTP1Exchange(DirectConnection):
     def finished(self) -> bool:
         """True once the response has been finished."""
         return self._finished
+
+
+def _has_line_break(headers: HTTPHeaders) -> bool:
+    """Whether a field name or value holds a CR or LF."""
+    for name, value in headers.get_all():
+        if "\n" in name or "\r" in name or "\n" in value or "\r" in value:
+            return True
+    return False

@@ -45,4 +45,5 @@ def headers_from_raw(raw: list[tuple[bytes, bytes]]) -> HTTPHeaders:
     headers: HTTPHeaders = HTTPHeaders.__new__(HTTPHeaders)
     headers._dict = d
     headers._multi = multi
+    headers._checked = False
     return headers

@@ -123,6 +123,7 @@ class RequestHandler:
         headers = HTTPHeaders.__new__(HTTPHeaders)
         headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
         headers._multi = None
+        headers._checked = True  # every write below validates (see set_header)
         self._headers = headers
         cls = type(self)
         if cls.set_default_headers is not _set_default_headers:
@@ -230,6 +231,7 @@ class RequestHandler:
         headers = HTTPHeaders.__new__(HTTPHeaders)
         headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
         headers._multi = None
+        headers._checked = True  # every write below validates (see set_header)
         self._headers = headers
         self.set_default_headers()
         self._write_buffer = []
@@ -256,14 +258,20 @@ class RequestHandler:
         beyond latin-1, or a name that is not an HTTP token, raises ``ValueError``: header
         injection is refused."""
         # The common case, a name checked before and a printable ASCII str, skips the checks.
+        headers = self._headers
+        checked = headers._checked  # the write below clears it; the value is checked here
         if name in _VALID_NAMES and type(value) is str and value.isascii() and value.isprintable():
-            self._headers[name] = value
-            return
-        self._headers[_checked_name(name)] = self._convert_header_value(value)
+            headers[name] = value
+        else:
+            headers[_checked_name(name)] = self._convert_header_value(value)
+        headers._checked = checked
 
     def add_header(self, name: str, value: Any) -> None:
         """Add a response header, keeping earlier values (``Set-Cookie``-style repeats)."""
-        self._headers.add(_checked_name(name), self._convert_header_value(value))
+        headers = self._headers
+        checked = headers._checked  # as in set_header
+        headers.add(_checked_name(name), self._convert_header_value(value))
+        headers._checked = checked
 
     def clear_header(self, name: str) -> None:
         """Remove a response header (including one ``set_default_headers`` set)."""
@@ -513,7 +521,7 @@ class RequestHandler:
         """Set the ``Etag`` header from :meth:`compute_etag` (if it returns one)."""
         etag = self.compute_etag()
         if etag is not None:
-            self._headers._dict["Etag"] = etag
+            self._headers["Etag"] = etag  # an override's value: checked when written
 
     def check_etag_header(self) -> bool:
         """Whether the request's ``If-None-Match`` matches our ``Etag`` (weak compare, ``*``)."""

@@ -221,6 +221,22 @@ class InjectionHandler(RequestHandler):
         self.write("should not be sent")
 
 
+class UncheckedInjectionHandler(RequestHandler):
+    """Ways around set_header's check: the connection's own check must catch them."""
+
+    def compute_etag(self) -> str | None:
+        if self.path_args[0] == "etag":
+            return '"abc"\r\nInjected: yes'
+        return super().compute_etag()
+
+    def get(self, how: str) -> None:
+        if how == "private":
+            self._headers["X-Evil"] = "ok\nInjected: yes"  # a private write: unchecked
+        elif how == "private-add":
+            self._headers.add("X-Evil", "ok\rInjected: yes")
+        self.write("should not be sent")
+
+
 class CatchInjectionHandler(RequestHandler):
     def get(self) -> None:
         errors = []
@@ -315,6 +331,7 @@ class OutputTest(AsyncHTTPTestCase):
                 ("/body-with-204", BodyWith204Handler),
                 ("/header-types", HeaderTypesHandler),
                 (r"/inject/([\w-]+)", InjectionHandler),
+                (r"/unchecked/([\w-]+)", UncheckedInjectionHandler),
                 ("/catch-injection", CatchInjectionHandler),
                 ("/defaults", DefaultHeadersHandler),
                 ("/clear", ClearHandler),
@@ -567,6 +584,23 @@ class OutputTest(AsyncHTTPTestCase):
             assert b"should not be sent" not in response.raw, how
             # The error page starts from clear(): headers set before the failure are gone.
             assert response.header("X-Before") is None, how
+
+    @gen_test
+    async def test_header_written_around_set_header_is_still_refused_by_the_connection(
+        self,
+    ) -> None:
+        # A compute_etag override and private writes to self._headers skip set_header's
+        # validation; the connection checks such headers itself and sends nothing of them.
+        for how in ("etag", "private", "private-add"):
+            client = await RawClient.connect(self.get_http_port())
+            try:
+                with ExpectLog("squall.application", f"Uncaught exception GET /unchecked/{how}"):
+                    await client.send(request("GET", f"/unchecked/{how}"))
+                    raw = await client.read_until_eof()
+            finally:
+                await client.close()
+            assert b"Injected" not in raw, how
+            assert b"should not be sent" not in raw, how
 
     def test_set_default_headers_apply_to_every_response_and_error_pages(self) -> None:
         response = self.fetch("/defaults")
