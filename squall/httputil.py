@@ -121,6 +121,11 @@ class DirectConnection(HTTPConnection):
         """Call ``callback()`` if the connection closes first (see the interface)."""
         raise NotImplementedError()
 
+    def peer(self) -> tuple[str | None, str]:
+        """The client's address and the scheme (``http``/``https``) the request arrived on."""
+        context = getattr(self, "context", None)
+        return getattr(context, "remote_ip", None), getattr(context, "protocol", "http")
+
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -459,11 +464,12 @@ class HTTPServerRequest(Extensible):
         self.body = body or b""
         self.connection = connection
         self.server_connection = server_connection
-        context = getattr(connection, "context", None)
-        try:
-            self.remote_ip: str | None = context.remote_ip  # type: ignore[union-attr]
-            self.protocol: str = context.protocol  # type: ignore[union-attr]
-        except AttributeError:  # no connection, or one without a ConnectionContext
+        self.remote_ip: str | None
+        self.protocol: str
+        if isinstance(connection, DirectConnection):
+            self.remote_ip, self.protocol = connection.peer()  # no lookups by name
+        else:
+            context = getattr(connection, "context", None)
             self.remote_ip = getattr(context, "remote_ip", None)
             self.protocol = getattr(context, "protocol", "http")
         uri = uri or "/"

@@ -302,6 +302,11 @@ class HTTP1Exchange(DirectConnection):
         """Call ``callback()`` if the connection closes before this response has finished."""
         self._close_callback = callback
 
+    def peer(self) -> tuple[str | None, str]:
+        """The client's address and scheme, from the connection's :class:`ConnectionContext`."""
+        context = self.context
+        return context.remote_ip, context.protocol
+
     def set_body_timeout(self, timeout: float) -> None:
         """Limit the time for reading this request's body to ``timeout`` seconds in total."""
         self.body_timeout = timeout

@@ -260,7 +260,7 @@ class RequestHandler:
         # The common case, a name checked before and a printable ASCII str, skips the checks.
         headers = self._headers
         checked = headers._checked  # the write below clears it; the value is checked here
-        if name in _VALID_NAMES and type(value) is str and value.isascii() and value.isprintable():
+        if name in _VALID_NAMES and type(value) is str and _plain_value(value):
             headers[name] = value
         else:
             headers[_checked_name(name)] = self._convert_header_value(value)
@@ -805,6 +805,21 @@ def _checked_name(name: str) -> str:
 
 
 _VALID_NAMES: Final[set[str]] = set()
+
+
+def _plain_value(value: str) -> bool:
+    """Whether ``value`` is printable ASCII: valid as it is. Short values are remembered
+    (applications repeat a few, such as content types), so most calls are one set lookup."""
+    if value in _PLAIN_VALUES:
+        return True
+    if value.isascii() and value.isprintable():
+        if len(value) <= 128 and len(_PLAIN_VALUES) < 1024:
+            _PLAIN_VALUES.add(value)
+        return True
+    return False
+
+
+_PLAIN_VALUES: Final[set[str]] = set()
 
 
 def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> None:
