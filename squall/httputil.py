@@ -186,7 +186,7 @@ class HTTPHeaders:
 
     __slots__ = ("_checked", "_dict", "_multi")
 
-    def __init__(self, *args: Any, **kwargs: str) -> None:
+    def __init__(self, fields: Any = None, /, **kwargs: str) -> None:
         self._dict: dict[str, str] = {}
         # Only names that occur more than once get a list; the common case stays one dict.
         self._multi: dict[str, list[str]] | None = None
@@ -194,11 +194,14 @@ class HTTPHeaders:
         # that validated them (a RequestHandler), cleared by every unchecked write below.
         # The connection skips its own response-splitting check for such headers.
         self._checked = False
-        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
-            for name, value in args[0].get_all():
+        if fields is None:
+            if kwargs:
+                self.update(kwargs)
+        elif not kwargs and isinstance(fields, HTTPHeaders):
+            for name, value in fields.get_all():
                 self.add(name, value)
-        elif args or kwargs:
-            self.update(*args, **kwargs)
+        else:
+            self.update(fields, **kwargs)
 
     # -- multi-value API ---------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def headers_from_raw(raw: list[tuple[bytes, bytes]]) -> HTTPHeaders:
             values = multi[name] = [joined]
         values.append(value)
         d[name] = joined + "," + value
-    headers: HTTPHeaders = HTTPHeaders.__new__(HTTPHeaders)
+    headers = HTTPHeaders()
     headers._dict = d
     headers._multi = multi
     headers._checked = False

@@ -120,7 +120,7 @@ class RequestHandler:
         self.path_args = _NO_ARGS
         self.path_kwargs = _NO_KWARGS
         # clear(), inlined: this runs for every request.
-        headers = HTTPHeaders.__new__(HTTPHeaders)
+        headers = HTTPHeaders()
         headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
         headers._multi = None
         headers._checked = True  # every write below validates (see set_header)
@@ -228,7 +228,7 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset the headers, the status and the output buffer to their defaults."""
-        headers = HTTPHeaders.__new__(HTTPHeaders)
+        headers = HTTPHeaders()
         headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
         headers._multi = None
         headers._checked = True  # every write below validates (see set_header)
