@@ -86,6 +86,7 @@ class HTTP1Exchange(DirectConnection):
         "inflated",
         "is_upgrade",
         "keep_alive",
+        "line_chunk",
         "max_body_size",
         "size_checked",
         "message_complete",
@@ -104,6 +105,7 @@ class HTTP1Exchange(DirectConnection):
         #: The connection's :class:`ConnectionContext` (``remote_ip``, ``protocol``).
         self.context: ConnectionContext = proto.context
         self.url = b""
+        self.line_chunk: bytes | None = None  # the read this request began at the start of
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.head_size = 0
         self.host_count = 0

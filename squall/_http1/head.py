@@ -93,7 +93,7 @@ def validate_head(ex: HTTP1Exchange, version: str, no_keep_alive: bool) -> None:
     if version == "HTTP/1.1":
         # bytes.find, not ``in``: ``bytes in bytes`` first tries the operand as an int and
         # raises (and swallows) a TypeError each time, a measurable cost per request.
-        keep_alive = tokens.find(b"close") < 0 or not _has_token(tokens, b"close")
+        keep_alive = not tokens or tokens.find(b"close") < 0 or not _has_token(tokens, b"close")
     else:
         keep_alive = (
             _has_token(tokens, b"keep-alive")

@@ -83,6 +83,7 @@ class HTTP1Protocol(asyncio.Protocol):
 
     __slots__ = (
         "_active",
+        "_chunk",
         "_close_when_idle",
         "_cur",
         "_deadline_kind",
@@ -140,6 +141,9 @@ class HTTP1Protocol(asyncio.Protocol):
         self._queue: deque[HTTP1Exchange | Rejection] = deque()
         self._active: HTTP1Exchange | None = None
         self._cur: HTTP1Exchange | None = None
+        self._chunk: bytes | None = (
+            None  # the read being parsed, while a request may begin at its start
+        )
         self._out: list[bytes] | None = None
         self._processing = False
         self._reading_paused = False
@@ -179,6 +183,9 @@ class HTTP1Protocol(asyncio.Protocol):
             self._held.append(data)
             self._pause_reading()
             return
+        # A request that begins at the first byte of this read can have its version read from
+        # its request line (on_headers_complete), cheaper than asking the parser.
+        self._chunk = data if self._cur is None else None
         try:
             self._parser.feed_data(data)
         except _HttpParserUpgrade as exc:
@@ -206,11 +213,14 @@ class HTTP1Protocol(asyncio.Protocol):
         else:
             cur = self._cur
             if cur is not None and not cur.head_complete:
+                cur.line_chunk = None  # a head split over reads: the parser gives the version
                 # httptools buffers partial fields itself: bound what a head may cost us.
                 self._raw_head_bytes += len(data)
                 if self._raw_head_bytes > 2 * self._params.max_header_size + 65536:
                     status = 414 if not cur.raw_headers else 431
                     self._reject(status, "Request header fields too large")
+        finally:
+            self._chunk = None  # never kept beyond this read
         self._process()
 
     def eof_received(self) -> bool | None:
@@ -271,6 +281,8 @@ class HTTP1Protocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         ex = HTTP1Exchange(self)
+        ex.line_chunk = self._chunk  # only the first request of a read starts at its first byte
+        self._chunk = None
         self._cur = ex
         self._queue.append(ex)
         self._raw_head_bytes = 0
@@ -311,16 +323,26 @@ class HTTP1Protocol(asyncio.Protocol):
         ex = self._cur
         assert ex is not None
         parser = self._parser
-        version = VERSIONS.get(parser.get_http_version())
-        if version is None:
-            raise RequestRejected("HTTP Version Not Supported", 505)
-        ex.version = version
         method = parser.get_method()
+        version: str | None = None
+        chunk = ex.line_chunk
+        if chunk is not None:
+            # The request began at the first byte of ``chunk``: if that is the whole request
+            # line with HTTP/1.1, the parser read the same. (get_http_version formats a string.)
+            ex.line_chunk = None
+            if chunk.startswith(b"".join([method, b" ", ex.url, b" HTTP/1.1\r\n"])):
+                version = "HTTP/1.1"
+        if version is None:
+            version = VERSIONS.get(parser.get_http_version())
+            if version is None:
+                raise RequestRejected("HTTP Version Not Supported", 505)
+        ex.version = version
         ex.method = _METHOD_NAMES.get(method) or method.decode("ascii")
         # llhttp reports an upgrade only for CONNECT or with "Connection: upgrade": skip the
         # call (one per request) when neither is there.
+        tokens = ex.connection_tokens  # usually empty: skip the method call then
         ex.is_upgrade = (
-            ex.connection_tokens.find(b"upgrade") >= 0 or ex.method == "CONNECT"
+            (bool(tokens) and tokens.find(b"upgrade") >= 0) or ex.method == "CONNECT"
         ) and parser.should_upgrade()
         validate_head(ex, version, self._params.no_keep_alive)
         ex.head_complete = True

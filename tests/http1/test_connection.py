@@ -259,6 +259,58 @@ def test_upgrade_is_refused_for_a_request_that_did_not_ask(run_asyncio: Runner[N
 # -- request targets and closing -------------------------------------------------------------------
 
 
+# -- the request version ----------------------------------------------------------------------
+# The protocol reads "HTTP/1.1" from the request line when a request starts at the first byte of
+# a read, and asks the parser otherwise; each case below must see the version that was sent.
+
+_V10 = request("GET", "/a", {"Connection": "keep-alive"}, version="HTTP/1.0")
+_V11 = request("GET", "/b")
+_POST11 = request("POST", "/c", body=b"x" * 5)
+
+
+@pytest.mark.parametrize(
+    ("reads", "versions"),
+    [
+        ([_V11], ["HTTP/1.1"]),
+        ([_V10], ["HTTP/1.0"]),
+        ([_V11 + _V10], ["HTTP/1.1", "HTTP/1.0"]),  # pipelined: only the first starts the read
+        ([_V10 + _V11 + _V10], ["HTTP/1.0", "HTTP/1.1", "HTTP/1.0"]),
+        ([_V10[:7], _V10[7:]], ["HTTP/1.0"]),  # the request line split over reads
+        ([_V11[:20], _V11[20:]], ["HTTP/1.1"]),  # the head split after the request line
+        ([_POST11[:-2], _POST11[-2:] + _V10], ["HTTP/1.1", "HTTP/1.0"]),  # read begins in a body
+        ([b"\r\n" + _V10], ["HTTP/1.0"]),  # an empty line before the request
+        ([request("GET", "/HTTP/1.1", version="HTTP/1.0")], ["HTTP/1.0"]),
+    ],
+    ids=[
+        "1.1",
+        "1.0",
+        "1.1-then-1.0",
+        "1.0-1.1-1.0",
+        "split-line",
+        "split-head",
+        "after-body",
+        "leading-crlf",
+        "target-mentions-1.1",
+    ],
+)
+def test_each_request_gets_the_version_it_was_sent_with(
+    run_asyncio: Runner[None], reads: list[bytes], versions: list[str]
+) -> None:
+    async def body() -> None:
+        delegate = RecordingDelegate()
+        h = ProtocolHarness(delegate)
+        h.feed(*reads)
+        await h.settle()
+        got = [rec.start_line.version for rec in delegate.requests if rec.start_line]
+        assert got == versions
+        # The read is not kept once it has been parsed.
+        assert h.proto._chunk is None
+        assert all(getattr(rec.conn, "line_chunk", None) is None for rec in delegate.requests)
+        h.close()
+
+    run_asyncio(body())
+
+
 def test_absolute_form_target_is_accepted(run_asyncio: Runner[None]) -> None:
     async def body() -> None:
         delegate = RecordingDelegate()
