@@ -228,7 +228,7 @@ class HTTP1Exchange(DirectConnection):
         if chunk and not self._no_body:
             framed = self._frame(chunk)
             if len(framed) <= _COPY_LIMIT:
-                data += framed  # one buffer for small responses (one send)
+                data = data + framed  # one buffer for small responses (one send)
             else:
                 proto._write(data)  # a large body is not copied just to sit after its head
                 data = framed

@@ -41,6 +41,7 @@ __all__ = ["RequestHandler"]
 _SERVER: Final = "squall/" + __import__("squall").version
 _HTML: Final = "text/html; charset=UTF-8"
 _JSON: Final = "application/json; charset=UTF-8"
+_DEFAULT_FIELDS: Final = {"Server": _SERVER, "Content-Type": _HTML}  # every response starts so
 # What a field value may hold on the wire: HTAB, visible ASCII, space and obs-text (latin-1).
 _INVALID_HEADER_VALUE: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 # RFC 9110 §5.1: a field name is a token; anything else could split or forge a header line.
@@ -121,7 +122,7 @@ class RequestHandler:
         self.path_kwargs = _NO_KWARGS
         # clear(), inlined: this runs for every request.
         headers = HTTPHeaders()
-        headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
+        headers._dict = _DEFAULT_FIELDS.copy()  # a copy is cheaper than building the dict
         headers._multi = None
         headers._checked = True  # every write below validates (see set_header)
         self._headers = headers
@@ -229,7 +230,7 @@ class RequestHandler:
     def clear(self) -> None:
         """Reset the headers, the status and the output buffer to their defaults."""
         headers = HTTPHeaders()
-        headers._dict = {"Server": _SERVER, "Content-Type": _HTML}
+        headers._dict = _DEFAULT_FIELDS.copy()  # a copy is cheaper than building the dict
         headers._multi = None
         headers._checked = True  # every write below validates (see set_header)
         self._headers = headers
