@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from squall.httputil import (
+    DirectConnection,
+    HTTPConnection,
     HTTPHeaders,
     HTTPInputError,
     HTTPServerRequest,
@@ -139,6 +141,39 @@ def test_request_splits_uri_and_parses_query_lazily() -> None:
     assert req.host == "Ex.com:8080"
     assert req.host_name == "ex.com"
     assert req.full_url() == "http://Ex.com:8080/path?a=1&a=2&b="
+
+
+class _Context:
+    remote_ip = "10.1.2.3"
+    protocol = "https"
+
+
+class _ForeignConnection(HTTPConnection):
+    """A connection that is not squall's own: its context is read by name."""
+
+    context = _Context()
+
+
+class _DirectConnectionStub(DirectConnection):
+    def peer(self) -> tuple[str | None, str]:
+        return "10.9.9.9", "https"
+
+
+@pytest.mark.parametrize(
+    ("connection", "expected"),
+    [
+        (None, (None, "http")),
+        (HTTPConnection(), (None, "http")),  # no context at all
+        (_ForeignConnection(), ("10.1.2.3", "https")),
+        (_DirectConnectionStub(), ("10.9.9.9", "https")),
+    ],
+    ids=["none", "no-context", "foreign", "direct"],
+)
+def test_request_takes_remote_ip_and_protocol_from_its_connection(
+    connection: Any, expected: tuple[str | None, str]
+) -> None:
+    req = HTTPServerRequest("GET", "/", connection=connection)
+    assert (req.remote_ip, req.protocol) == expected
 
 
 def test_absolute_form_target_takes_its_authority_as_host() -> None:
