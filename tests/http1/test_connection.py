@@ -266,6 +266,8 @@ def test_upgrade_is_refused_for_a_request_that_did_not_ask(run_asyncio: Runner[N
 _V10 = request("GET", "/a", {"Connection": "keep-alive"}, version="HTTP/1.0")
 _V11 = request("GET", "/b")
 _POST11 = request("POST", "/c", body=b"x" * 5)
+_LOOKALIKE_BODY = b"GET /a HTTP/1.1\r\n"
+_LOOKALIKE = request("POST", "/c", body=_LOOKALIKE_BODY)
 
 
 @pytest.mark.parametrize(
@@ -274,22 +276,29 @@ _POST11 = request("POST", "/c", body=b"x" * 5)
         ([_V11], ["HTTP/1.1"]),
         ([_V10], ["HTTP/1.0"]),
         ([_V11 + _V10], ["HTTP/1.1", "HTTP/1.0"]),  # pipelined: only the first starts the read
+        ([request("GET", "/a") + _V10], ["HTTP/1.1", "HTTP/1.0"]),  # the same method and target
         ([_V10 + _V11 + _V10], ["HTTP/1.0", "HTTP/1.1", "HTTP/1.0"]),
         ([_V10[:7], _V10[7:]], ["HTTP/1.0"]),  # the request line split over reads
         ([_V11[:20], _V11[20:]], ["HTTP/1.1"]),  # the head split after the request line
         ([_POST11[:-2], _POST11[-2:] + _V10], ["HTTP/1.1", "HTTP/1.0"]),  # read begins in a body
         ([b"\r\n" + _V10], ["HTTP/1.0"]),  # an empty line before the request
+        (  # a read that begins in a body that looks like a request line
+            [_LOOKALIKE[: -len(_LOOKALIKE_BODY)], _LOOKALIKE[-len(_LOOKALIKE_BODY) :] + _V10],
+            ["HTTP/1.1", "HTTP/1.0"],
+        ),
         ([request("GET", "/HTTP/1.1", version="HTTP/1.0")], ["HTTP/1.0"]),
     ],
     ids=[
         "1.1",
         "1.0",
         "1.1-then-1.0",
+        "same-line-but-version",
         "1.0-1.1-1.0",
         "split-line",
         "split-head",
         "after-body",
         "leading-crlf",
+        "body-looks-like-a-request-line",
         "target-mentions-1.1",
     ],
 )
