@@ -123,8 +123,13 @@ class DirectConnection(HTTPConnection):
 
     def peer(self) -> tuple[str | None, str]:
         """The client's address and the scheme (``http``/``https``) the request arrived on."""
-        context = getattr(self, "context", None)
-        return getattr(context, "remote_ip", None), getattr(context, "protocol", "http")
+        return _context_peer(self)
+
+
+def _context_peer(connection: object) -> tuple[str | None, str]:
+    """``remote_ip`` and ``protocol`` of ``connection.context``, if it has one."""
+    context = getattr(connection, "context", None)
+    return getattr(context, "remote_ip", None), getattr(context, "protocol", "http")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,9 +477,7 @@ class HTTPServerRequest(Extensible):
         if isinstance(connection, DirectConnection):
             self.remote_ip, self.protocol = connection.peer()  # no lookups by name
         else:
-            context = getattr(connection, "context", None)
-            self.remote_ip = getattr(context, "remote_ip", None)
-            self.protocol = getattr(context, "protocol", "http")
+            self.remote_ip, self.protocol = _context_peer(connection)
         uri = uri or "/"
         if uri[0] != "/" and "://" in uri[:8]:
             # Absolute-form target: its authority replaces the Host header (RFC 9112 §3.2.2).

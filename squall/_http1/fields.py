@@ -45,5 +45,4 @@ def headers_from_raw(raw: list[tuple[bytes, bytes]]) -> HTTPHeaders:
     headers = HTTPHeaders()
     headers._dict = d
     headers._multi = multi
-    headers._checked = False
     return headers

@@ -141,9 +141,8 @@ class HTTP1Protocol(asyncio.Protocol):
         self._queue: deque[HTTP1Exchange | Rejection] = deque()
         self._active: HTTP1Exchange | None = None
         self._cur: HTTP1Exchange | None = None
-        self._chunk: bytes | None = (
-            None  # the read being parsed, while a request may begin at its start
-        )
+        # The read being parsed, while a request may still begin at its first byte.
+        self._chunk: bytes | None = None
         self._out: list[bytes] | None = None
         self._processing = False
         self._reading_paused = False

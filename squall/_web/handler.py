@@ -121,11 +121,7 @@ class RequestHandler:
         self.path_args = _NO_ARGS
         self.path_kwargs = _NO_KWARGS
         # clear(), inlined: this runs for every request.
-        headers = HTTPHeaders()
-        headers._dict = _DEFAULT_FIELDS.copy()  # a copy is cheaper than building the dict
-        headers._multi = None
-        headers._checked = True  # every write below validates (see set_header)
-        self._headers = headers
+        self._headers = _default_headers()
         cls = type(self)
         if cls.set_default_headers is not _set_default_headers:
             self.set_default_headers()
@@ -229,11 +225,7 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset the headers, the status and the output buffer to their defaults."""
-        headers = HTTPHeaders()
-        headers._dict = _DEFAULT_FIELDS.copy()  # a copy is cheaper than building the dict
-        headers._multi = None
-        headers._checked = True  # every write below validates (see set_header)
-        self._headers = headers
+        self._headers = _default_headers()
         self.set_default_headers()
         self._write_buffer = []
         self._status_code = 200
@@ -806,6 +798,14 @@ def _checked_name(name: str) -> str:
 
 
 _VALID_NAMES: Final[set[str]] = set()
+
+
+def _default_headers() -> HTTPHeaders:
+    """A response's headers before ``set_default_headers``: ``Server`` and an HTML type."""
+    headers = HTTPHeaders()
+    headers._dict = _DEFAULT_FIELDS.copy()  # a copy is cheaper than building the dict
+    headers._checked = True  # every write through the handler validates (see set_header)
+    return headers
 
 
 def _plain_value(value: str) -> bool:
