@@ -22,6 +22,7 @@ LEAVES = {
     "squall._compiled",
     "squall.escape",
     "squall.log",
+    "squall._streams.errors",
 }
 
 # module pattern -> squall modules it may import at module level (fnmatch patterns).
@@ -55,6 +56,12 @@ ALLOWED: dict[str, set[str]] = {
     "squall.options": LEAVES,
     "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
+    # The stream layer (Tornado's iostream, tcpclient, resolvers) sits above the IOLoop, as in
+    # Tornado; its exceptions and write buffer are leaves any layer may use.
+    "squall._streams.errors": set(),
+    "squall._streams.buffer": set(),
+    "squall._streams*": LEAVES
+    | {"squall._streams*", "squall._net", "squall.ioloop", "squall.concurrent"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.
@@ -63,6 +70,9 @@ TOP = {
     "squall.web",
     "squall.httpserver",
     "squall.netutil",
+    "squall.iostream",
+    "squall.tcpserver",
+    "squall.tcpclient",
     "squall.process",
     "squall.websocket",
     "squall.testing",
