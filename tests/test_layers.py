@@ -60,8 +60,9 @@ ALLOWED: dict[str, set[str]] = {
     # Tornado; its exceptions and write buffer are leaves any layer may use.
     "squall._streams.errors": set(),
     "squall._streams.buffer": set(),
+    "squall._streams.pollguard": set(),
     "squall._streams*": LEAVES
-    | {"squall._streams*", "squall._net", "squall.ioloop", "squall.concurrent"},
+    | {"squall._streams*", "squall._net", "squall._loop", "squall.ioloop", "squall.concurrent"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.

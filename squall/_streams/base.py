@@ -50,12 +50,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
+from squall._loop import loop_name
 from squall._streams.buffer import StreamBuffer
 from squall._streams.errors import (
     StreamBufferFullError,
     StreamClosedError,
     UnsatisfiableReadError,
 )
+from squall._streams.pollguard import guard_for
 from squall.ioloop import IOLoop
 from squall.log import gen_log
 
@@ -69,6 +71,7 @@ _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, er
 
 # What the pending read waits for.
 _IDLE, _BYTES, _UNTIL, _REGEX, _CLOSE, _INTO = range(6)
+_EMPTY_OK = (_BYTES, _INTO, _REGEX)  # reads an empty buffer may satisfy (0 bytes, ...)
 
 ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
@@ -87,15 +90,15 @@ def is_reset(exc: BaseException | None) -> bool:
 
 # Reads land in one scratch buffer per thread, then only the bytes read are copied into the
 # stream's buffer: no per-stream 64 KiB buffer, and no zero-filled allocation per read.
-_scratch = threading.local()
+class _Scratch(threading.local):
+    view = memoryview(bytearray(DEFAULT_READ_CHUNK_SIZE))
+
+    def grow(self, size: int) -> memoryview:
+        self.view = memoryview(bytearray(size))
+        return self.view
 
 
-def _scratch_view(size: int) -> memoryview:
-    view: memoryview | None = getattr(_scratch, "view", None)
-    if view is None or len(view) < size:
-        view = memoryview(bytearray(max(size, DEFAULT_READ_CHUNK_SIZE)))
-        _scratch.view = view
-    return view
+_scratch = _Scratch()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -123,6 +126,7 @@ class BaseIOStream:
     _idle_read = True
     _ssl_accepting = False
     _handshake_wants_write = True
+    _may_buffer = False  # True when the descriptor's wrapper holds read bytes (TLS)
 
     def __init__(
         self,
@@ -132,6 +136,10 @@ class BaseIOStream:
     ) -> None:
         self.io_loop = IOLoop.current()
         self._loop = self.io_loop.asyncio_loop
+        # uvloop may stop reporting a descriptor after an error: see _streams/pollguard.py.
+        self._guard = guard_for(self._loop) if loop_name(self._loop) == "uvloop" else None
+        self._read_event_seen = False
+        self._scratch_view = _scratch.view  # this thread's scratch buffer (see _Scratch)
         self.max_buffer_size = max_buffer_size or DEFAULT_MAX_BUFFER_SIZE
         # A chunk of at most half the limit, so one read can never overflow an empty buffer.
         self.read_chunk_size = min(
@@ -209,7 +217,10 @@ class BaseIOStream:
         With ``max_bytes``, a delimiter not found within that many bytes (the delimiter
         included) logs at INFO, closes the stream and fails the read with StreamClosedError.
         """
-        future = self._start_read()
+        if self._read_future is None:
+            future = self._read_future = self._loop.create_future()
+        else:
+            future = self._start_read()
         self._read_kind = _UNTIL
         self._read_delimiter = delimiter
         self._read_max_bytes = max_bytes
@@ -299,13 +310,17 @@ class BaseIOStream:
     def _try_inline_read(self) -> None:
         """Complete the new read from the buffer, else from what the descriptor has right now,
         else start watching for more. Errors of the descriptor are raised to the caller."""
-        if self._satisfy():
+        if (self._read_buffer or self._read_kind in _EMPTY_OK) and self._satisfy():
             return
         if self._closed:
             self._reset_read()
             raise StreamClosedError(real_error=self.error)
         if self._connecting or self._ssl_accepting or not self._connected:
             self._update_watch()
+            return
+        if self._watch_read and not (self._may_buffer and self._fd_has_buffered()):
+            # Already watched: the loop calls back when bytes arrive (a read system call here
+            # would mostly find nothing). On uvloop, PollGuard covers a lost wake-up.
             return
         try:
             self._read_more()
@@ -324,41 +339,46 @@ class BaseIOStream:
         bytes behind while still waiting for them, because uvloop reports a socket error
         (a reset arriving behind the data) by calling the reader once and then never again.
         """
+        buffered = self._read_buffer
         while True:
-            got = self._read_chunk()
-            if not got or self._closed or self._read_future is None or self._satisfy():
+            if self._read_kind == _INTO and self._user_buffer is not None:
+                if not self._read_chunk_into(self._user_buffer):
+                    return
+            else:
+                room = self.max_buffer_size - len(buffered)
+                if room <= 0:
+                    gen_log.error(
+                        "Reached maximum read buffer size (%d bytes)", self.max_buffer_size
+                    )
+                    raise StreamBufferFullError("Reached maximum read buffer size")
+                size = self.read_chunk_size if self.read_chunk_size < room else room
+                view = self._scratch_view
+                if len(view) < size:
+                    view = self._scratch_view = _scratch.grow(size)
+                try:
+                    count = self.read_from_fd(view[:size])
+                except OSError as exc:
+                    if is_reset(exc):
+                        self.close(exc_info=exc)
+                        return
+                    raise
+                if not count:
+                    if count == 0:
+                        self.close()
+                    return
+                buffered += view[:count]
+            if self._read_future is None or self._satisfy() or self._closed:
                 return
-            if not drain and not self._fd_has_buffered():
+            if not drain and not (self._may_buffer and self._fd_has_buffered()):
                 return
+
+    def _take_fd_error(self) -> bool:
+        """Record a pending error of the descriptor on ``error``; True if there was one."""
+        return False
 
     def _fd_has_buffered(self) -> bool:
         """True when bytes already taken off the descriptor wait inside it (TLS records)."""
         return False
-
-    def _read_chunk(self) -> int:
-        """One ``read_from_fd`` call; return the bytes read (0 for none, or end of file)."""
-        if self._read_kind == _INTO and self._user_buffer is not None:
-            return self._read_chunk_into(self._user_buffer)
-        room = self.max_buffer_size - len(self._read_buffer)
-        if room <= 0:
-            gen_log.error("Reached maximum read buffer size (%d bytes)", self.max_buffer_size)
-            raise StreamBufferFullError("Reached maximum read buffer size")
-        size = min(self.read_chunk_size, room)
-        view = _scratch_view(size)
-        try:
-            count = self.read_from_fd(view[:size])
-        except OSError as exc:
-            if is_reset(exc):
-                self.close(exc_info=exc)
-                return 0
-            raise
-        if count is None:
-            return 0
-        if count == 0:
-            self.close()
-            return 0
-        self._read_buffer += view[:count]
-        return count
 
     def _read_chunk_into(self, target: bytearray | memoryview) -> int:
         with memoryview(target) as whole:
@@ -450,7 +470,8 @@ class BaseIOStream:
             data = bytes(buffered[:end])
             del buffered[:end]
         future = self._read_future
-        self._reset_read()
+        self._read_future = None
+        self._read_kind = _IDLE
         if future is not None and not future.done():
             future.set_result(data)
 
@@ -490,13 +511,26 @@ class BaseIOStream:
             if self._connecting or self._ssl_accepting:
                 self._write_buffer.append(data)
             elif not self._write_buffer:
-                sent = self._write_now(data)
+                view = memoryview(data)
+                try:
+                    sent = self.write_to_fd(view) or 0
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    self._write_failed(exc)
+                    sent = 0
+                finally:
+                    if type(data) is not bytes:
+                        view.release()  # the caller may resize its bytearray once written
+                self._total_write_done_index += sent
                 if sent < size and not self._closed:
                     with memoryview(data) as view:
                         self._write_buffer.append(view[sent:])
+                    self._update_watch()
             else:
                 self._write_buffer.append(data)
                 self._flush()
+                self._update_watch()
         future: asyncio.Future[None] = self._loop.create_future()
         if self._closed:
             future.set_exception(StreamClosedError(real_error=self.error))
@@ -505,21 +539,7 @@ class BaseIOStream:
             future.set_result(None)
         else:
             self._write_futures.append((self._total_write_index, future))
-        self._update_watch()
         return future
-
-    def _write_now(self, data: bytes | bytearray | memoryview) -> int:
-        """Write with nothing queued before: straight to the descriptor, no copy."""
-        with memoryview(data) as view:
-            try:
-                sent = self.write_to_fd(view) or 0
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                self._write_failed(exc)
-                return 0
-        self._total_write_done_index += sent
-        return sent
 
     def _flush(self) -> None:
         """Write queued bytes until the descriptor would block; resolve the flushed writes."""
@@ -574,8 +594,12 @@ class BaseIOStream:
             fd = self._fd if self._fd >= 0 else self._resolve_fd()
             if want_read:
                 self._loop.add_reader(fd, self._on_readable)
+                if self._guard is not None:
+                    self._guard.add(self)
             else:
                 self._loop.remove_reader(fd)
+                if self._guard is not None:
+                    self._guard.discard(self)
             self._watch_read = want_read
         if want_write is not self._watch_write:
             fd = self._fd if self._fd >= 0 else self._resolve_fd()
@@ -593,6 +617,8 @@ class BaseIOStream:
         return self._fd
 
     def _unwatch(self) -> None:
+        if self._guard is not None:
+            self._guard.discard(self)
         if self._fd < 0:
             return
         for watching, remove in (
@@ -606,11 +632,37 @@ class BaseIOStream:
                     pass
         self._watch_read = self._watch_write = False
 
+    def _recheck_watch(self) -> None:
+        """PollGuard's check: re-arm the read watch if the descriptor has a pending error."""
+        if self._closed or not self._watch_read:
+            return
+        try:
+            failed = self._take_fd_error()
+        except OSError as exc:
+            self.close(exc_info=exc)
+            return
+        if failed:
+            self._loop.remove_reader(self._fd)
+            self._watch_read = False
+            self._update_watch()  # a fresh watch: the loop reports the condition again
+
     def _on_readable(self) -> None:
+        self._read_event_seen = True
         if self._ssl_accepting:
             self._handshake_step()
             return
-        self._handle_read()
+        try:
+            self._read_more(drain=True)
+        except UnsatisfiableReadError as exc:
+            gen_log.info("Unsatisfiable read, closing connection: %s", exc)
+            self.close(exc_info=exc)
+            return
+        except Exception as exc:
+            gen_log.warning("error on read: %s", exc)
+            self.close(exc_info=exc)
+            return
+        if self._read_future is None and self._read_buffer:
+            self._update_watch()  # idle with data waiting: stop reading (back-pressure)
 
     def _handle_read(self) -> None:
         try:
@@ -623,7 +675,8 @@ class BaseIOStream:
             gen_log.warning("error on read: %s", exc)
             self.close(exc_info=exc)
             return
-        self._update_watch()
+        if self._read_future is None and self._read_buffer:
+            self._update_watch()  # idle with data waiting: stop reading (back-pressure)
 
     def _on_writable(self) -> None:
         try:

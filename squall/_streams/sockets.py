@@ -66,6 +66,12 @@ class IOStream(BaseIOStream):
         code = self.socket.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         return OSError(code, os.strerror(code))
 
+    def _take_fd_error(self) -> bool:
+        code = self.socket.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        if code:
+            self.error = OSError(code, os.strerror(code))
+        return code != 0
+
     def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
         """``recv_into``: the bytes read, 0 at end of file, None when nothing is there."""
         try:

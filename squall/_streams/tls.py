@@ -43,6 +43,7 @@ class SSLIOStream(IOStream):
     """
 
     socket: ssl.SSLSocket
+    _may_buffer = True
 
     def __init__(self, *args: Any, ssl_options: SSLOptions | None = None, **kwargs: Any) -> None:
         self._ssl_options = ssl_options if ssl_options is not None else default_context(False)
