@@ -65,7 +65,7 @@ class Connector:
         self.remaining = len(addrinfo)
         self.primary_addrs, self.secondary_addrs = self.split(addrinfo)
         self.streams: set[Any] = set()
-        self._attempts: dict[int, Any] = {}  # id(attempt future) -> address, while pending
+        self._attempts: dict[asyncio.Future[Any], Any] = {}  # pending attempt -> its address
         self._secondary_started = False
 
     @staticmethod
@@ -110,7 +110,7 @@ class Connector:
                     return
                 continue
             self.streams.add(stream)
-            self._attempts[id(attempt)] = address
+            self._attempts[attempt] = address
             attempt.add_done_callback(
                 functools.partial(self.on_connect_done, addrs, primary, family, address, stream)
             )
@@ -127,12 +127,14 @@ class Connector:
         attempt: asyncio.Future[Any],
     ) -> None:
         """One attempt ended: the winner completes the future; a failure tries the next."""
-        self._attempts.pop(id(attempt), None)
+        self._attempts.pop(attempt, None)
         error: BaseException | None
         if attempt.cancelled():
             error = OSError(f"connection attempt to {format_addr(address)} was cancelled")
         else:
             error = attempt.exception()
+            # A stream's connect fails with StreamClosedError; the cause is more useful.
+            error = getattr(error, "real_error", None) or error
         if self.future.done():
             stream.close()  # too late: a winner, a timeout or a cancellation came first
             return
