@@ -15,7 +15,8 @@ interpreter; ``tornado`` (Tornado 6.6.1 on its default asyncio loop) with ``PEER
 (default: the first of ``bench/.venv-peers``, ``/tmp/peers-venv``, ``/tmp/tornado-suite-venv``
 that exists); ``asyncio`` (``asyncio.start_server`` streams on uvloop) and ``asyncio-asyncio``
 (the same on asyncio's own loop) with this interpreter. The client is a bare asyncio Protocol on
-uvloop, far cheaper per line than any server.
+uvloop, far cheaper per line than any server. Every server sets TCP_NODELAY (asyncio's
+transports do it by default; the TCPServer peers call ``stream.set_nodelay(True)``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ def peer_commands(port: int) -> dict[str, tuple[list[str], dict[str, str]]]:
     me, p = sys.executable, str(port)
     return {
         "squall": ([me, str(PEERS / "squall_echo.py"), "--port", p], {"SQUALL_LOOP": "uvloop"}),
-        "squall-nodelay": ([me, str(PEERS / "squall_echo.py"), "--port", p], {"SQUALL_LOOP": "uvloop", "NODELAY": "1"}),
         "squall-asyncio": (
             [me, str(PEERS / "squall_echo.py"), "--port", p],
             {"SQUALL_LOOP": "asyncio"},
@@ -165,9 +165,7 @@ def run_peer(name: str, sizes: list[int], args: argparse.Namespace) -> list[tupl
         for size in sizes:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 results.append(
-                    runner.run(
-                        load(port, args.clients, size, args.warmup, args.seconds, proc.pid)
-                    )
+                    runner.run(load(port, args.clients, size, args.warmup, args.seconds, proc.pid))
                 )
         return results
     finally:

@@ -1,6 +1,6 @@
 """squall's line-echo server (TCPServer + IOStream), the benchmark's squall peer.
 
-.venv/bin/python bench/tcp_peers/squall_echo.py --port 9003      # SQUALL_LOOP=asyncio for asyncio's loop
+.venv/bin/python bench/tcp_peers/squall_echo.py --port 9003   # SQUALL_LOOP=asyncio: asyncio loop
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ class EchoServer(TCPServer):
 
     async def handle_stream(self, stream: IOStream, address: object) -> None:
         """Read a line, write it back, until the client goes away."""
-        import os
-        if os.environ.get("NODELAY"):
-            stream.set_nodelay(True)
+        stream.set_nodelay(True)  # as asyncio's transports do by default
         try:
             while True:
                 line = await stream.read_until(b"\n")

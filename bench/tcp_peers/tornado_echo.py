@@ -17,6 +17,7 @@ class EchoServer(TCPServer):
 
     async def handle_stream(self, stream: IOStream, address: object) -> None:
         """Read a line, write it back, until the client goes away."""
+        stream.set_nodelay(True)  # as asyncio's transports do by default
         try:
             while True:
                 line = await stream.read_until(b"\n")

@@ -133,8 +133,6 @@ class Connector:
             error = OSError(f"connection attempt to {format_addr(address)} was cancelled")
         else:
             error = attempt.exception()
-            # A stream's connect fails with StreamClosedError; the cause is more useful.
-            error = getattr(error, "real_error", None) or error
         if self.future.done():
             stream.close()  # too late: a winner, a timeout or a cancellation came first
             return
