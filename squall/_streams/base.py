@@ -164,6 +164,7 @@ class BaseIOStream:
         self._total_write_done_index = 0  # bytes ever handed to the kernel
         self._close_callback: Callable[[], object] | None = None
         self._connect_future: asyncio.Future[Any] | None = None
+        self._done_future: asyncio.Future[None] | None = None  # see write()
         self._connecting = False
         self._closed = False
         self._fd = -1
@@ -225,6 +226,8 @@ class BaseIOStream:
         self._read_delimiter = delimiter
         self._read_max_bytes = max_bytes
         self._scan_from = 0
+        if not self._read_buffer and self._watch_read and not self._may_buffer:
+            return future  # the common case: nothing buffered, the loop reports new bytes
         return self._run_read(future)
 
     def read_bytes(self, num_bytes: int, partial: bool = False) -> asyncio.Future[bytes]:
@@ -531,12 +534,17 @@ class BaseIOStream:
                 self._write_buffer.append(data)
                 self._flush()
                 self._update_watch()
+        if self._total_write_done_index >= self._total_write_index and not self._closed:
+            # Everything is flushed: one finished future per stream serves every such write.
+            done = self._done_future
+            if done is None:
+                done = self._done_future = self._loop.create_future()
+                done.set_result(None)
+            return done
         future: asyncio.Future[None] = self._loop.create_future()
         if self._closed:
             future.set_exception(StreamClosedError(real_error=self.error))
             future.exception()  # a fire-and-forget write must not be reported as unhandled
-        elif self._total_write_done_index >= self._total_write_index:
-            future.set_result(None)
         else:
             self._write_futures.append((self._total_write_index, future))
         return future

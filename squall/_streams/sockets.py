@@ -75,18 +75,13 @@ class IOStream(BaseIOStream):
     def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
         """``recv_into``: the bytes read, 0 at end of file, None when nothing is there."""
         try:
-            return self.socket.recv_into(buf, len(buf))
+            return self.socket.recv_into(buf)
         except BlockingIOError:
             return None
-        finally:
-            del buf
 
     def write_to_fd(self, data: memoryview) -> int:
         """``send``: the bytes the kernel took."""
-        try:
-            return self.socket.send(data)
-        finally:
-            del data
+        return self.socket.send(data)
 
     def connect(self, address: Any, server_hostname: str | None = None) -> asyncio.Future[IOStream]:
         """Connect the stream's socket to ``address``; resolve with the stream once connected.
