@@ -137,7 +137,9 @@ class TCPServer:
         ``num_processes=1`` (the default) serves in this process. Any other value forks first
         (``None`` or ``<= 0``: one child per usable CPU) and each child serves on its own, fresh
         event loop; the parent supervises and never returns (see
-        :func:`squall.process.fork_processes`). No event loop may exist before forking."""
+        :func:`squall.process.fork_processes`). No event loop may exist before forking. On
+        SIGTERM or SIGINT a child stops its loop at once (open connections are cut); for a
+        graceful stop, register a drain with :func:`squall.process.register_drain`."""
         if self._started:
             raise RuntimeError("TCPServer.start() called twice")
         if num_processes != 1:
