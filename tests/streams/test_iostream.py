@@ -6,9 +6,11 @@ import asyncio
 import errno
 import gc
 import logging
+import os
 import re
 import socket
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 from squall._streams import pollguard
 from squall.iostream import (
+    BaseIOStream,
     IOStream,
     StreamBufferFullError,
     StreamClosedError,
@@ -555,3 +558,61 @@ def test_unix_socket_streams_work_and_ignore_nodelay(run: Runner) -> None:
             right.close()
 
     run(body())
+
+
+# ---------------------------------------------------------------- the subclass contract
+
+
+class FdStream(BaseIOStream):
+    """A user subclass over a raw descriptor, with Tornado's four hooks and nothing else."""
+
+    def __init__(self, fd: int, **kwargs: Any) -> None:
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self.reads = 0
+        super().__init__(**kwargs)
+        self._update_watch()
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close_fd(self) -> None:
+        os.close(self.fd)
+
+    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+        self.reads += 1
+        try:
+            return os.readv(self.fd, [buf])
+        except BlockingIOError:
+            return None
+
+    def write_to_fd(self, data: memoryview) -> int:
+        return os.write(self.fd, data)
+
+
+def test_a_base_iostream_subclass_gets_every_read_and_write_feature(run: Runner) -> None:
+    async def body() -> None:
+        a, b = socket.socketpair()
+        left, right = FdStream(a.detach()), FdStream(b.detach(), read_chunk_size=3)
+        try:
+            assert await left.write(b"first line\nsecond") is None
+            assert await right.read_until(b"\n") == b"first line\n"
+            assert await right.read_bytes(6) == b"second"
+            assert right.reads >= 4  # chunks of 3 bytes
+            left.write(b"rest")
+            left.close()
+            assert await right.read_until_close() == b"rest"
+            assert right.closed() and right.error is None
+        finally:
+            left.close()
+            right.close()
+
+    run(body())
+
+
+def test_stream_closed_error_carries_its_cause() -> None:
+    cause = ConnectionResetError(errno.ECONNRESET, "reset")
+    error = StreamClosedError(real_error=cause)
+    assert error.real_error is cause and str(error) == "Stream is closed"
+    assert isinstance(error, OSError)
+    assert StreamClosedError().real_error is None
