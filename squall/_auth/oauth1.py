@@ -206,11 +206,12 @@ class OAuthMixin:
         return AsyncHTTPClient()
 
     def _consumer(self) -> dict[str, str]:
+        # The message names the keys it got, never the values: they are secrets.
         token = self._oauth_consumer_token()
         if not isinstance(token, Mapping) or "key" not in token or "secret" not in token:
             raise TypeError(
                 f"{type(self).__name__}._oauth_consumer_token() must return a dict with 'key' "
-                f"and 'secret', not {token!r}"
+                f"and 'secret', not a {type(token).__name__} with {sorted(token or ())}"
             )
         return {"key": as_text(token["key"]), "secret": as_text(token["secret"])}
 

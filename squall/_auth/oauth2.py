@@ -39,6 +39,7 @@ class OAuth2Mixin:
         is a list of scopes (joined with spaces) or one string; ``extra_params`` are added to
         the URL. ``client_secret`` has no effect (a secret never goes to the browser) and warns
         with DeprecationWarning. Synchronous: it returns None."""
+        handler = as_handler(self)
         if client_secret is not None:
             warnings.warn(
                 "authorize_redirect(client_secret=...) has no effect: the secret is never sent "
@@ -56,7 +57,7 @@ class OAuth2Mixin:
         if scope:
             args["scope"] = scope if isinstance(scope, str) else " ".join(scope)
         url = url_concat(required_url(self, "_OAUTH_AUTHORIZE_URL"), args)
-        as_handler(self).redirect(url)
+        handler.redirect(url)
 
     def _oauth_request_token_url(
         self,

@@ -106,7 +106,8 @@ class TwitterMixin(OAuthMixin):
         """The ``account/verify_credentials`` answer for ``access_token``, plus ``username``."""
         user = await self.twitter_request("/account/verify_credentials", access_token=access_token)
         if not isinstance(user, dict) or not user.get("screen_name"):
-            raise AuthError(f"Twitter verify_credentials answered without a screen_name: {user!r}")
+            got = sorted(user) if isinstance(user, dict) else type(user).__name__
+            raise AuthError(f"Twitter verify_credentials answered without a screen_name: {got}")
         user["username"] = user["screen_name"]
         return user
 
@@ -136,6 +137,11 @@ class GoogleOAuth2Mixin(OAuth2Mixin):
         handler = as_handler(self)
         handler.require_setting(self._OAUTH_SETTINGS_KEY, "Google OAuth2")
         settings: dict[str, str] = handler.settings[self._OAUTH_SETTINGS_KEY]
+        if not isinstance(settings, Mapping) or not {"key", "secret"} <= settings.keys():
+            raise RuntimeError(
+                f"The '{self._OAUTH_SETTINGS_KEY}' setting must be a dict with 'key' (the client "
+                "id) and 'secret' (the client secret)"
+            )
         return settings
 
     async def get_authenticated_user(
