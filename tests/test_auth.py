@@ -588,7 +588,10 @@ class OAuth1Test(AuthTestCase):
         response = self.start("/oauth1/login?callback=/oauth1/login")
         location = response.headers["Location"]
         self.assertTrue(location.startswith(self.get_url("/p1/authorize?")), location)
-        self.assertEqual(location_args(response), {"oauth_token": "rtok"})
+        self.assertEqual(
+            location_args(response),
+            {"oauth_token": "rtok", "oauth_callback": self.get_url("/oauth1/login")},
+        )
         key, secret = (base64.b64encode(part.encode()).decode() for part in REQUEST_TOKEN)
         self.assertEqual(request_cookie(response), f"{key}|{secret}")
         seen = self.provider.seen["request_token"]
@@ -599,7 +602,7 @@ class OAuth1Test(AuthTestCase):
         self.assertEqual(seen["oauth_version"], "1.0")
         self.assertNotIn("oauth_token", seen)
 
-    def test_oauth10_sends_the_callback_with_the_authorization_instead(self) -> None:
+    def test_oauth10_sends_the_callback_with_the_authorization_only(self) -> None:
         response = self.start("/oauth10/login?callback=/back")
         self.assertNotIn("oauth_callback", self.provider.seen["request_token"])
         self.assertEqual(location_args(response)["oauth_callback"], self.get_url("/back"))

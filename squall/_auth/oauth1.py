@@ -143,8 +143,9 @@ class OAuthMixin:
         if callback_uri == "oob":
             handler.finish(url_concat(authorize_url, args))
             return
-        if callback_uri and self._oauth_version() == "1.0":
-            # OAuth Core 1.0 §6.2.1: the callback travels with the authorization request.
+        if callback_uri:
+            # OAuth Core 1.0 §6.2.1 puts the callback here; 1.0a moved it to the request-token
+            # request, but Tornado sends it here too and 1.0a providers ignore it.
             args["oauth_callback"] = self._absolute_url(callback_uri)
         handler.redirect(url_concat(authorize_url, args))
 
