@@ -7,8 +7,9 @@ Signs the request ``twitter_request`` makes for a home-timeline call with two qu
 N times in each framework, each in its own interpreter (this one for squall; PATH, default
 Tornado's suite venv ``/tmp/tornado-suite-venv/bin/python``, for Tornado), interleaved over 3
 rounds, and prints the best time per request and the ratio. Best, not median: on a shared
-machine other work only ever adds time to a CPU-bound loop. Not part of CI: speed is proven here, not in
-tests. Signing is the only CPU work the mixins do per API call; the rest is the HTTP client.
+machine other work only ever adds time to a CPU-bound loop. Not part of CI: speed is proven
+here, not in tests. Signing is the only CPU work the mixins do per API call; the rest is the
+HTTP client.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from {package}.auth import OAuthMixin
 class Client(OAuthMixin):
     _OAUTH_VERSION = "1.0a"
     def _oauth_consumer_token(self):
-        return {{"key": "xvz1evFS4wEEPTGEFPHBog", "secret": "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw"}}
+        return {{"key": "xvz1evFS4wEEPTGEFPHBog",
+                 "secret": "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw"}}
 
 client, n = Client(), {n}
 token = {{"key": "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
