@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import pickle
 import re
 import socket
 import time
@@ -1043,3 +1044,7 @@ def test_provider_error_reads_as_a_sentence_and_keeps_the_client_error() -> None
     assert repr(error) == f"AuthProviderError({str(error)!r})"
     assert (error.code, error.message, error.response) == (502, "Bad Gateway", None)
     assert isinstance(error, AuthError) and isinstance(error, HTTPClientError)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.code, copy.message) == (
+        AuthProviderError, str(error), 502, "Bad Gateway",
+    )  # fmt: skip

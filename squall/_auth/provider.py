@@ -60,6 +60,11 @@ class AuthProviderError(AuthError, HTTPClientError):
     def __repr__(self) -> str:
         return f"AuthProviderError({self.description!r})"
 
+    def __reduce__(self) -> tuple[type[AuthProviderError], tuple[str, HTTPClientError]]:
+        # Rebuilt from the description and the client error (less the response), so the
+        # exception crosses process boundaries (multiprocessing, executors).
+        return type(self), (self.description, HTTPClientError(self.code, self.message))
+
 
 def endpoint_name(url: str) -> str:
     """``url`` without query or fragment, for messages (rule 3)."""
