@@ -20,6 +20,7 @@ version_info = (0, 1, 0, 0)
 
 _SUBMODULES = frozenset(
     {
+        "auth",
         "autoreload",
         "concurrent",
         "escape",
