@@ -328,7 +328,7 @@ class DictLoader(BaseLoader):
     the including template's folder (``"../b/x.html"`` from ``"a/y.html"`` is ``"b/x.html"``).
     A missing name raises ``KeyError``."""
 
-    def __init__(self, dict: dict[str, str], **kwargs: Any) -> None:  # noqa: A002 - Tornado's name
+    def __init__(self, dict: dict[str, str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dict = dict
 

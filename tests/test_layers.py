@@ -55,6 +55,11 @@ ALLOWED: dict[str, set[str]] = {
     "squall.options": LEAVES,
     "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
+    # Templates and locale stand alone: the web layer uses them, never the other way.
+    "squall._template*": LEAVES | {"squall._template*"},
+    "squall.template": LEAVES | {"squall._template*"},
+    "squall._locale_data": set(),
+    "squall.locale": LEAVES | {"squall._locale_data"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.
