@@ -9,7 +9,6 @@ gives them; the built-in ``xhtml_escape`` is applied to ``str`` directly (same o
 from __future__ import annotations
 
 import datetime
-import html
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -39,9 +38,20 @@ def to_bytes(text: str) -> bytes:
 
 
 def _xhtml_escape_text(value: Any) -> str:
-    if value.__class__ is not str:
-        value = to_str(value)
-    return html.escape(value)
+    # html.escape's output (what escape.xhtml_escape gives), about twice as fast for the
+    # short values templates mostly write: a replace only for the characters present.
+    text: str = value if value.__class__ is str else to_str(value)
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    if "'" in text:
+        text = text.replace("'", "&#x27;")
+    return text
 
 
 def escaper(func: Callable[[Any], Any]) -> Callable[[Any], str]:
