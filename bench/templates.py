@@ -2,7 +2,7 @@
 
     python bench/templates.py [--rounds 7] [--renders 2000]
 
-Renders one page (a base with an ``include``d header, a loop over 100 rows, five
+Renders one page (a base with an ``include``d header, a loop over 100 rows, seven
 autoescaped values per row, some with characters to escape) through the three engines in
 the same process, interleaved round by round, and prints the median time per render and the
 ratios. The three outputs are checked to be the same page first (squall and Tornado byte for
