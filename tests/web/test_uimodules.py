@@ -284,3 +284,31 @@ def test_collect_and_bind_ui_methods() -> None:
     assert bound["shout"]("hi") == "H:HI"
     with pytest.raises(TypeError, match="ui_methods"):
         uimodules.collect_ui_methods(3)
+
+
+def test_template_module_resources_make_the_page_tornado_makes() -> None:
+    # The page and expected bytes of Tornado's own web_test (test_uimodule_resources).
+    handler = FakeHandler(
+        {
+            "page.html": "<html><head></head><body>\n{% for e in entries %}\n"
+            '{% module Template("entry.html", entry=e) %}\n{% end %}\n</body></html>',
+            "entry.html": '{{ set_resources(embedded_css=".entry { margin-bottom: 1em; }",\n'
+            '                 embedded_javascript="js_embed()",\n'
+            '                 css_files=["/base.css", "/foo.css"],\n'
+            '                 javascript_files="/common.js",\n'
+            '                 html_head="<meta>",\n'
+            "                 html_body='<script src=\"/analytics.js\"/>') }}\n"
+            '<div class="entry">...</div>',
+        }
+    )
+    assert handler.render("page.html", entries=[1, 2]) == (
+        b'<html><head><link href="/base.css" type="text/css" rel="stylesheet"/>'
+        b'<link href="/foo.css" type="text/css" rel="stylesheet"/>\n'
+        b'<style type="text/css">\n.entry { margin-bottom: 1em; }\n</style>\n'
+        b"<meta>\n"
+        b'</head><body>\n\n\n<div class="entry">...</div>\n\n\n<div class="entry">...</div>\n\n'
+        b'<script src="/common.js" type="text/javascript"></script>\n'
+        b'<script type="text/javascript">\n//<![CDATA[\njs_embed()\n//]]>\n</script>\n'
+        b'<script src="/analytics.js"/>\n'
+        b"</body></html>"
+    )
