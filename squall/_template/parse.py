@@ -210,6 +210,9 @@ class _Parser:
                     raise self.error(f"Missing {{% end %}} block for {ctx.op}", ctx.line)
                 return nodes, None
             start = match.start()
+            # In a run of braces ("{{{ x }}") the expression opens at the last two.
+            while text.startswith("{{{", start):
+                start += 1
             self.add_text(nodes, start)
             line = self.line
             kind = text[start + 1]
@@ -260,9 +263,11 @@ class _Parser:
             self.control(op, head, line, ctx, nodes)
         elif op == "block":
             name = self.require(suffix, "block missing name", line)
-            body, _ = self.nodes(_Context("block", line, ctx.in_loop))
-            block = Block(name, line, body)
+            # Registered in the order blocks open: of two same-named blocks, one inside the
+            # other, the inner one is the definition (as in Tornado).
+            block = Block(name, line, [])
             self.file.blocks.append(block)
+            block.body, _ = self.nodes(_Context("block", line, ctx.in_loop))
             nodes.append(block)
         elif op == "apply":
             func = self.require(suffix, "apply missing method name", line)
