@@ -196,12 +196,16 @@ def _function_code(module: types.CodeType) -> types.CodeType:
 
 _sources_lock = threading.Lock()
 _sources: dict[str, tuple[str, int]] = {}  # file name -> (code, live templates using it)
+# File names of collected templates. Their finalizers only append here (they may run inside
+# the garbage collector, even while this thread holds the lock); registration drains it.
+_released: list[str] = []
 
 
 def _register_source(name: str, code: str) -> str:
     """A file name for ``code`` that no other live template uses with other code, with the
     code registered in ``linecache`` under it."""
     with _sources_lock:
+        _drain_released()
         serial = 0
         while True:
             filename = f"{name}.generated.py" if serial == 0 else f"{name}.generated.{serial}.py"
@@ -216,10 +220,15 @@ def _register_source(name: str, code: str) -> str:
 
 
 def _release_source(filename: str) -> None:
-    with _sources_lock:
+    _released.append(filename)
+
+
+def _drain_released() -> None:
+    while _released:
+        filename = _released.pop()
         entry = _sources.get(filename)
         if entry is None:
-            return
+            continue
         if entry[1] > 1:
             _sources[filename] = (entry[0], entry[1] - 1)
         else:

@@ -3,6 +3,7 @@ template's name and line in their traceback."""
 
 from __future__ import annotations
 
+import gc
 import linecache
 import traceback
 
@@ -187,3 +188,25 @@ def test_templates_with_the_same_name_keep_their_own_traceback_source() -> None:
 def test_a_name_error_in_a_template_propagates_unchanged() -> None:
     with pytest.raises(NameError, match="undefined_name"):
         Template("{{ undefined_name }}").generate()
+
+
+def test_collected_templates_leave_linecache() -> None:
+    loader = DictLoader({"collected-once.html": "{{ 1 }}"})
+    filename = loader.load("collected-once.html")._filename
+    assert filename in linecache.cache
+    del loader  # the loader and its template form a cycle: the collector frees them
+    gc.collect()
+    Template("x", name="another.html")  # registering a template drops released sources
+    assert filename not in linecache.cache
+
+
+def test_live_templates_keep_their_source_while_others_come_and_go() -> None:
+    kept = Template("\n{{ 1/0 }}", name="kept.html")
+    for _ in range(3):
+        Template("{{ 2 }}", name="kept.html")
+        gc.collect()
+    Template("x", name="another.html")
+    assert "1/0" in "".join(linecache.cache[kept._filename][2])
+    with pytest.raises(ZeroDivisionError) as info:
+        kept.generate()
+    assert "# kept.html:2" in "".join(traceback.format_exception(info.value))
