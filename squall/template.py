@@ -145,7 +145,6 @@ class Template:
             "__builtins__": builtins,
             "__name__": name.replace(".", "_"),
             "__loader__": _CodeSource(self.code),
-            **self.namespace,
         }
 
     def _compile(self) -> types.CodeType:
@@ -169,6 +168,8 @@ class Template:
         Exceptions raised by the template's code propagate; their traceback shows the
         generated line with its ``# name:line`` comment."""
         namespace = self._globals.copy()
+        if self.namespace:  # read at each render, as Tornado does: a loader's may change
+            namespace.update(self.namespace)
         namespace.update(kwargs)
         execute = types.FunctionType(self._function, namespace, "_tt_execute")
         return to_bytes(execute())

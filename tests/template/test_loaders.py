@@ -103,3 +103,10 @@ def test_one_template_renders_in_many_threads_at_once() -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda n: template.generate(n=n), range(50)))
     assert results == ["".join(f"{i}," for i in range(n)).encode() for n in range(50)]
+
+
+def test_changes_to_the_loader_namespace_reach_loaded_templates() -> None:
+    loader = DictLoader({"t.txt": "{{ greeting }}"}, namespace={"greeting": "hi"})
+    template = loader.load("t.txt")
+    loader.namespace["greeting"] = "hello"
+    assert template.generate() == b"hello"
