@@ -152,6 +152,11 @@ class Template:
             return compile(self.code, self._filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             lineno = getattr(exc, "lineno", None)
+            if lineno is None:  # a NUL or an unencodable character: find its line
+                lineno = next(
+                    (n for n, text in enumerate(self.code.split("\n"), 1) if not _compilable(text)),
+                    None,
+                )
             origin = Origin(self.name, 0)
             if isinstance(lineno, int) and 0 < lineno <= len(self._origins):
                 # The nearest line that came from a tag (the function's own lines say 0).
@@ -160,7 +165,9 @@ class Template:
                         origin = candidate
                         break
             reason = getattr(exc, "msg", None) or str(exc)
-            raise ParseError(f"invalid Python in template: {reason}", origin.name, origin.line)
+            raise ParseError(
+                f"invalid Python in template: {reason}", origin.name, origin.line
+            ) from None
 
     def generate(self, **kwargs: Any) -> bytes:
         """Render the template with ``kwargs`` as variables; returns UTF-8 bytes.
@@ -173,6 +180,16 @@ class Template:
         namespace.update(kwargs)
         execute = types.FunctionType(self._function, namespace, "_tt_execute")
         return to_bytes(execute())
+
+
+def _compilable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _CodeSource:

@@ -48,6 +48,7 @@ def parse_error(templates: dict[str, str], name: str) -> ParseError:
         ("\n{{ 1 + }}", "invalid Python in template", 2),
         ("\n\n{% set x = %}", "invalid Python in template", 3),
         ("{% if x %}a{% end %}\n{% try %}\nb{% end %}", "invalid Python in template", 2),
+        ("a\n\n{{ x\x00 }}", "null bytes", 3),
     ],
 )
 def test_bad_template_is_a_parse_error_with_file_and_line(
