@@ -58,6 +58,11 @@ ALLOWED: dict[str, set[str]] = {
     # squall.auth's implementation sits on top, beside httpclient: handlers and the client.
     "squall._auth*": LEAVES
     | {"squall._auth*", "squall.httputil", "squall.httpclient", "squall.web"},
+    # Templates and locale stand alone: the web layer uses them, never the other way.
+    "squall._template*": LEAVES | {"squall._template*"},
+    "squall.template": LEAVES | {"squall._template*"},
+    "squall._locale_data": set(),
+    "squall.locale": LEAVES | {"squall._locale_data"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.
