@@ -32,11 +32,13 @@ _SUBMODULES = frozenset(
         "log",
         "netutil",
         "options",
+        "platform",
         "process",
         "queues",
         "testing",
         "util",
         "web",
+        "wsgi",
         "websocket",
     }
 )

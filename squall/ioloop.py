@@ -36,10 +36,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from types import FrameType
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, ClassVar, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from squall import _loop, _stack_context
 from squall.log import app_log, gen_log
+from squall.util import Configurable
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -83,6 +84,12 @@ def _bind(callback: Callable[..., object], args: Any, kwargs: Any) -> Callable[[
     return functools.partial(callback, *args, **kwargs) if args or kwargs else callback
 
 
+def _lacks_add_reader(loop: asyncio.AbstractEventLoop) -> bool:
+    """True for Windows' proactor loop, which cannot watch file descriptors itself."""
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    return proactor is not None and isinstance(loop, proactor)
+
+
 def _fileno(fd: int | _Selectable) -> int:
     return fd if isinstance(fd, int) else fd.fileno()
 
@@ -111,12 +118,15 @@ def _when_running(hook: Callable[[IOLoop], object]) -> None:
         _start_hooks.append(hook)
 
 
-class IOLoop:
+class IOLoop(Configurable):
     """Tornado's IOLoop API over one asyncio event loop, ``asyncio_loop``.
 
-    ``IOLoop()`` creates a new loop (uvloop when available, see ``squall._loop``) and, with
-    ``make_current=True``, registers it as this thread's current loop. From other threads call
-    only ``add_callback``, ``add_callback_from_signal`` and ``stop``.
+    ``IOLoop()`` builds the configured implementation (``AsyncIOLoop`` unless
+    ``IOLoop.configure`` chose another) over a new loop (uvloop when available, see
+    ``squall._loop``), or over ``asyncio_loop=`` when given (one IOLoop per asyncio loop: a
+    second raises RuntimeError). With ``make_current=True`` it becomes this thread's current
+    loop. ``close()`` closes the asyncio loop too. From other threads call only
+    ``add_callback``, ``add_callback_from_signal`` and ``stop``.
     """
 
     NONE = 0
@@ -124,15 +134,62 @@ class IOLoop:
     WRITE = 0x004
     ERROR = 0x018  # asyncio reports error conditions as readable/writable; not watched apart
 
-    asyncio_loop: asyncio.AbstractEventLoop
+    #: Every live IOLoop by its asyncio loop (Tornado's name for the registry).
+    _ioloop_for_asyncio: ClassVar[dict[asyncio.AbstractEventLoop, IOLoop]] = _facades
 
-    def __init__(self, make_current: bool = True) -> None:
-        self._setup(_loop.new_event_loop(), owns_loop=True)
+    asyncio_loop: asyncio.AbstractEventLoop
+    #: The loop that watches file descriptors: ``asyncio_loop``, or on Windows' proactor loop
+    #: (which has no ``add_reader``) a wrapper that runs ``select`` on a helper thread.
+    selector_loop: asyncio.AbstractEventLoop
+
+    def __init__(
+        self, make_current: bool = True, asyncio_loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        # Construction happens in initialize(), called by Configurable.__new__; this signature
+        # is the one the constructor accepts.
+        pass
+
+    @classmethod
+    def configurable_base(cls) -> type[Configurable]:
+        """The configurable family's base: ``IOLoop``."""
+        return IOLoop
+
+    @classmethod
+    def configurable_default(cls) -> type[Configurable]:
+        """What ``IOLoop()`` builds by default: ``squall.platform.asyncio.AsyncIOLoop``."""
+        from squall.platform.asyncio import AsyncIOLoop
+
+        return AsyncIOLoop
+
+    def initialize(
+        self, make_current: bool = True, asyncio_loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Set the IOLoop up over ``asyncio_loop``, or over a new loop when it is None.
+
+        Raises RuntimeError if another open IOLoop already wraps ``asyncio_loop``.
+        """
+        self._setup(_loop.new_event_loop() if asyncio_loop is None else asyncio_loop, True)
         if make_current:
             self.make_current()
 
     def _setup(self, loop: asyncio.AbstractEventLoop, owns_loop: bool) -> None:
+        with _lock:
+            if (other := _facades.get(loop)) is not None and other._alive():
+                raise RuntimeError(
+                    f"{other!r} already wraps asyncio loop {loop!r}; "
+                    "use IOLoop.current() (or close that IOLoop) instead of a second IOLoop"
+                )
+            for stale in [other for other in _facades if other.is_closed()]:
+                del _facades[stale]
+            _facades[loop] = self
         self.asyncio_loop = loop
+        self.selector_loop = loop
+        self._close_selector: Callable[[], None] | None = None
+        if _lacks_add_reader(loop):
+            from squall.platform.asyncio import AddThreadSelectorEventLoop
+
+            wrapper = AddThreadSelectorEventLoop(loop)  # type: ignore[abstract]  # delegates
+            self.selector_loop, self._close_selector = wrapper, wrapper.close_selector
         self._owns_loop = owns_loop
         self._closed = False
         self._handlers: dict[int, tuple[int | _Selectable, Callable[[Any, int], object]]] = {}
@@ -140,17 +197,15 @@ class IOLoop:
         self._executor: concurrent.futures.Executor | None = None
         self._executor_is_ours = False
         self._blocking_signal_action: Callable[[int, FrameType | None], object] | None = None
-        with _lock:
-            for stale in [other for other in _facades if other.is_closed()]:
-                del _facades[stale]
-            _facades[loop] = self
 
     @staticmethod
     def _for_asyncio_loop(loop: asyncio.AbstractEventLoop) -> IOLoop:
         with _lock:
             facade = _facades.get(loop)
             if facade is None:  # a loop squall did not create, e.g. asyncio.run()'s
-                facade = IOLoop.__new__(IOLoop)
+                from squall.platform.asyncio import AsyncIOMainLoop
+
+                facade = object.__new__(AsyncIOMainLoop)
                 facade._setup(loop, owns_loop=False)
                 _loop.note_loop_created()
             return facade
@@ -189,7 +244,11 @@ class IOLoop:
             facade = IOLoop._for_asyncio_loop(loop)
             facade.make_current()
             return facade
-        return IOLoop() if instance else None
+        if not instance:
+            return None
+        from squall.platform.asyncio import AsyncIOMainLoop
+
+        return AsyncIOMainLoop(make_current=True)
 
     @staticmethod
     def instance() -> IOLoop:
@@ -337,8 +396,8 @@ class IOLoop:
         """Close the loop; a second call does nothing. Raises RuntimeError while running.
 
         Removes the fd handlers (closing the fds or objects too when ``all_fds``), shuts down
-        the default executor it created, drops its registrations, and closes the asyncio loop
-        if this IOLoop created it.
+        the default executor it created, drops its registrations, and closes the asyncio loop,
+        unless ``current()`` made this IOLoop for a loop someone else runs (``asyncio.run``'s).
         """
         if self._closed:
             return
@@ -367,6 +426,8 @@ class IOLoop:
             _loop.set_thread_loop(None)
         if self._executor is not None and self._executor_is_ours:
             self._executor.shutdown(wait=False)
+        if self._close_selector is not None:
+            self._close_selector()
         if self._owns_loop:
             self.asyncio_loop.close()
 
@@ -536,7 +597,7 @@ class IOLoop:
         """Change the events watched on ``fd``; raises KeyError if it has no handler."""
         if (fileno := _fileno(fd)) not in self._handlers:
             raise KeyError(f"fd {fileno} has no handler; use add_handler() first")
-        loop = self.asyncio_loop
+        loop = self.selector_loop
         for event, add, remove in (
             (self.READ, loop.add_reader, loop.remove_reader),
             (self.WRITE, loop.add_writer, loop.remove_writer),
@@ -549,8 +610,8 @@ class IOLoop:
     def remove_handler(self, fd: int | _Selectable) -> None:
         """Stop watching ``fd``; does nothing if it has no handler."""
         if self._handlers.pop(fileno := _fileno(fd), None) is not None:
-            self.asyncio_loop.remove_reader(fileno)
-            self.asyncio_loop.remove_writer(fileno)
+            self.selector_loop.remove_reader(fileno)
+            self.selector_loop.remove_writer(fileno)
 
     def _fd_ready(self, fileno: int, event: int) -> None:
         if (entry := self._handlers.get(fileno)) is not None:

@@ -33,8 +33,9 @@ import ssl
 import sys
 import unittest
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from squall import gen
 from squall.httpclient import AsyncHTTPClient, HTTPResponse
@@ -50,9 +51,11 @@ __all__ = [
     "bind_unused_port",
     "gen_test",
     "get_async_test_timeout",
+    "setup_with_context_manager",
 ]
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+_T = TypeVar("_T")
 
 
 def bind_unused_port(
@@ -63,6 +66,17 @@ def bind_unused_port(
     for extra in sockets[1:]:  # a hostname may give one socket per family: keep the first
         extra.close()
     return sockets[0], int(sockets[0].getsockname()[1])
+
+
+def setup_with_context_manager(testcase: unittest.TestCase, cm: AbstractContextManager[_T]) -> _T:
+    """Enter ``cm`` for the rest of ``testcase`` (call it from ``setUp``); return what it gives.
+
+    The context is exited as a cleanup (``addCleanup``), after ``tearDown``, even when the test
+    or ``tearDown`` fails.
+    """
+    value = cm.__enter__()
+    testcase.addCleanup(cm.__exit__, None, None, None)
+    return value
 
 
 def get_async_test_timeout() -> float:

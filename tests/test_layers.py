@@ -65,6 +65,17 @@ ALLOWED: dict[str, set[str]] = {
         "squall.concurrent",
         "squall.locks",
     },
+    "squall.platform*": LEAVES
+    | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent", "squall.gen"},
+    "squall.wsgi": LEAVES
+    | {
+        "squall.httputil",
+        "squall._forms",
+        "squall._delegates",
+        "squall.ioloop",
+        "squall.concurrent",
+    }
+    | {"squall._loop", "squall._stack_context"},
     "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
 }

@@ -478,3 +478,31 @@ def test_expect_log_records_whether_a_stack_was_logged(
         except RuntimeError:
             logger.exception("failed")
     assert expected.logged_stack
+
+
+def test_setup_with_context_manager_exits_after_teardown_even_when_the_test_fails() -> None:
+    events: list[str] = []
+
+    class Context:
+        def __enter__(self) -> str:
+            events.append("enter")
+            return "value"
+
+        def __exit__(self, *exc: object) -> None:
+            events.append("exit")
+
+    class Case(unittest.TestCase):
+        def setUp(self) -> None:
+            self.value = testing.setup_with_context_manager(self, Context())
+
+        def tearDown(self) -> None:
+            events.append(f"tearDown {self.value}")
+
+        def test_fails(self) -> None:
+            events.append("test")
+            raise AssertionError("on purpose")
+
+    result = unittest.TestResult()
+    Case("test_fails").run(result)
+    assert len(result.failures) == 1
+    assert events == ["enter", "test", "tearDown value", "exit"]
