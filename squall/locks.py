@@ -4,18 +4,19 @@
 coroutines on one event loop; they are not thread-safe. Every wait takes an optional
 ``timeout``: an absolute time on ``IOLoop.time()`` or a ``datetime.timedelta`` from now.
 
-How this works: each primitive keeps its blocked waiters in a ``_Waiters`` queue, an ordered
-dict of future -> timer, so waiters are served first come, first served, and a waiter that
-times out or is cancelled by its caller leaves the queue at once (O(1)): nothing accumulates
-however many waiters give up. Waking a waiter resolves its future; its coroutine resumes on
-the loop's next iteration, as with any asyncio future.
+How this works: each primitive keeps its blocked waiters in a ``_Waiters`` deque of
+(future, timer), so waiters are served first come, first served. A waiter that times out or
+whose caller cancelled it is skipped when it reaches the front and dropped in bulk by sweeps
+(see ``_Waiters``), so nothing accumulates however many waiters give up, and no per-waiter
+callback is paid. Waking a waiter resolves its future (and cancels its timer); its coroutine
+resumes on the loop's next iteration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
-from collections import OrderedDict
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -28,51 +29,100 @@ __all__ = ["BoundedSemaphore", "Condition", "Event", "Lock", "Semaphore"]
 Timeout = float | datetime.timedelta
 
 
-class _Waiters:
-    """Blocked waiters in arrival order, each with its timeout timer (or None)."""
+_SWEEP_AFTER = 100  # timed-out waiters tolerated before a sweep is considered
+_SWEEP_MIN = 128  # waiters queued before the first check for ones their callers cancelled
+_get_running_loop = asyncio._get_running_loop
+_Future = asyncio.Future
 
-    __slots__ = ("_futures",)
+
+def _call_at_deadline(
+    loop: asyncio.AbstractEventLoop, timeout: Timeout, callback: Callable[..., object], *args: Any
+) -> asyncio.TimerHandle:
+    """Schedule ``callback(*args)`` on ``loop`` at ``timeout``.
+
+    ``timeout`` is an absolute time on ``IOLoop.time()`` or a ``datetime.timedelta`` from now;
+    anything else raises TypeError.
+    """
+    if isinstance(timeout, datetime.timedelta):
+        delay = timeout.total_seconds()
+    elif isinstance(timeout, int | float):
+        delay = timeout - IOLoop.current().time()
+    else:
+        raise TypeError(
+            f"Unsupported timeout {timeout!r}: pass a number on IOLoop.time() or a timedelta"
+        )
+    return loop.call_later(max(delay, 0.0), callback, *args)
+
+
+class _Waiters:
+    """Blocked waiters in arrival order (a deque of futures); timers of the timed ones apart.
+
+    Waking takes the oldest waiter still pending and cancels its timer. A waiter that timed
+    out or that its caller cancelled stays until it reaches the front, or until a sweep: one
+    runs once over ``_SWEEP_AFTER`` timed-out waiters outnumber the live ones, and one when the
+    deque has doubled since the last (which catches cancelled waiters without paying a
+    done-callback per waiter). So memory stays proportional to the live waiters.
+    """
+
+    __slots__ = ("_deque", "_sweep_at", "_timed_out", "_timers")
 
     def __init__(self) -> None:
-        self._futures: OrderedDict[asyncio.Future[Any], asyncio.TimerHandle | None] = OrderedDict()
+        self._deque: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._timers: dict[asyncio.Future[Any], asyncio.TimerHandle] = {}
+        self._timed_out = 0
+        self._sweep_at = _SWEEP_MIN
 
     def __len__(self) -> int:
-        return len(self._futures)
+        return len(self._deque)
 
     def add(
         self, timeout: Timeout | None, on_timeout: Callable[[asyncio.Future[Any]], object]
     ) -> asyncio.Future[Any]:
-        """Queue a new waiter; at ``timeout`` it leaves the queue and ``on_timeout(it)`` runs."""
-        waiter = _create_future()
-        timer = None
+        """Queue a new waiter; at ``timeout``, if still pending, ``on_timeout(it)`` runs."""
+        deque = self._deque
+        if len(deque) >= self._sweep_at:
+            self._sweep()
+            deque = self._deque
+        loop = _get_running_loop()
+        waiter: asyncio.Future[Any] = _Future(loop=loop) if loop is not None else _create_future()
         if timeout is not None:
-            timer = IOLoop.current().add_timeout(timeout, self._expire, waiter, on_timeout)
-        self._futures[waiter] = timer
-        waiter.add_done_callback(self._discard)
+            self._timers[waiter] = _call_at_deadline(
+                waiter.get_loop(), timeout, self._expire, waiter, on_timeout
+            )
+        deque.append(waiter)
         return waiter
 
     def _expire(
         self, waiter: asyncio.Future[Any], on_timeout: Callable[[asyncio.Future[Any]], object]
     ) -> None:
-        if waiter in self._futures:
-            del self._futures[waiter]
-            if not waiter.done():
-                on_timeout(waiter)
+        self._timers.pop(waiter, None)
+        if waiter.done():  # cancelled by its caller meanwhile
+            return
+        on_timeout(waiter)
+        self._timed_out += 1
+        if self._timed_out > _SWEEP_AFTER and self._timed_out * 2 > len(self._deque):
+            self._sweep()
 
-    def _discard(self, waiter: asyncio.Future[Any]) -> None:
-        # Runs once the waiter is done by any route; a caller's cancel() is the one that
-        # leaves it queued until here.
-        if (timer := self._futures.pop(waiter, None)) is not None:
-            timer.cancel()
+    def _sweep(self) -> None:
+        live = collections.deque(waiter for waiter in self._deque if not waiter.done())
+        timers = self._timers
+        for waiter in [waiter for waiter in timers if waiter.done()]:
+            timers.pop(waiter).cancel()
+        self._deque = live
+        self._timed_out = 0
+        self._sweep_at = max(_SWEEP_MIN, 2 * len(live))
 
     def pop(self) -> asyncio.Future[Any] | None:
-        """Take the oldest waiter still pending, or None."""
-        while self._futures:
-            waiter, timer = self._futures.popitem(last=False)
-            if timer is not None:
+        """Take the oldest waiter still pending (cancelling its timer), or None."""
+        deque, timers = self._deque, self._timers
+        while deque:
+            waiter = deque.popleft()
+            if timers and (timer := timers.pop(waiter, None)) is not None:
                 timer.cancel()
             if not waiter.done():
                 return waiter
+            if not waiter.cancelled():  # it timed out: it was counted
+                self._timed_out = max(self._timed_out - 1, 0)
         return None
 
 
@@ -85,7 +135,8 @@ def _resolve_false(waiter: asyncio.Future[Any]) -> None:
 
 
 def _done_future(value: Any) -> asyncio.Future[Any]:
-    future = _create_future()
+    loop = _get_running_loop()
+    future: asyncio.Future[Any] = _Future(loop=loop) if loop is not None else _create_future()
     future.set_result(value)
     return future
 
@@ -126,11 +177,11 @@ class Condition:
 
     def notify(self, n: int = 1) -> None:
         """Wake the ``n`` longest-waiting coroutines (fewer if fewer wait)."""
-        woken: list[asyncio.Future[Any]] = []
-        while len(woken) < n and (waiter := self._waiters.pop()) is not None:
-            woken.append(waiter)
-        for waiter in woken:
-            waiter.set_result(True)
+        waiters = self._waiters
+        for _ in range(n):
+            if (waiter := waiters.pop()) is None:
+                break
+            waiter.set_result(True)  # its callbacks run later: notify() is not re-entered
 
     def notify_all(self) -> None:
         """Wake every waiting coroutine."""
@@ -233,7 +284,10 @@ class Semaphore:
         """
         if self._value > 0:
             self._value -= 1
-            return _done_future(_ReleasingContextManager(self))
+            loop = _get_running_loop()
+            future = _Future(loop=loop) if loop is not None else _create_future()
+            future.set_result(_ReleasingContextManager(self))
+            return future
         return self._waiters.add(timeout, _fail_with_timeout)
 
     def __enter__(self) -> None:

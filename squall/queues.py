@@ -6,11 +6,14 @@ A producer ``await q.put(item)`` (blocking while a bounded queue is full); a con
 ``squall.locks`` these are for coroutines on one event loop, not for threads. Timeouts are
 an absolute time on ``IOLoop.time()`` or a ``datetime.timedelta`` from now.
 
-How this works: blocked getters and putters wait in FIFO deques, and an item goes straight to
-the longest-waiting getter (a freed slot to the longest-waiting putter). A waiter that times
-out or is cancelled stays in its deque, marked done, until ``put``/``get`` reaches it at the
-front; once dead waiters outnumber live ones (and there are over ``_SWEEP_AFTER``) both deques
-are swept, so memory stays bounded by the live waiters however many give up.
+How this works: blocked getters and putters wait in FIFO deques (the timers of those with a
+timeout are kept apart), and an item goes straight to the longest-waiting getter (a freed slot
+to the longest-waiting putter). A waiter that times out or is cancelled stays in its deque,
+marked done, until ``put``/``get`` reaches it at the front, as in Tornado. Besides, both
+deques are swept once timed-out waiters outnumber live ones (and there are over
+``_SWEEP_AFTER``), and when a deque has doubled since its last sweep (which catches cancelled
+ones: no per-waiter callback is paid), so memory stays proportional to the live waiters
+however many give up.
 """
 
 from __future__ import annotations
@@ -23,15 +26,18 @@ from collections.abc import Awaitable
 from typing import Any, Generic, TypeVar
 
 from squall.concurrent import _create_future
-from squall.ioloop import IOLoop
-from squall.locks import Event
+from squall.locks import Event, _call_at_deadline
 
 __all__ = ["LifoQueue", "PriorityQueue", "Queue", "QueueEmpty", "QueueFull"]
 
 _T = TypeVar("_T")
 Timeout = float | datetime.timedelta
 
-_SWEEP_AFTER = 100  # dead waiters tolerated before a sweep is considered
+_EMPTY: Any = object()  # what _try_get() returns for an empty queue
+_get_running_loop = asyncio._get_running_loop
+_Future = asyncio.Future
+_SWEEP_AFTER = 100  # timed-out waiters tolerated before a sweep is considered
+_SWEEP_MIN = 128  # waiters queued before a deque is first checked for cancelled ones
 
 
 class QueueEmpty(Exception):
@@ -74,7 +80,9 @@ class Queue(Generic[_T]):
         self._init()
         self._getters: collections.deque[asyncio.Future[_T]] = collections.deque()
         self._putters: collections.deque[tuple[_T, asyncio.Future[None]]] = collections.deque()
-        self._dead = 0  # timed-out or cancelled waiters still in the deques
+        self._timers: dict[asyncio.Future[Any], asyncio.TimerHandle] = {}  # of timed waiters
+        self._timed_out = 0  # timed-out waiters still in the deques
+        self._sweep_at = _SWEEP_MIN  # deque length that triggers a check for cancelled waiters
         self._unfinished_tasks = 0
         self._finished = Event()
         self._finished.set()
@@ -102,14 +110,16 @@ class Queue(Generic[_T]):
         The future resolves once the item is in; after ``timeout`` it fails with TimeoutError
         and the item is not put. Waiting putters get room in arrival order.
         """
-        future: asyncio.Future[None] = _create_future()
-        try:
-            self.put_nowait(item)
-        except QueueFull:
-            self._putters.append((item, future))
-            self._watch(future, timeout)
-        else:
+        loop = _get_running_loop()
+        future: asyncio.Future[None] = _Future(loop=loop) if loop else _create_future()
+        if self._try_put(item):
             future.set_result(None)
+        else:
+            if len(self._putters) >= self._sweep_at:
+                self._sweep()
+            if timeout is not None:
+                self._set_timer(future, timeout)
+            self._putters.append((item, future))
         return future
 
     def put_nowait(self, item: _T) -> None:
@@ -117,15 +127,25 @@ class Queue(Generic[_T]):
 
         A waiting getter receives it (its future resolves; it resumes on the next iteration).
         """
-        self._drop_dead_heads()
-        if self._getters:
-            getter = self._getters.popleft()  # getters only wait on an empty queue
+        if not self._try_put(item):
+            raise QueueFull
+
+    def _try_put(self, item: _T) -> bool:
+        # put_nowait() without the exception: put() takes this path on every call.
+        getters, putters = self._getters, self._putters
+        if (getters and getters[0].done()) or (putters and putters[0][1].done()):
+            self._drop_dead_heads()
+        if getters:
+            getter = getters.popleft()  # getters only wait on an empty queue
+            if self._timers:
+                self._cancel_timer(getter)
             self._put_counted(item)
             getter.set_result(self._get())
-        elif self.full():
-            raise QueueFull
-        else:
-            self._put_counted(item)
+            return True
+        if self.full():
+            return False
+        self._put_counted(item)
+        return True
 
     def get(self, timeout: Timeout | None = None) -> asyncio.Future[_T]:
         """Remove and return an item, waiting for one if the queue is empty.
@@ -134,12 +154,17 @@ class Queue(Generic[_T]):
         arrival order. A getter cancelled after its future resolved loses that item: cancel
         the waiting, not the delivery.
         """
-        future: asyncio.Future[_T] = _create_future()
-        try:
-            future.set_result(self.get_nowait())
-        except QueueEmpty:
+        loop = _get_running_loop()
+        future: asyncio.Future[_T] = _Future(loop=loop) if loop else _create_future()
+        item = self._try_get()
+        if item is not _EMPTY:
+            future.set_result(item)
+        else:
+            if len(self._getters) >= self._sweep_at:
+                self._sweep()
+            if timeout is not None:
+                self._set_timer(future, timeout)
             self._getters.append(future)
-            self._watch(future, timeout)
         return future
 
     def get_nowait(self) -> _T:
@@ -147,15 +172,26 @@ class Queue(Generic[_T]):
 
         The longest-waiting putter's item enters the queue in its place.
         """
-        self._drop_dead_heads()
-        if self._putters:
-            item, putter = self._putters.popleft()  # putters only wait on a full queue
+        item = self._try_get()
+        if item is _EMPTY:
+            raise QueueEmpty
+        return item  # type: ignore[no-any-return]  # not the sentinel: an item
+
+    def _try_get(self) -> Any:
+        # get_nowait() without the exception (_EMPTY instead): get() takes this path.
+        getters, putters = self._getters, self._putters
+        if (getters and getters[0].done()) or (putters and putters[0][1].done()):
+            self._drop_dead_heads()
+        if putters:
+            item, putter = putters.popleft()  # putters only wait on a full queue
+            if self._timers:
+                self._cancel_timer(putter)
             self._put_counted(item)
             putter.set_result(None)
             return self._get()
         if self.qsize():
             return self._get()
-        raise QueueEmpty
+        return _EMPTY
 
     def task_done(self) -> None:
         """Mark one item taken from the queue as processed.
@@ -197,35 +233,44 @@ class Queue(Generic[_T]):
         self._finished.clear()
         self._put(item)
 
-    def _watch(self, future: asyncio.Future[Any], timeout: Timeout | None) -> None:
-        timer = None
-        if timeout is not None:
-            timer = IOLoop.current().add_timeout(timeout, _time_out, future)
-        future.add_done_callback(lambda done: self._waiter_done(done, timer))
+    def _set_timer(self, future: asyncio.Future[Any], timeout: Timeout) -> None:
+        self._timers[future] = _call_at_deadline(future.get_loop(), timeout, self._time_out, future)
 
-    def _waiter_done(self, future: asyncio.Future[Any], timer: asyncio.TimerHandle | None) -> None:
-        if timer is not None:
+    def _cancel_timer(self, future: asyncio.Future[Any]) -> None:
+        if (timer := self._timers.pop(future, None)) is not None:
             timer.cancel()
-        if future.cancelled() or future.exception() is not None:  # left queued: count it
-            self._dead += 1
-            if self._dead > _SWEEP_AFTER and self._dead * 2 > len(self._getters) + len(
-                self._putters
-            ):
-                self._sweep()
+
+    def _time_out(self, future: asyncio.Future[Any]) -> None:
+        self._timers.pop(future, None)
+        if future.done():  # cancelled by its caller meanwhile
+            return
+        future.set_exception(TimeoutError("Timeout"))
+        self._timed_out += 1
+        if self._timed_out > _SWEEP_AFTER and self._timed_out * 2 > len(self._getters) + len(
+            self._putters
+        ):
+            self._sweep()
 
     def _drop_dead_heads(self) -> None:
-        getters, putters = self._getters, self._putters
+        getters, putters = self._getters, self._putters  # timed out or cancelled at the front
         while getters and getters[0].done():
-            getters.popleft()
-            self._dead = max(self._dead - 1, 0)
+            self._forget(getters.popleft())
         while putters and putters[0][1].done():
-            putters.popleft()
-            self._dead = max(self._dead - 1, 0)
+            self._forget(putters.popleft()[1])
+
+    def _forget(self, future: asyncio.Future[Any]) -> None:
+        if self._timers:
+            self._cancel_timer(future)
+        if not future.cancelled():  # it timed out: it was counted
+            self._timed_out = max(self._timed_out - 1, 0)
 
     def _sweep(self) -> None:
         self._getters = collections.deque(f for f in self._getters if not f.done())
         self._putters = collections.deque(p for p in self._putters if not p[1].done())
-        self._dead = 0
+        for future in [future for future in self._timers if future.done()]:
+            self._timers.pop(future).cancel()
+        self._timed_out = 0
+        self._sweep_at = max(_SWEEP_MIN, 2 * max(len(self._getters), len(self._putters)))
 
     # ---- repr -----------------------------------------------------------------------------------
 
@@ -246,11 +291,6 @@ class Queue(Generic[_T]):
         if self._unfinished_tasks:
             parts.append(f"tasks={self._unfinished_tasks}")
         return " ".join(parts)
-
-
-def _time_out(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError("Timeout"))
 
 
 class PriorityQueue(Queue[_T]):

@@ -114,11 +114,16 @@ class WSGIContainer:
                 self.executor, self.wsgi_application, self.environ(request), response.start_response
             )
             try:
-                await self._send(request, response, body, loop)
-                status = response.code()
+                complete = await self._send(request, response, body, loop)
             finally:
+                # PEP 3333: always, and before the response is complete, so that the next
+                # request on the connection finds the application's resources released.
                 if callable(close := getattr(body, "close", None)):
                     await loop.run_in_executor(self.executor, close)
+            if complete:
+                assert request.connection is not None  # checked by _send
+                request.connection.finish()
+            status = response.code()
         except Exception:
             if response.disconnected:
                 status = response.code()
@@ -133,7 +138,8 @@ class WSGIContainer:
         response: _Response,
         body: Iterable[bytes],
         loop: asyncio.AbstractEventLoop,
-    ) -> None:
+    ) -> bool:
+        """Write the response but for its end; False if the client went away first."""
         connection = request.connection
         assert connection is not None  # a request from a server always has one
 
@@ -147,8 +153,7 @@ class WSGIContainer:
             head = self._headers(request, response, sum(map(len, chunks)))
             response.headers_sent = True
             await connection.write_headers(*head, b"".join(chunks))
-            connection.finish()
-            return
+            return True
         iterator = iter(body)
         start_line: ResponseStartLine | None = None
         while not response.disconnected:
@@ -162,8 +167,8 @@ class WSGIContainer:
             elif pending:
                 await connection.write(pending)
             if chunk is _END:
-                connection.finish()
-                break
+                return True
+        return False
 
     def _headers(
         self, request: HTTPServerRequest, response: _Response, length: int | None

@@ -148,14 +148,20 @@ def test_many_waiters_timing_out_are_swept_without_further_operations(
     run(body())
 
 
-def test_many_cancelled_waiters_are_swept(run: Runner[Any]) -> None:
+def test_cancelled_waiters_do_not_accumulate(run: Runner[Any]) -> None:
     async def body() -> None:
-        q: queues.Queue[int] = queues.Queue()
-        getters = [q.get() for _ in range(1000)]
-        for g in getters:
-            g.cancel()
-        await settle()
-        assert len(q._getters) <= queues._SWEEP_AFTER
+        q: queues.Queue[int] = queues.Queue(maxsize=1)
+        q.put_nowait(0)
+        for _ in range(5000):  # asyncio.wait_for(q.get(), t) giving up, over and over
+            q.put(1).cancel()
+            assert len(q._putters) <= 2 * queues._SWEEP_MIN
+        assert q.get_nowait() == 0
+        for _ in range(5000):
+            q.get().cancel()
+            assert len(q._getters) <= 2 * queues._SWEEP_MIN
+        live = q.get()
+        q.put_nowait(9)  # goes to the live getter, past the cancelled ones
+        assert await live == 9
 
     run(body())
 

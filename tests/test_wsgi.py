@@ -255,17 +255,22 @@ def test_fallback_handler_serves_wsgi_beside_request_handlers(
         [("/native", Native), (r"/legacy/.*", FallbackHandler, {"fallback": container})]
     )
 
+    def logged() -> bool:
+        return any("200 GET /legacy/x (127.0.0.1)" in r.getMessage() for r in caplog.records)
+
     async def body() -> tuple[Response, Response]:
         async with serving(app) as (_, port), await RawClient.connect(port) as client:
             await client.send(request("GET", "/legacy/x"))
             first = await client.read_response()
             await client.send(request("GET", "/native"))  # same connection: kept alive
-            return first, await client.read_response()
+            second = await client.read_response()
+            while not logged():  # the container logs just after the response went out
+                await asyncio.sleep(0.01)
+            return first, second
 
     with caplog.at_level(logging.INFO, logger="squall.access"):
-        legacy, native = run(body())
+        legacy, native = run(body(), timeout=10)
     assert legacy.body == b"Hello world" and native.body == b"native"
-    assert any("200 GET /legacy/x (127.0.0.1)" in r.getMessage() for r in caplog.records)
 
 
 def test_concurrent_requests_run_in_parallel_on_a_thread_pool(
