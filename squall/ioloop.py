@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import functools
 import inspect
@@ -34,7 +35,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
 from typing import Any, ClassVar, Literal, ParamSpec, Protocol, TypeVar, overload
 
@@ -58,6 +59,7 @@ class _ThreadState(threading.local):
 _lock = threading.RLock()  # guards _facades, _instance and _start_hooks
 _facades: dict[asyncio.AbstractEventLoop, IOLoop] = {}
 _instance: IOLoop | None = None
+_main_running: IOLoop | None = None  # the loop running on the main thread, for other threads
 _thread = _ThreadState()
 _start_hooks: list[Callable[[IOLoop], object]] = []  # for the next loop to run (_when_running)
 
@@ -82,6 +84,14 @@ def _set_instance(facade: IOLoop | None) -> None:
 
 def _bind(callback: Callable[..., object], args: Any, kwargs: Any) -> Callable[[], object]:
     return functools.partial(callback, *args, **kwargs) if args or kwargs else callback
+
+
+@contextlib.contextmanager
+def _after(callback: Callable[[], object]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        callback()
 
 
 def _lacks_add_reader(loop: asyncio.AbstractEventLoop) -> bool:
@@ -262,6 +272,8 @@ class IOLoop(Configurable):
             main = _live_instance()
             if _on_main_thread() and (running := asyncio._get_running_loop()) is not None:
                 main = IOLoop._for_asyncio_loop(running)
+            elif (busy := _main_running) is not None and busy._alive():
+                main = busy
             elif main is None:
                 main = IOLoop.current() if _on_main_thread() else IOLoop(make_current=False)
             _set_instance(main)
@@ -312,10 +324,17 @@ class IOLoop(Configurable):
         if self.asyncio_loop.is_running():
             raise RuntimeError("IOLoop is already running; stop() it before starting it again")
         if _on_main_thread():
+            global _main_running
             with _lock:
-                _set_instance(self)
+                _main_running = self
         if _start_pending():
             self._run_start_hooks()
+
+    def _after_run(self) -> None:
+        global _main_running
+        with _lock:
+            if _main_running is self:
+                _main_running = None
 
     def _run_start_hooks(self) -> None:
         blocking = sys.modules.get(_BLOCKING)
@@ -330,12 +349,16 @@ class IOLoop(Configurable):
     def start(self) -> None:
         """Run the loop until ``stop()``; raises RuntimeError if running already or closed.
 
-        While running it is the thread's asyncio event loop, and on the main thread the
-        ``instance()``.
+        While running it is the thread's asyncio event loop (and so ``current()``), and on the
+        main thread what ``instance()`` gives other threads. Afterwards the thread's current
+        loop is what it was before.
         """
         self._before_run()
-        with _loop.running(self.asyncio_loop):
-            self.asyncio_loop.run_forever()
+        try:
+            with _loop.running(self.asyncio_loop):
+                self.asyncio_loop.run_forever()
+        finally:
+            self._after_run()
 
     def stop(self) -> None:
         """Make ``start()`` return after the current iteration; safe from other threads.
@@ -362,16 +385,22 @@ class IOLoop(Configurable):
     def run_sync(self, func: Callable[[], Any], timeout: float | None = None) -> Any:
         """Run the loop until ``func()``'s result resolves, and return it.
 
-        ``func`` may return a coroutine, an asyncio or concurrent.futures Future, or a plain
-        value; its exception is re-raised here. After ``timeout`` seconds the work is cancelled
-        and TimeoutError raised. Raises RuntimeError if the loop is already running.
+        ``func`` may return None, or anything a coroutine may yield: a coroutine, an asyncio or
+        concurrent.futures Future, a list or dict of them. Anything else raises
+        ``gen.BadYieldError`` (a TypeError), as in Tornado. An exception of the work is
+        re-raised here. After ``timeout`` seconds the work is cancelled and TimeoutError raised.
+        Raises RuntimeError if the loop is already running, or if ``stop()`` ends it first.
         """
 
         async def call() -> Any:
+            from squall.gen import convert_yielded  # gen imports this module
+
             result = func()
-            if isinstance(result, concurrent.futures.Future):
-                result = asyncio.wrap_future(result)
-            return await result if inspect.isawaitable(result) else result
+            if result is None:
+                return None
+            if inspect.iscoroutine(result):  # awaited in this task: no second task to abandon
+                return await result
+            return await convert_yielded(result)
 
         def on_timeout() -> None:
             timed_out.append(True)
@@ -379,7 +408,7 @@ class IOLoop(Configurable):
 
         self._before_run()
         timed_out: list[bool] = []
-        with _loop.running(self.asyncio_loop):
+        with _loop.running(self.asyncio_loop), _after(self._after_run):
             task = self.asyncio_loop.create_task(call())
             timer = None if timeout is None else self.asyncio_loop.call_later(timeout, on_timeout)
             try:
@@ -391,6 +420,13 @@ class IOLoop(Configurable):
             finally:
                 if timer is not None:
                     timer.cancel()
+                if not task.done():
+                    # stop() ended the loop first ("Event loop stopped before Future
+                    # completed."): the work is abandoned. Cancel it, so that it unwinds if the
+                    # loop runs again, and keep its collection from logging "Task was destroyed
+                    # but it is pending" into whatever runs then.
+                    task.cancel()
+                    task._log_destroy_pending = False  # type: ignore[attr-defined]  # asyncio's
 
     def close(self, all_fds: bool = False) -> None:
         """Close the loop; a second call does nothing. Raises RuntimeError while running.
@@ -710,13 +746,13 @@ class PeriodicCallback:
         self._running = False
         self._io_loop: IOLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._next_time = 0.0  # on the asyncio loop's monotonic clock
+        self._next_timeout = 0.0  # on the asyncio loop's monotonic clock
 
     def start(self) -> None:
         """Start calling the callback on the calling thread's ``IOLoop.current()``."""
         self._io_loop = IOLoop.current()
         self._running = True
-        self._next_time = self._io_loop.asyncio_loop.time()
+        self._next_timeout = self._io_loop.asyncio_loop.time()
         self._schedule_next()
 
     def stop(self) -> None:
@@ -734,18 +770,25 @@ class PeriodicCallback:
         if not self._running or self._io_loop is None:
             return
         loop = self._io_loop.asyncio_loop
+        self._update_next(loop.time())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(self._next_timeout, self._run)
+
+    def _update_next(self, current_time: float) -> None:
+        """Move ``_next_timeout`` to the next period boundary after ``current_time``.
+
+        An overrun skips the periods it missed; a clock that reads earlier than the boundary
+        (a timer that fired a little early, or a clock stepped back) moves on one period.
+        """
         period = self.callback_time / 1000
         if self.jitter:
             period *= 1 + self.jitter * (random.random() - 0.5)
-        if self._next_time <= (now := loop.time()):
-            self._next_time += (math.floor((now - self._next_time) / period) + 1) * period
+        if self._next_timeout <= current_time:
+            missed = math.floor((current_time - self._next_timeout) / period)
+            self._next_timeout += (missed + 1) * period
         else:
-            # The timer fired a little early (loop clocks round to the millisecond): move on
-            # one period instead of firing again for the same slot.
-            self._next_time += period
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = loop.call_at(self._next_time, self._run)
+            self._next_timeout += period
 
     def _run(self) -> None:
         self._timer = None

@@ -67,7 +67,11 @@ def test_ioloop_over_a_given_asyncio_loop_is_unique_and_closes_it() -> None:
     assert io_loop.asyncio_loop is raw and io_loop.selector_loop is raw
     with pytest.raises(RuntimeError, match="already wraps"):
         IOLoop(asyncio_loop=raw, make_current=False)
-    assert io_loop.run_sync(lambda: IOLoop.current()) is io_loop
+
+    async def current() -> IOLoop:
+        return IOLoop.current()
+
+    assert io_loop.run_sync(current) is io_loop
     io_loop.close()
     assert raw.is_closed()
     assert raw not in IOLoop._ioloop_for_asyncio
