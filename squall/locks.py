@@ -26,7 +26,7 @@ from squall.ioloop import IOLoop
 
 __all__ = ["BoundedSemaphore", "Condition", "Event", "Lock", "Semaphore"]
 
-Timeout = float | datetime.timedelta
+_Timeout = float | datetime.timedelta
 
 
 _SWEEP_AFTER = 100  # timed-out waiters tolerated before a sweep is considered
@@ -36,7 +36,7 @@ _Future = asyncio.Future
 
 
 def _call_at_deadline(
-    loop: asyncio.AbstractEventLoop, timeout: Timeout, callback: Callable[..., object], *args: Any
+    loop: asyncio.AbstractEventLoop, timeout: _Timeout, callback: Callable[..., object], *args: Any
 ) -> asyncio.TimerHandle:
     """Schedule ``callback(*args)`` on ``loop`` at ``timeout``.
 
@@ -76,7 +76,7 @@ class _Waiters:
         return len(self._deque)
 
     def add(
-        self, timeout: Timeout | None, on_timeout: Callable[[asyncio.Future[Any]], object]
+        self, timeout: _Timeout | None, on_timeout: Callable[[asyncio.Future[Any]], object]
     ) -> asyncio.Future[Any]:
         """Queue a new waiter; at ``timeout``, if still pending, ``on_timeout(it)`` runs."""
         deque = self._deque
@@ -168,7 +168,7 @@ class Condition:
         waiting = f" waiters[{len(self._waiters)}]" if self._waiters else ""
         return f"<{type(self).__name__}{waiting}>"
 
-    def wait(self, timeout: Timeout | None = None) -> asyncio.Future[bool]:
+    def wait(self, timeout: _Timeout | None = None) -> asyncio.Future[bool]:
         """Wait for a notification; the future resolves True, or False once ``timeout`` passes.
 
         A waiter that timed out, or that its caller cancelled, is not counted by ``notify``.
@@ -217,7 +217,7 @@ class Event:
         """Reset the flag: ``wait()`` blocks again until the next ``set()``."""
         self._value = False
 
-    def wait(self, timeout: Timeout | None = None) -> asyncio.Future[None]:
+    def wait(self, timeout: _Timeout | None = None) -> asyncio.Future[None]:
         """Return a future that resolves once the flag is set (at once if it is set).
 
         After ``timeout`` the future fails with ``TimeoutError`` and the waiter is dropped.
@@ -276,7 +276,7 @@ class Semaphore:
         else:
             waiter.set_result(_ReleasingContextManager(self))
 
-    def acquire(self, timeout: Timeout | None = None) -> asyncio.Future[_ReleasingContextManager]:
+    def acquire(self, timeout: _Timeout | None = None) -> asyncio.Future[_ReleasingContextManager]:
         """Decrement the counter; the future resolves once it could.
 
         It resolves to a context manager whose exit releases. After ``timeout`` the future fails
@@ -346,7 +346,7 @@ class Lock:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} _block={self._block}>"
 
-    def acquire(self, timeout: Timeout | None = None) -> asyncio.Future[_ReleasingContextManager]:
+    def acquire(self, timeout: _Timeout | None = None) -> asyncio.Future[_ReleasingContextManager]:
         """Take the lock; the future resolves to a context manager that releases it.
 
         After ``timeout`` the future fails with ``TimeoutError`` and the lock is not taken.

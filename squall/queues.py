@@ -31,7 +31,7 @@ from squall.locks import Event, _call_at_deadline
 __all__ = ["LifoQueue", "PriorityQueue", "Queue", "QueueEmpty", "QueueFull"]
 
 _T = TypeVar("_T")
-Timeout = float | datetime.timedelta
+_Timeout = float | datetime.timedelta
 
 _EMPTY: Any = object()  # what _try_get() returns for an empty queue
 _get_running_loop = asyncio._get_running_loop
@@ -104,7 +104,7 @@ class Queue(Generic[_T]):
         """Return True if the queue is bounded and holds ``maxsize`` items or more."""
         return self._maxsize > 0 and self.qsize() >= self._maxsize
 
-    def put(self, item: _T, timeout: Timeout | None = None) -> asyncio.Future[None]:
+    def put(self, item: _T, timeout: _Timeout | None = None) -> asyncio.Future[None]:
         """Put ``item`` in the queue, waiting for room if it is full.
 
         The future resolves once the item is in; after ``timeout`` it fails with TimeoutError
@@ -147,7 +147,7 @@ class Queue(Generic[_T]):
         self._put_counted(item)
         return True
 
-    def get(self, timeout: Timeout | None = None) -> asyncio.Future[_T]:
+    def get(self, timeout: _Timeout | None = None) -> asyncio.Future[_T]:
         """Remove and return an item, waiting for one if the queue is empty.
 
         After ``timeout`` the future fails with TimeoutError. Waiting getters are served in
@@ -205,7 +205,7 @@ class Queue(Generic[_T]):
         if self._unfinished_tasks == 0:
             self._finished.set()
 
-    def join(self, timeout: Timeout | None = None) -> asyncio.Future[None]:
+    def join(self, timeout: _Timeout | None = None) -> asyncio.Future[None]:
         """Wait until every item put has been marked with ``task_done()``.
 
         After ``timeout`` the future fails with TimeoutError.
@@ -233,7 +233,7 @@ class Queue(Generic[_T]):
         self._finished.clear()
         self._put(item)
 
-    def _set_timer(self, future: asyncio.Future[Any], timeout: Timeout) -> None:
+    def _set_timer(self, future: asyncio.Future[Any], timeout: _Timeout) -> None:
         self._timers[future] = _call_at_deadline(future.get_loop(), timeout, self._time_out, future)
 
     def _cancel_timer(self, future: asyncio.Future[Any]) -> None:

@@ -36,7 +36,7 @@ from squall.log import access_log, app_log
 __all__ = ["WSGIContainer"]
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _ERROR_PAGE = (
     b"<html><title>500: Internal Server Error</title><body>500: Internal Server Error</body></html>"
 )
@@ -89,7 +89,7 @@ class WSGIContainer:
     """
 
     def __init__(
-        self, wsgi_application: WSGIApp, executor: concurrent.futures.Executor | None = None
+        self, wsgi_application: _WSGIApp, executor: concurrent.futures.Executor | None = None
     ) -> None:
         self.wsgi_application = wsgi_application
         self.executor: concurrent.futures.Executor = (
@@ -97,6 +97,7 @@ class WSGIContainer:
         )
 
     def __call__(self, request: HTTPServerRequest) -> None:
+        """Start answering ``request`` on the current IOLoop; returns at once."""
         IOLoop.current().spawn_callback(self.handle_request, request)
 
     async def handle_request(self, request: HTTPServerRequest) -> None:

@@ -278,3 +278,10 @@ def test_arg_replacer_keyword_only_argument() -> None:
 def test_gzip_decompressor_warns_without_max_length_even_for_empty_input() -> None:
     with pytest.warns(DeprecationWarning):
         assert util.GzipDecompressor().decompress(b"") == b""
+
+
+@pytest.mark.parametrize("name", ["locks", "queues", "util", "platform", "wsgi"])
+def test_new_modules_are_reachable_as_attributes_of_the_package(name: str) -> None:
+    import importlib
+
+    assert getattr(squall, name) is importlib.import_module(f"squall.{name}")
