@@ -30,13 +30,18 @@ _SUBMODULES = frozenset(
         "httputil",
         "ioloop",
         "locale",
+        "locks",
         "log",
         "netutil",
         "options",
+        "platform",
         "process",
+        "queues",
         "template",
         "testing",
+        "util",
         "web",
+        "wsgi",
         "websocket",
     }
 )

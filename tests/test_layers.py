@@ -22,6 +22,7 @@ LEAVES = {
     "squall._compiled",
     "squall.escape",
     "squall.log",
+    "squall.util",
 }
 
 # module pattern -> squall modules it may import at module level (fnmatch patterns).
@@ -33,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall._delegates": set(),
     "squall.escape": set(),
     "squall.log": set(),
+    "squall.util": set(),
     "squall._loop": {"squall.log"},
     "squall._stack_context": {"squall.log"},
     "squall._forms": LEAVES,
@@ -53,6 +55,27 @@ ALLOWED: dict[str, set[str]] = {
     | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent"},
     "squall.concurrent": LEAVES | {"squall._loop", "squall._stack_context", "squall.ioloop"},
     "squall.options": LEAVES,
+    "squall.locks": LEAVES
+    | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent"},
+    "squall.queues": LEAVES
+    | {
+        "squall._loop",
+        "squall._stack_context",
+        "squall.ioloop",
+        "squall.concurrent",
+        "squall.locks",
+    },
+    "squall.platform*": LEAVES
+    | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent", "squall.gen"},
+    "squall.wsgi": LEAVES
+    | {
+        "squall.httputil",
+        "squall._forms",
+        "squall._delegates",
+        "squall.ioloop",
+        "squall.concurrent",
+    }
+    | {"squall._loop", "squall._stack_context"},
     "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
     # squall.auth's implementation sits on top, beside httpclient: handlers and the client.
