@@ -20,6 +20,7 @@ version_info = (0, 1, 0, 0)
 
 _SUBMODULES = frozenset(
     {
+        "auth",
         "autoreload",
         "concurrent",
         "escape",
@@ -29,14 +30,21 @@ _SUBMODULES = frozenset(
         "httputil",
         "ioloop",
         "iostream",
+        "locale",
+        "locks",
         "log",
         "netutil",
         "options",
+        "platform",
         "process",
         "tcpclient",
         "tcpserver",
+        "queues",
+        "template",
         "testing",
+        "util",
         "web",
+        "wsgi",
         "websocket",
     }
 )

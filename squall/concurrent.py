@@ -45,6 +45,7 @@ _T = TypeVar("_T")
 _F = TypeVar("_F", bound="asyncio.Future[Any] | concurrent.futures.Future[Any]")
 
 Future = asyncio.Future
+_Future = asyncio.Future
 FUTURES: tuple[type, ...] = (asyncio.Future, concurrent.futures.Future)
 
 
@@ -59,11 +60,13 @@ def is_future(x: object) -> bool:
 
 def _create_future() -> asyncio.Future[Any]:
     """A new future on the running loop, else on ``IOLoop.current()``'s loop."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = IOLoop.current().asyncio_loop
-    return loop.create_future()
+    # Two C calls on the common path (locks and queues make one future per blocking call):
+    # _get_running_loop() answers None rather than raising, and the Future type is built
+    # directly (asyncio's and uvloop's create_future() build exactly this).
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return IOLoop.current().asyncio_loop.create_future()
+    return _Future(loop=loop)
 
 
 class DummyExecutor(concurrent.futures.Executor):

@@ -6,6 +6,7 @@ Standard library only; nothing in squall is imported here."""
 
 from __future__ import annotations
 
+import binascii
 import html
 import json
 import re
@@ -143,26 +144,78 @@ def url_unescape(
     sequences become U+FFFD), or the raw bytes when ``encoding`` is None."""
     if encoding is None:
         raw = utf8(value)
-        return urllib.parse.unquote_to_bytes(raw.replace(b"+", b" ") if plus else raw)
+        return _unquote_to_bytes(raw.replace(b"+", b" ") if plus else raw)
     text = to_unicode(value)
     if plus:
         return urllib.parse.unquote_plus(text, encoding=encoding)
     return urllib.parse.unquote(text, encoding=encoding)
 
 
+_ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2}){1,4096}")  # bounded: sre keeps state per repeat
+
+
+def _unquote_to_bytes(data: bytes) -> bytes:
+    """``urllib.parse.unquote_to_bytes`` for bytes, in memory proportional to the input.
+
+    The standard library makes an object per ``%``; here each run of escapes is decoded in
+    one step and text between runs is copied straight into the result, so a hostile query
+    string of a million escapes costs a few times its own size, not twenty. A ``%`` not
+    followed by two hex digits stays as it is.
+    """
+    first = _ESCAPE_RUN.search(data)
+    if first is None:
+        return bytes(data)
+    view = memoryview(data)
+    out = bytearray(view[: first.start()])
+    position = first.start()
+    for match in _ESCAPE_RUN.finditer(data, position):
+        out += view[position : match.start()]
+        out += binascii.unhexlify(match.group().replace(b"%", b""))
+        position = match.end()
+    out += view[position:]
+    return bytes(out)
+
+
+def _query_bytes(qs: str | bytes) -> bytes:
+    if isinstance(qs, bytes):
+        return qs
+    try:
+        return qs.encode("latin-1")
+    except UnicodeEncodeError:  # not a wire-format query string: take its UTF-8 bytes
+        return qs.encode("utf-8")
+
+
 def parse_qs_bytes(
-    qs: str | bytes, keep_blank_values: bool = False, strict_parsing: bool = False
+    qs: str | bytes,
+    keep_blank_values: bool = False,
+    strict_parsing: bool = False,
+    max_num_fields: int | None = None,
 ) -> dict[str, list[bytes]]:
     """Parse a query string into ``{name: [value bytes, ...]}``, keeping bytes that are not UTF-8.
 
-    Works through latin-1 (which maps every byte to one character), so names are the
-    latin-1 reading of their bytes (identical to UTF-8 for ASCII names) and values are the
-    exact bytes sent. ``strict_parsing`` makes a malformed pair raise ValueError."""
-    text = qs.decode("latin-1") if isinstance(qs, bytes) else qs
-    parsed = urllib.parse.parse_qs(
-        text, keep_blank_values, strict_parsing, encoding="latin-1", errors="strict"
-    )
-    return {name: [v.encode("latin-1") for v in values] for name, values in parsed.items()}
+    Fields are separated by ``&``; ``+`` is a space; values are the exact bytes sent, names the
+    latin-1 reading of theirs (identical to UTF-8 for ASCII names). Blank values are dropped
+    unless ``keep_blank_values``. ``strict_parsing`` makes an empty or ``=``-less field raise
+    ValueError, and more than ``max_num_fields`` fields raise ValueError. Memory stays a small
+    multiple of the input whatever it holds (see ``_unquote_to_bytes``).
+    """
+    data = _query_bytes(qs)
+    if max_num_fields is not None and max_num_fields < 1 + data.count(b"&"):
+        raise ValueError("Max number of fields exceeded")
+    result: dict[str, list[bytes]] = {}
+    for field in data.split(b"&"):
+        if not field and not strict_parsing:
+            continue
+        name, equals, value = field.partition(b"=")
+        if not equals:
+            if strict_parsing:
+                raise ValueError(f"bad query field: {field!r}")
+            if not keep_blank_values:
+                continue
+        if value or keep_blank_values:
+            key = _unquote_to_bytes(name.replace(b"+", b" ")).decode("latin-1")
+            result.setdefault(key, []).append(_unquote_to_bytes(value.replace(b"+", b" ")))
+    return result
 
 
 # A URL starts with "scheme://" (or "scheme:" + one to three slashes) or "www.", runs over
@@ -174,6 +227,30 @@ _URL_RE = re.compile(
     re.IGNORECASE,
 )
 _SHORT_LEN = 30  # characters of link text kept by shorten=True
+
+
+def _shortened(url: str, scheme: str | None) -> str:
+    """Tornado's ``shorten`` rule: keep the host and a hint of the first path segment
+    (``http://example.com/articles...``); failing that, the first 30 characters."""
+    if len(url) <= _SHORT_LEN:
+        return url
+    prefix_len = 0
+    if scheme:
+        prefix_len = len(scheme) + 1  # "scheme:"
+        while prefix_len < len(url) and url[prefix_len] == "/":
+            prefix_len += 1
+    host, *path = url[prefix_len:].split("/")
+    short = url
+    if path:
+        hint = path[0][:8].split("?")[0].split(".")[0]
+        short = f"{url[:prefix_len]}{host}/{hint}"
+    if len(short) > _SHORT_LEN * 1.5:
+        short = short[:_SHORT_LEN]
+    if short == url:
+        return url
+    if (amp := short.rfind("&")) >= 0 and ";" not in short[amp:]:
+        short = short[:amp]  # never cut an escaped entity (the text is HTML-escaped) in half
+    return short + "..."
 
 
 def linkify(
@@ -199,12 +276,9 @@ def linkify(
         href = url if scheme else "http://" + url
         params = extra_params(href) if callable(extra_params) else extra_params
         attrs = " " + params.strip() if params.strip() else ""
-        shown = url
-        if shorten and len(url) > _SHORT_LEN:
-            shown = url.split("://", 1)[-1]
-            if len(shown) > _SHORT_LEN:
-                shown = shown[:_SHORT_LEN].rsplit("&", 1)[0] + "..."
-                attrs += f' title="{href}"'
+        shown = _shortened(url, scheme) if shorten else url
+        if shown != url:
+            attrs += f' title="{href}"'
         return f'<a href="{href}"{attrs}>{shown}</a>'
 
     return _URL_RE.sub(make_link, xhtml_escape(text))

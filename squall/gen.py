@@ -237,23 +237,33 @@ def _make_coroutine(
     def wrapper(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         callback = kwargs.pop("callback", None) if pop_callback else None
         future = _create_future()
+        if future._source_traceback:  # type: ignore[attr-defined]  # set in asyncio debug mode
+            _blame_the_caller(future)
         if callback is not None:
             _add_result_callback(future, callback)
         context = contextvars.copy_context()
         try:
-            result = context.run(func, *args, **kwargs)
-        except Return as ret:
-            result = ret.value
-        except Exception as exc:
-            future.set_exception(exc)
+            try:
+                result = context.run(func, *args, **kwargs)
+            except Return as ret:
+                result = ret.value
+            except asyncio.CancelledError:  # as asyncio.Task does: the future is cancelled
+                future.cancel()
+                return future
+            except Exception as exc:
+                future.set_exception(exc)
+                return future
+            if isinstance(result, Generator):
+                context.run(_Runner, result, future, context)
+            elif inspect.iscoroutine(result):
+                chain_future(asyncio.ensure_future(result, loop=future.get_loop()), future)
+            else:
+                future.set_result(result)
             return future
-        if isinstance(result, Generator):
-            context.run(_Runner, result, future, context)
-        elif inspect.iscoroutine(result):
-            chain_future(asyncio.ensure_future(result, loop=future.get_loop()), future)
-        else:
-            future.set_result(result)
-        return future
+        finally:
+            # A failure's traceback keeps this frame: without the future in it, the failure
+            # and the future holding it form no cycle, and both go as soon as unused.
+            del future
 
     wrapper.__squall_coroutine__ = True  # type: ignore[attr-defined]  # is_coroutine_function
     wrapper.__tornado_coroutine__ = True  # type: ignore[attr-defined]  # Tornado's own check
@@ -261,6 +271,15 @@ def _make_coroutine(
 
 
 _PENDING = object()  # _Runner._resolve: the step is waiting for a future or a callback
+_OWN_FILES = frozenset({__file__, _create_future.__code__.co_filename})
+
+
+def _blame_the_caller(future: asyncio.Future[Any]) -> None:
+    """In asyncio debug mode, make ``repr(future)`` say "created at" the coroutine's caller,
+    not at squall's wrapper: drop squall's own frames from the end of the creation stack."""
+    stack = future._source_traceback  # type: ignore[attr-defined]  # asyncio's debug record
+    while stack and stack[-1][0] in _OWN_FILES:
+        del stack[-1]
 
 
 class _Runner:
@@ -276,13 +295,18 @@ class _Runner:
         result: asyncio.Future[Any],
         context: contextvars.Context,
     ) -> None:
-        self._gen, self.result_future, self._context = gen, result, context
+        self._gen, self._context = gen, context
+        # None once settled: a failure's traceback holds this runner (through its frames),
+        # so it must not hold the future that holds the failure.
+        self.result_future: asyncio.Future[Any] | None = result
+        self._loop = result.get_loop()
         self._awaiting: asyncio.Future[Any] | None = None
         self._yield_point: YieldPoint | None = None
         self.pending_callbacks: set[Any] = set()
         self.results: dict[Any, Any] = {}
         self._sink_pushed = self._cancel_thrown = False
         result.add_done_callback(self._on_result_done)
+        del gen, result, context  # this frame may end up in a failure's traceback, too
         self._step(None, None)
 
     def _step(self, value: Any, error: BaseException | None) -> None:
@@ -293,7 +317,8 @@ class _Runner:
                 self._finish(stop.value, None)
                 return
             except asyncio.CancelledError:
-                self.result_future.cancel()
+                if (future := self._settle()) is not None:
+                    future.cancel()
                 return
             except Exception as exc:
                 self._finish(None, exc)
@@ -304,7 +329,7 @@ class _Runner:
 
     def _resolve(self, yielded: Any) -> tuple[Any, BaseException | None]:
         """What to send into the generator now, or ``_PENDING`` once a wake-up is arranged."""
-        loop = self.result_future.get_loop()
+        loop = self._loop
         if yielded is None or yielded is moment:  # resume after one loop iteration
             self._awaiting = future = loop.create_future()
             loop.call_soon(self._wake, future, context=self._context)
@@ -332,7 +357,11 @@ class _Runner:
             future.set_result(None)
         self._awaiting, point, self._yield_point = None, self._yield_point, None
         value, error = _outcome(future)
-        if self.result_future.cancelled() and not self._cancel_thrown:
+        if (
+            self.result_future is not None
+            and self.result_future.cancelled()
+            and not self._cancel_thrown
+        ):
             self._cancel_thrown = True  # once, as asyncio.Task does; the generator may go on
             value, error = None, asyncio.CancelledError()
         elif point is not None and error is None:
@@ -347,10 +376,16 @@ class _Runner:
             error = LeakedCallbackError(
                 f"coroutine finished without waiting for callbacks {self.pending_callbacks!r}"
             )
+        if (future := self._settle()) is None:
+            return
         if error is None:
-            future_set_result_unless_cancelled(self.result_future, value)
+            future_set_result_unless_cancelled(future, value)
         else:
-            future_set_exception_unless_cancelled(self.result_future, error)
+            future_set_exception_unless_cancelled(future, error)
+
+    def _settle(self) -> asyncio.Future[Any] | None:
+        future, self.result_future = self.result_future, None
+        return future
 
     def _on_result_done(self, result: asyncio.Future[Any]) -> None:
         # Cancelled from outside: cancel what the generator waits for, as asyncio.Task does,
@@ -594,7 +629,9 @@ def multi(
                 continue
             if not result.done():
                 result.set_exception(error)
-            elif not isinstance(error, quiet_exceptions):
+            elif not isinstance(error, asyncio.CancelledError) and not isinstance(
+                error, quiet_exceptions
+            ):  # a cancellation after the first failure is no news
                 app_log.error("Multiple exceptions in yield list", exc_info=error)
         if not result.done():
             result.set_result(results if keys is None else dict(zip(keys, results, strict=True)))
@@ -614,12 +651,15 @@ def with_timeout(
     timeout: float | datetime.timedelta,
     future: Any,
     quiet_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
+    message: str | Callable[[], str] | None = None,
 ) -> asyncio.Future[Any]:
     """Wrap ``future`` (any yieldable) in a future that fails with ``TimeoutError`` at ``timeout``.
 
     ``timeout`` is a deadline on ``IOLoop.time()`` (``time.time()``) or a ``timedelta`` from now.
-    The wrapped future is not cancelled on timeout; if it fails later, the error is logged on
-    ``squall.application`` unless it is one of ``quiet_exceptions``.
+    The error's message is ``message`` (or what it returns, if callable: it is called only on
+    timeout), else "Timeout". The wrapped future is not cancelled on timeout, and is kept alive
+    until then; if it fails later, the error is logged on ``squall.application`` unless it is
+    one of ``quiet_exceptions``.
     """
     inner = convert_yielded(future)
     result = _create_future()
@@ -629,8 +669,11 @@ def with_timeout(
         delay = timeout - IOLoop.current().time()
 
     def on_timeout() -> None:
-        if not result.done():
-            result.set_exception(TimeoutError("Timeout"))
+        # Names ``inner``: the timer keeps the wrapped work (and what it waits on) alive even
+        # when nothing else refers to it, so a collection cannot destroy it half-way.
+        if not result.done() and not inner.done():
+            text = message() if callable(message) else message
+            result.set_exception(TimeoutError("Timeout" if text is None else text))
 
     def on_inner_done(done: asyncio.Future[Any]) -> None:
         error = _outcome(done)[1]
@@ -669,7 +712,10 @@ class WaitIterator:
             raise ValueError("WaitIterator takes futures positionally or by keyword, not both")
         pairs = list(kwargs.items()) if kwargs else list(enumerate(args))
         futures = [(key, convert_yielded(f)) for key, f in pairs]
-        self._unfinished: dict[asyncio.Future[Any], Any] = {f: key for key, f in futures}
+        # A future given twice is returned twice, once per key, in the order given.
+        self._unfinished: dict[asyncio.Future[Any], collections.deque[Any]] = {}
+        for key, future in futures:
+            self._unfinished.setdefault(future, collections.deque()).append(key)
         self._finished: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._running: asyncio.Future[Any] | None = None
         self.current_index: Any = None
@@ -698,7 +744,10 @@ class WaitIterator:
             self._finished.append(done)
 
     def _hand_over(self, done: asyncio.Future[Any], running: asyncio.Future[Any]) -> None:
-        self.current_future, self.current_index = done, self._unfinished.pop(done)
+        keys = self._unfinished[done]
+        self.current_future, self.current_index = done, keys.popleft()
+        if not keys:
+            del self._unfinished[done]
         _copy_outcome(done, running)  # now, not later: the next _on_done must see it done
 
     def __aiter__(self) -> WaitIterator:

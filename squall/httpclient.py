@@ -16,9 +16,11 @@ failures and timeouts are code 599. Proxies, ``body_producer``, ``prepare_curl_c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime
 import http.cookiejar
 import io
+import logging
 import ssl
 import time
 import weakref
@@ -57,6 +59,23 @@ _UNSUPPORTED = (
     "proxy_auth_mode", "body_producer",
 )  # fmt: skip
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+
+
+# Tornado's client logs nothing per request; httpx logs each one at INFO on the "httpx" logger.
+# Inside our own fetches (each runs in its own task) that record is dropped; httpx used
+# directly elsewhere in the process keeps its logging.
+_OWN_FETCH: contextvars.ContextVar[bool] = contextvars.ContextVar("squall_fetch", default=False)
+
+
+class _DropOwnRequestLogs(logging.Filter):
+    """Drops httpx's per-request INFO records while a squall fetch is running."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record unless it comes from inside a squall fetch."""
+        return not _OWN_FETCH.get()
+
+
+logging.getLogger("httpx").addFilter(_DropOwnRequestLogs())
 
 
 class _NoCookieJar(http.cookiejar.CookieJar):
@@ -316,6 +335,7 @@ class AsyncHTTPClient:
         raise_error: bool,
         callback: Callable[[HTTPResponse], object] | None,
     ) -> HTTPResponse:
+        _OWN_FETCH.set(True)  # this task's context only: see _DropOwnRequestLogs
         start, started = time.time(), time.monotonic()
         try:
             response = await self._send(request, start, started)

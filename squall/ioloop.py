@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import functools
 import inspect
@@ -34,12 +35,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, ClassVar, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from squall import _loop, _stack_context
 from squall.log import app_log, gen_log
+from squall.util import Configurable
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -57,6 +59,7 @@ class _ThreadState(threading.local):
 _lock = threading.RLock()  # guards _facades, _instance and _start_hooks
 _facades: dict[asyncio.AbstractEventLoop, IOLoop] = {}
 _instance: IOLoop | None = None
+_main_running: IOLoop | None = None  # the loop running on the main thread, for other threads
 _thread = _ThreadState()
 _start_hooks: list[Callable[[IOLoop], object]] = []  # for the next loop to run (_when_running)
 
@@ -81,6 +84,20 @@ def _set_instance(facade: IOLoop | None) -> None:
 
 def _bind(callback: Callable[..., object], args: Any, kwargs: Any) -> Callable[[], object]:
     return functools.partial(callback, *args, **kwargs) if args or kwargs else callback
+
+
+@contextlib.contextmanager
+def _after(callback: Callable[[], object]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        callback()
+
+
+def _lacks_add_reader(loop: asyncio.AbstractEventLoop) -> bool:
+    """True for Windows' proactor loop, which cannot watch file descriptors itself."""
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    return proactor is not None and isinstance(loop, proactor)
 
 
 def _fileno(fd: int | _Selectable) -> int:
@@ -111,12 +128,15 @@ def _when_running(hook: Callable[[IOLoop], object]) -> None:
         _start_hooks.append(hook)
 
 
-class IOLoop:
+class IOLoop(Configurable):
     """Tornado's IOLoop API over one asyncio event loop, ``asyncio_loop``.
 
-    ``IOLoop()`` creates a new loop (uvloop when available, see ``squall._loop``) and, with
-    ``make_current=True``, registers it as this thread's current loop. From other threads call
-    only ``add_callback``, ``add_callback_from_signal`` and ``stop``.
+    ``IOLoop()`` builds the configured implementation (``AsyncIOLoop`` unless
+    ``IOLoop.configure`` chose another) over a new loop (uvloop when available, see
+    ``squall._loop``), or over ``asyncio_loop=`` when given (one IOLoop per asyncio loop: a
+    second raises RuntimeError). With ``make_current=True`` it becomes this thread's current
+    loop. ``close()`` closes the asyncio loop too. From other threads call only
+    ``add_callback``, ``add_callback_from_signal`` and ``stop``.
     """
 
     NONE = 0
@@ -124,15 +144,62 @@ class IOLoop:
     WRITE = 0x004
     ERROR = 0x018  # asyncio reports error conditions as readable/writable; not watched apart
 
-    asyncio_loop: asyncio.AbstractEventLoop
+    #: Every live IOLoop by its asyncio loop (Tornado's name for the registry).
+    _ioloop_for_asyncio: ClassVar[dict[asyncio.AbstractEventLoop, IOLoop]] = _facades
 
-    def __init__(self, make_current: bool = True) -> None:
-        self._setup(_loop.new_event_loop(), owns_loop=True)
+    asyncio_loop: asyncio.AbstractEventLoop
+    #: The loop that watches file descriptors: ``asyncio_loop``, or on Windows' proactor loop
+    #: (which has no ``add_reader``) a wrapper that runs ``select`` on a helper thread.
+    selector_loop: asyncio.AbstractEventLoop
+
+    def __init__(
+        self, make_current: bool = True, asyncio_loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        # Construction happens in initialize(), called by Configurable.__new__; this signature
+        # is the one the constructor accepts.
+        pass
+
+    @classmethod
+    def configurable_base(cls) -> type[Configurable]:
+        """The configurable family's base: ``IOLoop``."""
+        return IOLoop
+
+    @classmethod
+    def configurable_default(cls) -> type[Configurable]:
+        """What ``IOLoop()`` builds by default: ``squall.platform.asyncio.AsyncIOLoop``."""
+        from squall.platform.asyncio import AsyncIOLoop
+
+        return AsyncIOLoop
+
+    def initialize(
+        self, make_current: bool = True, asyncio_loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Set the IOLoop up over ``asyncio_loop``, or over a new loop when it is None.
+
+        Raises RuntimeError if another open IOLoop already wraps ``asyncio_loop``.
+        """
+        self._setup(_loop.new_event_loop() if asyncio_loop is None else asyncio_loop, True)
         if make_current:
             self.make_current()
 
     def _setup(self, loop: asyncio.AbstractEventLoop, owns_loop: bool) -> None:
+        with _lock:
+            if (other := _facades.get(loop)) is not None and other._alive():
+                raise RuntimeError(
+                    f"{other!r} already wraps asyncio loop {loop!r}; "
+                    "use IOLoop.current() (or close that IOLoop) instead of a second IOLoop"
+                )
+            for stale in [other for other in _facades if other.is_closed()]:
+                del _facades[stale]
+            _facades[loop] = self
         self.asyncio_loop = loop
+        self.selector_loop = loop
+        self._close_selector: Callable[[], None] | None = None
+        if _lacks_add_reader(loop):
+            from squall.platform.asyncio import AddThreadSelectorEventLoop
+
+            wrapper = AddThreadSelectorEventLoop(loop)  # type: ignore[abstract]  # delegates
+            self.selector_loop, self._close_selector = wrapper, wrapper.close_selector
         self._owns_loop = owns_loop
         self._closed = False
         self._handlers: dict[int, tuple[int | _Selectable, Callable[[Any, int], object]]] = {}
@@ -140,17 +207,15 @@ class IOLoop:
         self._executor: concurrent.futures.Executor | None = None
         self._executor_is_ours = False
         self._blocking_signal_action: Callable[[int, FrameType | None], object] | None = None
-        with _lock:
-            for stale in [other for other in _facades if other.is_closed()]:
-                del _facades[stale]
-            _facades[loop] = self
 
     @staticmethod
     def _for_asyncio_loop(loop: asyncio.AbstractEventLoop) -> IOLoop:
         with _lock:
             facade = _facades.get(loop)
             if facade is None:  # a loop squall did not create, e.g. asyncio.run()'s
-                facade = IOLoop.__new__(IOLoop)
+                from squall.platform.asyncio import AsyncIOMainLoop
+
+                facade = object.__new__(AsyncIOMainLoop)
                 facade._setup(loop, owns_loop=False)
                 _loop.note_loop_created()
             return facade
@@ -189,7 +254,11 @@ class IOLoop:
             facade = IOLoop._for_asyncio_loop(loop)
             facade.make_current()
             return facade
-        return IOLoop() if instance else None
+        if not instance:
+            return None
+        from squall.platform.asyncio import AsyncIOMainLoop
+
+        return AsyncIOMainLoop(make_current=True)
 
     @staticmethod
     def instance() -> IOLoop:
@@ -203,6 +272,8 @@ class IOLoop:
             main = _live_instance()
             if _on_main_thread() and (running := asyncio._get_running_loop()) is not None:
                 main = IOLoop._for_asyncio_loop(running)
+            elif (busy := _main_running) is not None and busy._alive():
+                main = busy
             elif main is None:
                 main = IOLoop.current() if _on_main_thread() else IOLoop(make_current=False)
             _set_instance(main)
@@ -253,10 +324,17 @@ class IOLoop:
         if self.asyncio_loop.is_running():
             raise RuntimeError("IOLoop is already running; stop() it before starting it again")
         if _on_main_thread():
+            global _main_running
             with _lock:
-                _set_instance(self)
+                _main_running = self
         if _start_pending():
             self._run_start_hooks()
+
+    def _after_run(self) -> None:
+        global _main_running
+        with _lock:
+            if _main_running is self:
+                _main_running = None
 
     def _run_start_hooks(self) -> None:
         blocking = sys.modules.get(_BLOCKING)
@@ -271,12 +349,16 @@ class IOLoop:
     def start(self) -> None:
         """Run the loop until ``stop()``; raises RuntimeError if running already or closed.
 
-        While running it is the thread's asyncio event loop, and on the main thread the
-        ``instance()``.
+        While running it is the thread's asyncio event loop (and so ``current()``), and on the
+        main thread what ``instance()`` gives other threads. Afterwards the thread's current
+        loop is what it was before.
         """
         self._before_run()
-        with _loop.running(self.asyncio_loop):
-            self.asyncio_loop.run_forever()
+        try:
+            with _loop.running(self.asyncio_loop):
+                self.asyncio_loop.run_forever()
+        finally:
+            self._after_run()
 
     def stop(self) -> None:
         """Make ``start()`` return after the current iteration; safe from other threads.
@@ -303,16 +385,22 @@ class IOLoop:
     def run_sync(self, func: Callable[[], Any], timeout: float | None = None) -> Any:
         """Run the loop until ``func()``'s result resolves, and return it.
 
-        ``func`` may return a coroutine, an asyncio or concurrent.futures Future, or a plain
-        value; its exception is re-raised here. After ``timeout`` seconds the work is cancelled
-        and TimeoutError raised. Raises RuntimeError if the loop is already running.
+        ``func`` may return None, or anything a coroutine may yield: a coroutine, an asyncio or
+        concurrent.futures Future, a list or dict of them. Anything else raises
+        ``gen.BadYieldError`` (a TypeError), as in Tornado. An exception of the work is
+        re-raised here. After ``timeout`` seconds the work is cancelled and TimeoutError raised.
+        Raises RuntimeError if the loop is already running, or if ``stop()`` ends it first.
         """
 
         async def call() -> Any:
+            from squall.gen import convert_yielded  # gen imports this module
+
             result = func()
-            if isinstance(result, concurrent.futures.Future):
-                result = asyncio.wrap_future(result)
-            return await result if inspect.isawaitable(result) else result
+            if result is None:
+                return None
+            if inspect.iscoroutine(result):  # awaited in this task: no second task to abandon
+                return await result
+            return await convert_yielded(result)
 
         def on_timeout() -> None:
             timed_out.append(True)
@@ -320,7 +408,7 @@ class IOLoop:
 
         self._before_run()
         timed_out: list[bool] = []
-        with _loop.running(self.asyncio_loop):
+        with _loop.running(self.asyncio_loop), _after(self._after_run):
             task = self.asyncio_loop.create_task(call())
             timer = None if timeout is None else self.asyncio_loop.call_later(timeout, on_timeout)
             try:
@@ -332,13 +420,20 @@ class IOLoop:
             finally:
                 if timer is not None:
                     timer.cancel()
+                if not task.done():
+                    # stop() ended the loop first ("Event loop stopped before Future
+                    # completed."): the work is abandoned. Cancel it, so that it unwinds if the
+                    # loop runs again, and keep its collection from logging "Task was destroyed
+                    # but it is pending" into whatever runs then.
+                    task.cancel()
+                    task._log_destroy_pending = False  # type: ignore[attr-defined]  # asyncio's
 
     def close(self, all_fds: bool = False) -> None:
         """Close the loop; a second call does nothing. Raises RuntimeError while running.
 
         Removes the fd handlers (closing the fds or objects too when ``all_fds``), shuts down
-        the default executor it created, drops its registrations, and closes the asyncio loop
-        if this IOLoop created it.
+        the default executor it created, drops its registrations, and closes the asyncio loop,
+        unless ``current()`` made this IOLoop for a loop someone else runs (``asyncio.run``'s).
         """
         if self._closed:
             return
@@ -367,6 +462,8 @@ class IOLoop:
             _loop.set_thread_loop(None)
         if self._executor is not None and self._executor_is_ours:
             self._executor.shutdown(wait=False)
+        if self._close_selector is not None:
+            self._close_selector()
         if self._owns_loop:
             self.asyncio_loop.close()
 
@@ -536,7 +633,7 @@ class IOLoop:
         """Change the events watched on ``fd``; raises KeyError if it has no handler."""
         if (fileno := _fileno(fd)) not in self._handlers:
             raise KeyError(f"fd {fileno} has no handler; use add_handler() first")
-        loop = self.asyncio_loop
+        loop = self.selector_loop
         for event, add, remove in (
             (self.READ, loop.add_reader, loop.remove_reader),
             (self.WRITE, loop.add_writer, loop.remove_writer),
@@ -549,8 +646,8 @@ class IOLoop:
     def remove_handler(self, fd: int | _Selectable) -> None:
         """Stop watching ``fd``; does nothing if it has no handler."""
         if self._handlers.pop(fileno := _fileno(fd), None) is not None:
-            self.asyncio_loop.remove_reader(fileno)
-            self.asyncio_loop.remove_writer(fileno)
+            self.selector_loop.remove_reader(fileno)
+            self.selector_loop.remove_writer(fileno)
 
     def _fd_ready(self, fileno: int, event: int) -> None:
         if (entry := self._handlers.get(fileno)) is not None:
@@ -649,13 +746,13 @@ class PeriodicCallback:
         self._running = False
         self._io_loop: IOLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._next_time = 0.0  # on the asyncio loop's monotonic clock
+        self._next_timeout = 0.0  # on the asyncio loop's monotonic clock
 
     def start(self) -> None:
         """Start calling the callback on the calling thread's ``IOLoop.current()``."""
         self._io_loop = IOLoop.current()
         self._running = True
-        self._next_time = self._io_loop.asyncio_loop.time()
+        self._next_timeout = self._io_loop.asyncio_loop.time()
         self._schedule_next()
 
     def stop(self) -> None:
@@ -673,18 +770,25 @@ class PeriodicCallback:
         if not self._running or self._io_loop is None:
             return
         loop = self._io_loop.asyncio_loop
+        self._update_next(loop.time())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(self._next_timeout, self._run)
+
+    def _update_next(self, current_time: float) -> None:
+        """Move ``_next_timeout`` to the next period boundary after ``current_time``.
+
+        An overrun skips the periods it missed; a clock that reads earlier than the boundary
+        (a timer that fired a little early, or a clock stepped back) moves on one period.
+        """
         period = self.callback_time / 1000
         if self.jitter:
             period *= 1 + self.jitter * (random.random() - 0.5)
-        if self._next_time <= (now := loop.time()):
-            self._next_time += (math.floor((now - self._next_time) / period) + 1) * period
+        if self._next_timeout <= current_time:
+            missed = math.floor((current_time - self._next_timeout) / period)
+            self._next_timeout += (missed + 1) * period
         else:
-            # The timer fired a little early (loop clocks round to the millisecond): move on
-            # one period instead of firing again for the same slot.
-            self._next_time += period
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = loop.call_at(self._next_time, self._run)
+            self._next_timeout += period
 
     def _run(self) -> None:
         self._timer = None

@@ -40,7 +40,7 @@ class LogFormatter(logging.Formatter):
     ``color=True`` wraps the bracketed prefix in the ANSI colour of the record's level (``colors``
     maps a level number to a colour number 0-7); whether the stream can show colour is the
     caller's decision (``enable_pretty_logging`` checks for a TTY). Bytes in the message or its
-    arguments are decoded as UTF-8, or shown as their repr when they are not UTF-8. Every line
+    arguments show as their repr, as ``logging`` itself shows them. Every line
     after the first (multi-line messages, tracebacks, stack info) is indented by four spaces.
     """
 
@@ -73,19 +73,14 @@ class LogFormatter(logging.Formatter):
         return text.replace("\n", "\n    ")
 
 
-def _decode(value: bytes) -> str:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return repr(value)
-
-
 def _safe_message(record: logging.LogRecord) -> str:
-    """``record.getMessage()``, with bytes decoded and formatting errors reported, not raised."""
-    msg = _decode(record.msg) if isinstance(record.msg, bytes) else str(record.msg)
+    """``record.getMessage()``, with formatting errors reported, not raised.
+
+    Bytes show as their repr (``b'caf\\xc3\\xa9'``), as in ``logging`` and Tornado: a log line
+    never guesses an encoding.
+    """
+    msg = repr(record.msg) if isinstance(record.msg, bytes) else str(record.msg)
     args = record.args
-    if isinstance(args, tuple):
-        args = tuple(_decode(arg) if isinstance(arg, bytes) else arg for arg in args)
     try:
         return msg % args if args else msg
     except (TypeError, ValueError, KeyError) as exc:
@@ -177,3 +172,15 @@ def enable_pretty_logging(options: Any = None, logger: logging.Logger | None = N
     for handler in added:
         setattr(handler, _MARK, True)
         target.addHandler(handler)
+
+
+def define_logging_options(options: Any = None) -> None:
+    """Define the logging options (``--logging``, ``--log-file-prefix``, ...) on ``options``.
+
+    ``options`` is a ``squall.options.OptionParser``, the global one by default; parsing then
+    applies them with :func:`enable_pretty_logging`. The definitions live in
+    ``squall.options``, imported here on first use so that this module stays a leaf.
+    """
+    from squall import options as options_module
+
+    options_module.define_logging_options(options)

@@ -18,11 +18,17 @@ runs the parse callbacks; the global parser has one that configures logging with
 ``squall.log.enable_pretty_logging``, which never adds a second handler, so a program may parse a
 config file and then the command line, both with ``final=True``.
 
+A command-line mistake (unknown option, missing or invalid value) raises :class:`Error`, as in
+Tornado, with a one-line message that says what to do; a script that wants argparse's manners
+catches it::
+
+    try:
+        parse_command_line()
+    except Error as exc:
+        sys.exit(f"error: {exc}")  # one line on stderr, exit status 1
+
 Differences from Tornado, on purpose:
 
-* A command-line mistake (unknown option, missing or invalid value) prints ``error: ...`` and a
-  hint to stderr and exits with status 2, like argparse, instead of raising :class:`Error`.
-  Catch ``SystemExit`` to handle it programmatically.
 * ``-h`` is accepted for ``--help``, a lone ``-`` is a positional argument, and an empty value of a
   ``multiple`` option (``--ids=``) is an empty list.
 """
@@ -36,7 +42,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TextIO, TypeAlias
+from typing import Any, TextIO, TypeAlias
 
 __all__ = [
     "Error",
@@ -338,10 +344,11 @@ class OptionParser:
         ``args`` defaults to ``sys.argv``; ``args[0]`` is the program name. Parsing stops at the
         first argument not starting with ``-`` (returned with everything after it) or at ``--``
         (dropped). A boolean option may stand alone (``--debug`` means true); any other needs
-        ``=value``: ``--port 80`` is an error. An unknown option or an unparsable value prints
-        ``error: ...`` and a hint to stderr and exits with status 2 (``SystemExit``).
-        ``--help`` or ``-h`` prints the help to stderr and exits with status 0.
-        With ``final=True`` the parse callbacks run afterwards.
+        ``=value``: ``--port 80`` is an error. An unknown option or an unparsable value raises
+        :class:`Error` (a one-line message ending with how to list the options); the options
+        before it are set, the parse callbacks do not run. ``--help`` or ``-h`` prints the help
+        to stderr and exits with status 0. With ``final=True`` the parse callbacks run
+        afterwards.
         """
         args = list(sys.argv if args is None else args)
         object.__setattr__(self, "_prog", args[0] if args else None)
@@ -357,7 +364,8 @@ class OptionParser:
             try:
                 option, value = self._parse_argument(arg)
             except Error as exc:
-                self._usage_error(str(exc))
+                hint = f"run '{self._prog_name()} --help' to list the options"
+                raise Error(f"{exc}; {hint}") from None
             option.set(value)
         if final:
             self.run_parse_callbacks()
@@ -381,11 +389,6 @@ class OptionParser:
             return option, option.convert(text)
         except Error as exc:
             raise Error(f"option --{option.name}: {exc}") from exc
-
-    def _usage_error(self, message: str) -> NoReturn:
-        hint = f"Run '{self._prog_name()} --help' to list the options."
-        print(f"error: {message}\n{hint}", file=sys.stderr)
-        sys.exit(2)
 
     def _prog_name(self) -> str:
         prog = self._prog if self._prog is not None else (sys.argv[0] if sys.argv else "")
@@ -495,7 +498,7 @@ class _Mockable:
 
 
 def _help_lines(option: _Option) -> list[str]:
-    flag = f"  --{option.name}"
+    flag = f"  --{option.name.replace('_', '-')}"  # command-line style, as Tornado shows it
     metavar = option.metavar
     if metavar is None and option.type is not bool:
         metavar = option.type_name.upper() + (",..." if option.multiple else "")
@@ -519,7 +522,7 @@ _LOGGING_OPTIONS: tuple[tuple[str, Any, type[Any], str | None, str], ...] = (
      "set the root log level; 'none' leaves the logging configuration alone"),
     ("log_to_stderr", None, bool, None,
      "log to stderr (in colour on a terminal); if unset, stderr is used when "
-     "--log_file_prefix is not given and no other handler is configured"),
+     "--log-file-prefix is not given and no other handler is configured"),
     ("log_file_prefix", None, str, "PATH",
      "write the log to files with this path prefix; with several processes, "
      "give each its own prefix (for example include the port)"),
@@ -578,7 +581,7 @@ def add_parse_callback(callback: Callable[[], object]) -> None:
 def define_logging_options(options: OptionParser | None = None) -> None:
     """Define the logging options on ``options`` (default: the global parser).
 
-    ``--logging=debug|info|warning|error|none``, ``--log_to_stderr``, ``--log_file_prefix=PATH``
+    ``--logging=debug|info|warning|error|none``, ``--log-to-stderr``, ``--log-file-prefix=PATH``
     and the rotation settings. Also adds a parse callback that applies them with
     ``squall.log.enable_pretty_logging``, which adds no duplicate handler when called again.
     """

@@ -31,15 +31,18 @@ import re
 import socket
 import ssl
 import sys
+import traceback
 import unittest
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from squall import gen
 from squall.httpclient import AsyncHTTPClient, HTTPResponse
 from squall.httpserver import HTTPServer
 from squall.ioloop import IOLoop
+from squall.log import app_log
 from squall.netutil import bind_sockets
 
 __all__ = [
@@ -50,9 +53,11 @@ __all__ = [
     "bind_unused_port",
     "gen_test",
     "get_async_test_timeout",
+    "setup_with_context_manager",
 ]
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+_T = TypeVar("_T")
 
 
 def bind_unused_port(
@@ -65,6 +70,17 @@ def bind_unused_port(
     return sockets[0], int(sockets[0].getsockname()[1])
 
 
+def setup_with_context_manager(testcase: unittest.TestCase, cm: AbstractContextManager[_T]) -> _T:
+    """Enter ``cm`` for the rest of ``testcase`` (call it from ``setUp``); return what it gives.
+
+    The context is exited as a cleanup (``addCleanup``), after ``tearDown``, even when the test
+    or ``tearDown`` fails.
+    """
+    value = cm.__enter__()
+    testcase.addCleanup(cm.__exit__, None, None, None)
+    return value
+
+
 def get_async_test_timeout() -> float:
     """Seconds an async test may run: ``ASYNC_TEST_TIMEOUT`` from the environment, else 5."""
     try:
@@ -73,16 +89,34 @@ def get_async_test_timeout() -> float:
         return 5.0
 
 
+class _Passed(logging.Filter):
+    """The last filter on a logger: notes that a record got past every other one."""
+
+    passed = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.passed = True
+        return True
+
+
 class _RecordingIOLoop(IOLoop):
-    """An IOLoop that hands exceptions escaping its callbacks to the running test as well."""
+    """An IOLoop whose callback errors also fail the running test, unless an ``ExpectLog``
+    swallowed the log line (Tornado only logs them; an expected error must not fail)."""
 
     on_exception: Callable[[_ExcInfo], None] | None = None
 
     def handle_callback_exception(self, callback: Callable[..., object]) -> None:
-        """Log the exception (as every IOLoop does), then report it to the test."""
-        super().handle_callback_exception(callback)
+        """Log the exception (as every IOLoop does); report it to the test if it was not
+        expected."""
         exc_type, exc, tb = sys.exc_info()
-        if self.on_exception is not None and exc_type is not None and exc is not None:
+        seen = _Passed()
+        app_log.addFilter(seen)
+        try:
+            super().handle_callback_exception(callback)
+        finally:
+            app_log.removeFilter(seen)
+        if seen.passed and self.on_exception is not None and exc_type is not None:
+            assert exc is not None  # set together with exc_type
             self.on_exception((exc_type, exc, tb))
 
 
@@ -208,8 +242,8 @@ def _check_result(method: Callable[..., Any]) -> Callable[..., None]:
         if inspect.isgenerator(result) or inspect.iscoroutine(result):
             result.close()
             raise TypeError(
-                f"{method.__name__} is a generator or coroutine function: decorate it with "
-                "@squall.testing.gen_test so that it runs"
+                f"{method.__name__} is a generator or coroutine function: it should be "
+                "decorated with @squall.testing.gen_test, or it never runs"
             )
         if result is not None:
             raise ValueError(f"Return value from test method ignored: {result!r}")
@@ -238,32 +272,77 @@ def gen_test(
     """
 
     def decorate(method: _TestMethod) -> Callable[..., None]:
-        coroutine = gen.coroutine(method) if inspect.isgeneratorfunction(method) else method
+        is_generator = inspect.isgeneratorfunction(method)
 
         @functools.wraps(method)
         def run(self: AsyncTestCase, *args: Any, **kwargs: Any) -> None:
             limit = get_async_test_timeout() if timeout is None else timeout
-            deadline: list[asyncio.Timeout] = []
+            started: list[Any] = []  # the test's generator or coroutine object
+            expired: list[str] = []  # where the test was waiting when its time ran out
+
+            def start(*call_args: Any, **call_kwargs: Any) -> Any:
+                started.append(method(*call_args, **call_kwargs))
+                return started[0]
+
+            runner = gen.coroutine(start) if is_generator else start
 
             async def body() -> Any:
-                async with asyncio.timeout(limit) as timer:
-                    deadline.append(timer)
-                    result = coroutine(self, *args, **kwargs)
+                task = asyncio.current_task()
+                assert task is not None  # run_sync runs this as a task
+
+                def expire() -> None:
+                    expired.append(_waiting_at(started[0] if started else None))
+                    task.cancel()
+
+                timer = asyncio.get_running_loop().call_later(limit, expire)
+                try:
+                    result = runner(self, *args, **kwargs)
                     return await result if inspect.isawaitable(result) else result
+                finally:
+                    timer.cancel()
 
             try:
                 self.io_loop.run_sync(body)
-            except TimeoutError:
-                if not deadline or not deadline[0].expired():
+            except asyncio.CancelledError:
+                if not expired:
                     raise
-                raise TimeoutError(
+            if expired:  # cancelled at the deadline (even if the test swallowed it)
+                error = TimeoutError(
                     f"Async test {method.__name__} timed out after {limit} seconds; raise "
                     "the ASYNC_TEST_TIMEOUT environment variable or pass gen_test(timeout=...)"
-                ) from None
+                )
+                if expired[0]:
+                    error.add_note(f"The test was waiting at:\n{expired[0]}")
+                _throw_into(started[0] if started else None, error)
+                raise error from None
 
         return run
 
     return decorate if func is None else decorate(func)
+
+
+def _waiting_at(test: Any) -> str:
+    """The stack of a suspended generator or coroutine: its frame and what it awaits."""
+    frames = []
+    while test is not None:
+        frame = getattr(test, "gi_frame", None) or getattr(test, "cr_frame", None)
+        if frame is None:
+            break
+        frames.append((frame, frame.f_lineno))
+        test = getattr(test, "gi_yieldfrom", None) or getattr(test, "cr_await", None)
+    return "".join(traceback.StackSummary.extract(iter(frames)).format())
+
+
+def _throw_into(test: Any, error: TimeoutError) -> None:
+    """Raise ``error`` inside a generator test still suspended at a ``yield``, so that the
+    traceback ends at the line the test was stuck on. Returns if that cannot be done."""
+    if not inspect.isgenerator(test) or test.gi_frame is None or test.gi_running:
+        return
+    try:
+        test.throw(error)
+    except (StopIteration, gen.Return):  # the test caught it and finished
+        return
+    test.close()  # it caught the error and went on waiting: stop it
 
 
 class AsyncHTTPTestCase(AsyncTestCase):

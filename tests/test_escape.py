@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
+import urllib.parse
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from squall import escape
 from squall.escape import (
@@ -218,13 +222,24 @@ def test_linkify_extra_params_string_or_callable() -> None:
     assert seen == ["http://www.b.example"]
 
 
-def test_linkify_shorten_trims_long_link_text_and_sets_title() -> None:
-    url = "http://example.com/a/very/long/path/that/goes/on/and/on"
+def test_linkify_shorten_keeps_host_and_path_hint_and_sets_title() -> None:
+    url = "http://example.com/articles.html/very/long/path/that/goes/on/and/on"
     out = linkify(url, shorten=True)
-    assert out == (f'<a href="{url}" title="{url}">example.com/a/very/long/path/t...</a>')
+    assert out == f'<a href="{url}" title="{url}">http://example.com/articles...</a>'
+    long_host = "http://averyveryveryverylonghostnameindeed.example.com/x"
+    assert linkify(long_host, shorten=True).endswith('">http://averyveryveryverylongho...</a>')
     assert linkify("http://short.example", shorten=True) == (
         '<a href="http://short.example">http://short.example</a>'
     )
+
+
+def test_linkify_shorten_never_cuts_an_escaped_entity() -> None:
+    url = "http://example.com/?q=1&r=22222222222222222222222222222"
+    out = linkify(url, shorten=True)
+    shown = out.rsplit('">', 1)[1]
+    assert shown == "http://example.com/...</a>"  # the path hint is empty: "?q" is cut
+    text = linkify("http://" + "a" * 22 + "&b" + "c" * 30, shorten=True)  # "&" becomes "&amp;"
+    assert text.endswith(">http://" + "a" * 22 + "...</a>")
 
 
 @pytest.mark.parametrize(
@@ -238,3 +253,37 @@ def test_json_encode_matches_json_dumps_apart_from_the_script_escape(value: obje
 def test_json_encode_rejects_unserializable_objects_like_json_dumps() -> None:
     with pytest.raises(TypeError, match="not JSON serializable"):
         json_encode({"a": object()})
+
+
+@given(st.lists(st.sampled_from(list(b"%aAfFgG0129+=\r\n \t&"))).map(bytes) | st.binary())
+def test_unquote_to_bytes_matches_the_standard_library(data: bytes) -> None:
+    assert escape._unquote_to_bytes(data) == urllib.parse.unquote_to_bytes(data)
+
+
+def test_parse_qs_bytes_limits_and_strict_parsing() -> None:
+    assert parse_qs_bytes(b"a=1&b=%41+%2B&a=2&&c&d=", keep_blank_values=True) == {
+        "a": [b"1", b"2"],
+        "b": [b"A +"],
+        "c": [b""],
+        "d": [b""],
+    }
+    assert parse_qs_bytes("%E9=%E9") == {"\xe9": [b"\xe9"]}
+    assert parse_qs_bytes(b"c&d=") == {}
+    with pytest.raises(ValueError, match="bad query field"):
+        parse_qs_bytes(b"a=1&&b=2", strict_parsing=True)
+    with pytest.raises(ValueError, match="Max number of fields"):
+        parse_qs_bytes(b"a=1&b=2", max_num_fields=1)
+    assert parse_qs_bytes(b"a=1&b=2", max_num_fields=2) == {"a": [b"1"], "b": [b"2"]}
+
+
+@pytest.mark.parametrize("value", [b"%41" * 100_000, b"%" * 300_000, b"%4" * 150_000])
+def test_parse_qs_bytes_memory_stays_a_small_multiple_of_the_input(value: bytes) -> None:
+    data = b"a=" + value
+    tracemalloc.start()
+    try:
+        parsed = parse_qs_bytes(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert parsed["a"] == [urllib.parse.unquote_to_bytes(value)]
+    assert peak < 8 * len(data), f"{peak} bytes for {len(data)} of input"

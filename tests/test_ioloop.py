@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from squall import _loop, ioloop
+from squall import _loop, gen, ioloop
 from squall.ioloop import IOLoop, PeriodicCallback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,8 +153,14 @@ def test_run_sync_returns_results_of_coroutines_futures_and_plain_values(io_loop
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         assert io_loop.run_sync(compute) == 42
-        assert io_loop.run_sync(lambda: "plain") == "plain"
+        assert io_loop.run_sync(lambda: None) is None
+        assert io_loop.run_sync(lambda: [compute(), compute()]) == [42, 42]
         assert io_loop.run_sync(lambda: pool.submit(pow, 2, 10)) == 1024
+
+
+def test_run_sync_refuses_a_plain_value_as_tornado_does(io_loop: IOLoop) -> None:
+    with pytest.raises(gen.BadYieldError, match="'plain'"):
+        io_loop.run_sync(lambda: "plain")
 
 
 def test_run_sync_reraises_the_exception_of_func(io_loop: IOLoop) -> None:
@@ -180,7 +186,11 @@ def test_run_sync_times_out_a_never_ending_coroutine(io_loop: IOLoop) -> None:
         io_loop.run_sync(forever, timeout=0.1)
     assert 0.09 <= time.monotonic() - begin < 2.0
     assert cancelled == [True]
-    assert io_loop.run_sync(lambda: "still usable") == "still usable"
+
+    async def usable() -> str:
+        return "still usable"
+
+    assert io_loop.run_sync(usable) == "still usable"
 
 
 def test_run_sync_inside_the_running_loop_raises(io_loop: IOLoop) -> None:

@@ -23,6 +23,7 @@ LEAVES = {
     "squall.escape",
     "squall.log",
     "squall._streams.errors",
+    "squall.util",
 }
 
 # module pattern -> squall modules it may import at module level (fnmatch patterns).
@@ -34,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall._delegates": set(),
     "squall.escape": set(),
     "squall.log": set(),
+    "squall.util": set(),
     "squall._loop": {"squall.log"},
     "squall._stack_context": {"squall.log"},
     "squall._forms": LEAVES,
@@ -54,6 +56,27 @@ ALLOWED: dict[str, set[str]] = {
     | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent"},
     "squall.concurrent": LEAVES | {"squall._loop", "squall._stack_context", "squall.ioloop"},
     "squall.options": LEAVES,
+    "squall.locks": LEAVES
+    | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent"},
+    "squall.queues": LEAVES
+    | {
+        "squall._loop",
+        "squall._stack_context",
+        "squall.ioloop",
+        "squall.concurrent",
+        "squall.locks",
+    },
+    "squall.platform*": LEAVES
+    | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent", "squall.gen"},
+    "squall.wsgi": LEAVES
+    | {
+        "squall.httputil",
+        "squall._forms",
+        "squall._delegates",
+        "squall.ioloop",
+        "squall.concurrent",
+    }
+    | {"squall._loop", "squall._stack_context"},
     "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
     # The stream layer (Tornado's iostream, tcpclient, resolvers) sits above the IOLoop, as in
@@ -63,6 +86,14 @@ ALLOWED: dict[str, set[str]] = {
     "squall._streams.pollguard": set(),
     "squall._streams*": LEAVES
     | {"squall._streams*", "squall._net", "squall._loop", "squall.ioloop", "squall.concurrent"},
+    # squall.auth's implementation sits on top, beside httpclient: handlers and the client.
+    "squall._auth*": LEAVES
+    | {"squall._auth*", "squall.httputil", "squall.httpclient", "squall.web"},
+    # Templates and locale stand alone: the web layer uses them, never the other way.
+    "squall._template*": LEAVES | {"squall._template*"},
+    "squall.template": LEAVES | {"squall._template*"},
+    "squall._locale_data": set(),
+    "squall.locale": LEAVES | {"squall._locale_data"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.
@@ -78,6 +109,7 @@ TOP = {
     "squall.websocket",
     "squall.testing",
     "squall.httpclient",
+    "squall.auth",
     "squall.pytest_plugin",
     "squall.cli",
     "squall.__main__",

@@ -24,12 +24,14 @@ def parse(parser: OptionParser, *args: str, final: bool = True) -> list[str]:
     return parser.parse_command_line(["prog", *args], final=final)
 
 
-def exit_code_and_stderr(
-    parser: OptionParser, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[object, str]:
-    with pytest.raises(SystemExit) as info:
+def parse_error(parser: OptionParser, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Parse ``args``, which must raise ``Error``; return its message (nothing is printed)."""
+    with pytest.raises(Error) as info:
         parse(parser, *args)
-    return info.value.code, capsys.readouterr().err
+    assert capsys.readouterr() == ("", "")
+    message = str(info.value)
+    assert "\n" not in message  # one line, fit for sys.exit(f"error: {exc}")
+    return message
 
 
 # ---------------------------------------------------------------- command line: basic types
@@ -88,34 +90,29 @@ def test_custom_type_is_called_with_the_text(parser: OptionParser) -> None:
 # ---------------------------------------------------------------- command line: errors
 
 
-def test_space_separated_value_is_rejected_for_a_non_boolean_with_exit_2(
+def test_space_separated_value_is_rejected_for_a_non_boolean(
     parser: OptionParser, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser.define("port", default=8888)
-    code, err = exit_code_and_stderr(parser, capsys, "--port", "8000")
-    assert code == 2
-    assert "error: Option 'port' requires a value" in err
+    err = parse_error(parser, capsys, "--port", "8000")
+    assert err.startswith("Option 'port' requires a value")
     assert "--port=VALUE" in err
     assert parser.port == 8888
 
 
-def test_unknown_option_prints_a_clear_error_and_exits_2(
+def test_unknown_option_raises_error_with_a_one_line_hint(
     parser: OptionParser, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, err = exit_code_and_stderr(parser, capsys, "--nope=3")
-    assert code == 2
-    lines = err.splitlines()
-    assert lines[0] == "error: unrecognized option '--nope'"
-    assert "'prog --help'" in lines[1]
+    err = parse_error(parser, capsys, "--nope=3")
+    assert err == "unrecognized option '--nope'; run 'prog --help' to list the options"
 
 
-def test_invalid_value_exits_2_naming_the_option_type_and_text(
+def test_invalid_value_raises_error_naming_the_option_type_and_text(
     parser: OptionParser, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser.define("port", default=8888)
-    code, err = exit_code_and_stderr(parser, capsys, "--port=abc")
-    assert code == 2
-    assert err.splitlines()[0] == "error: option --port: invalid int value: 'abc'"
+    err = parse_error(parser, capsys, "--port=abc")
+    assert err.startswith("option --port: invalid int value: 'abc'; run 'prog --help'")
 
 
 def test_error_before_any_option_is_set_leaves_earlier_ones_set(
@@ -123,8 +120,7 @@ def test_error_before_any_option_is_set_leaves_earlier_ones_set(
 ) -> None:
     parser.define("a", default=0)
     parser.define("b", default=0)
-    code, _ = exit_code_and_stderr(parser, capsys, "--a=1", "--b=x")
-    assert code == 2
+    parse_error(parser, capsys, "--a=1", "--b=x")
     assert (parser.a, parser.b) == (1, 0)
 
 
@@ -133,8 +129,7 @@ def test_callbacks_do_not_run_when_parsing_fails(
 ) -> None:
     calls: list[str] = []
     parser.add_parse_callback(lambda: calls.append("parsed"))
-    code, _ = exit_code_and_stderr(parser, capsys, "--unknown")
-    assert code == 2
+    parse_error(parser, capsys, "--unknown")
     assert calls == []
 
 
@@ -218,8 +213,7 @@ def test_reversed_int_range_is_an_error(
     parser: OptionParser, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser.define("ids", type=int, multiple=True)
-    code, err = exit_code_and_stderr(parser, capsys, "--ids=5:3")
-    assert code == 2
+    err = parse_error(parser, capsys, "--ids=5:3")
     assert "invalid int range '5:3'" in err
 
 
@@ -255,12 +249,11 @@ def test_datetime_option_accepts_each_documented_format(
     assert parser.start == expected
 
 
-def test_unparsable_datetime_exits_2_with_a_format_hint(
+def test_unparsable_datetime_raises_error_with_a_format_hint(
     parser: OptionParser, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser.define("start", type=datetime.datetime)
-    code, err = exit_code_and_stderr(parser, capsys, "--start=yesterday")
-    assert code == 2
+    err = parse_error(parser, capsys, "--start=yesterday")
     assert "invalid datetime value: 'yesterday'" in err
     assert "2024-01-31" in err
 
@@ -293,12 +286,11 @@ def test_timedelta_option_parses_units(
 
 
 @pytest.mark.parametrize("text", ["5 fortnights", "", "h", "1h x"])
-def test_bad_timedelta_exits_2_with_a_form_hint(
+def test_bad_timedelta_raises_error_with_a_form_hint(
     parser: OptionParser, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
     parser.define("timeout", type=datetime.timedelta)
-    code, err = exit_code_and_stderr(parser, capsys, f"--timeout={text}")
-    assert code == 2
+    err = parse_error(parser, capsys, f"--timeout={text}")
     assert f"invalid timedelta value: {text!r}" in err
     assert "'1h 30m'" in err
 
@@ -334,7 +326,7 @@ def test_help_prints_grouped_sorted_options_to_stderr_and_exits_0(
     assert lines[4].startswith("  --help ") and "show this help" in lines[4]
     db, server = lines.index("db options:"), lines.index("server options:")
     assert db < server  # groups in alphabetical order
-    assert lines[db + 2].startswith("  --db_urls=STR,... ")
+    assert lines[db + 2].startswith("  --db-urls=STR,... ")  # command-line style
     server_lines = lines[server + 2 :]
     assert [line.split()[0] for line in server_lines] == [
         "--address=HOST",
@@ -354,7 +346,7 @@ def test_help_wraps_long_descriptions_within_79_columns(parser: OptionParser) ->
     assert max(len(line) for line in lines) <= 79
     start = lines.index("  --x=STR" + " " * 23 + "word word word word word word word word word")
     assert lines[start + 1].startswith(" " * 32 + "word")
-    long_flag = lines.index("  --a_very_long_option_name_that_fills_the_column=INT")
+    long_flag = lines.index("  --a-very-long-option-name-that-fills-the-column=INT")
     assert lines[long_flag + 1] == " " * 32 + "(default 1)"
 
 
@@ -670,3 +662,24 @@ def test_parsing_twice_with_log_to_stderr_adds_one_stderr_handler(
     added = [handler for handler in root.handlers if handler not in before]
     assert len(added) == 1
     assert root.level == logging.ERROR
+
+
+def test_help_shows_dashes_and_introspection_keeps_the_defined_names(parser: OptionParser) -> None:
+    parser.define("with-dash", group="g")
+    parser.define("with_underscore", group="g")
+    assert sorted(parser) == ["help", "with-dash", "with_underscore"]
+    assert sorted(parser.group_dict("g")) == ["with-dash", "with_underscore"]
+    out = io.StringIO()
+    parser.print_help(out)
+    assert "--with-dash" in out.getvalue() and "--with-underscore" in out.getvalue()
+    assert "with_underscore" not in out.getvalue()
+
+
+def test_parse_error_is_catchable_for_a_one_line_exit(parser: OptionParser) -> None:
+    parser.define("port", default=1)
+    with pytest.raises(SystemExit) as info:
+        try:
+            parse(parser, "--port=x")
+        except Error as exc:
+            raise SystemExit(f"error: {exc}") from None
+    assert str(info.value.code).startswith("error: option --port: invalid int value: 'x'")

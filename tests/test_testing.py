@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from squall import testing
+from squall import gen, testing
 from squall.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
 from squall.ioloop import IOLoop
 from squall.web import Application, RequestHandler
@@ -240,7 +240,9 @@ def test_wait_times_out_with_tornados_message() -> None:
     assert "Async operation timed out after 0.05 seconds" in result.failures[0][1]
 
 
-def test_an_exception_in_an_ioloop_callback_fails_the_test() -> None:
+def test_an_unexpected_exception_in_an_ioloop_callback_fails_the_test(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Leaky(testing.AsyncTestCase):
         def test_leaky(self) -> None:
             def explode() -> None:
@@ -250,9 +252,44 @@ def test_an_exception_in_an_ioloop_callback_fails_the_test() -> None:
             self.io_loop.add_callback(self.stop)
             self.wait()
 
-    with testing.ExpectLog("squall.application", "Exception in callback"):
+    with caplog.at_level(logging.ERROR, logger="squall.application"):
         message = only_problem(run_case(Leaky("test_leaky")))
     assert "ZeroDivisionError: in a callback" in message
+    assert [r.getMessage()[:21] for r in caplog.records] == ["Exception in callback"]
+
+
+def test_an_expected_exception_in_an_ioloop_callback_is_only_logged() -> None:
+    class Expected(testing.AsyncTestCase):
+        def test_expected(self) -> None:
+            self.io_loop.add_callback(lambda: 1 / 0)
+            self.io_loop.add_callback(self.stop)
+            with testing.ExpectLog("squall.application", "Exception in callback"):
+                self.wait()
+
+    result = run_case(Expected("test_expected"))
+    assert result.wasSuccessful(), result.errors + result.failures
+
+
+def test_a_generator_test_that_times_out_points_at_the_line_it_was_stuck_on() -> None:
+    class Slow(testing.AsyncTestCase):
+        @testing.gen_test(timeout=0.05)
+        def test_slow(self) -> Generator[Any, Any, None]:
+            yield gen.sleep(10)  # the line the traceback must end on
+
+    message = only_problem(run_case(Slow("test_slow")))
+    assert "timed out after 0.05 seconds" in message
+    assert "yield gen.sleep(10)  # the line the traceback must end on" in message
+
+
+def test_a_coroutine_test_that_times_out_says_where_it_was_waiting() -> None:
+    class Slow(testing.AsyncTestCase):
+        @testing.gen_test(timeout=0.05)
+        async def test_slow(self) -> None:
+            await asyncio.sleep(10)  # awaited here
+
+    message = only_problem(run_case(Slow("test_slow")))
+    assert "The test was waiting at:" in message
+    assert "await asyncio.sleep(10)  # awaited here" in message
 
 
 @pytest.mark.loop_errors_ok
@@ -478,3 +515,31 @@ def test_expect_log_records_whether_a_stack_was_logged(
         except RuntimeError:
             logger.exception("failed")
     assert expected.logged_stack
+
+
+def test_setup_with_context_manager_exits_after_teardown_even_when_the_test_fails() -> None:
+    events: list[str] = []
+
+    class Context:
+        def __enter__(self) -> str:
+            events.append("enter")
+            return "value"
+
+        def __exit__(self, *exc: object) -> None:
+            events.append("exit")
+
+    class Case(unittest.TestCase):
+        def setUp(self) -> None:
+            self.value = testing.setup_with_context_manager(self, Context())
+
+        def tearDown(self) -> None:
+            events.append(f"tearDown {self.value}")
+
+        def test_fails(self) -> None:
+            events.append("test")
+            raise AssertionError("on purpose")
+
+    result = unittest.TestResult()
+    Case("test_fails").run(result)
+    assert len(result.failures) == 1
+    assert events == ["enter", "test", "tearDown value", "exit"]

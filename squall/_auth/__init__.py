@@ -1,0 +1,1 @@
+"""squall.auth's implementation: one module per protocol (see squall/auth.py)."""
