@@ -17,9 +17,9 @@ import socket
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from squall._streams.configurable import Configurable
 from squall.concurrent import dummy_executor
 from squall.ioloop import IOLoop
+from squall.util import Configurable
 
 __all__ = [
     "BlockingResolver",
@@ -188,9 +188,7 @@ class OverrideResolver(Resolver):
     for sending a name to another address without touching DNS.
     """
 
-    def initialize(  # type: ignore[override]  # Configurable passes the constructor's arguments
-        self, resolver: Resolver, mapping: Mapping[Any, Any]
-    ) -> None:
+    def initialize(self, resolver: Resolver, mapping: Mapping[Any, Any]) -> None:
         """Keep ``resolver`` and ``mapping``."""
         self.resolver = resolver
         self.mapping = mapping
