@@ -252,12 +252,12 @@ def test_a_read_past_max_buffer_size_fails_with_stream_buffer_full(run: Runner) 
 def test_an_idle_stream_reads_ahead_only_one_chunk(run: Runner) -> None:
     async def body() -> None:
         async with tcp_pair(max_buffer_size=64 * 1024) as (rs, ws):
-            ws.write(b"y" * 4_000_000)  # far more than the kernel buffers hold
+            ws.write(b"y" * 32_000_000)  # far more than the kernel buffers hold
             await asyncio.sleep(0.05)
             assert len(rs._read_buffer) <= rs.read_chunk_size  # the rest waits in the kernel
             assert ws.writing()  # ... and in the writer: back-pressure
             total = 0
-            while total < 4_000_000:
+            while total < 32_000_000:
                 total += len(await rs.read_bytes(100_000, partial=True))
                 assert len(rs._read_buffer) <= 64 * 1024
             await wait_until(lambda: not ws.writing())
