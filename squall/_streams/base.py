@@ -235,14 +235,20 @@ class BaseIOStream:
 
         A partial read returns between 1 and ``num_bytes`` bytes; ``read_bytes(0)`` returns b"".
         """
-        if isinstance(num_bytes, bool) or not isinstance(num_bytes, int):
-            raise TypeError(f"num_bytes must be an int, got {type(num_bytes).__name__}")
+        if type(num_bytes) is not int:
+            if isinstance(num_bytes, bool) or not isinstance(num_bytes, int):
+                raise TypeError(f"num_bytes must be an int, got {type(num_bytes).__name__}")
         if num_bytes < 0:
             raise ValueError(f"num_bytes must be 0 or more, got {num_bytes}")
-        future = self._start_read()
+        if self._read_future is None:
+            future = self._read_future = self._loop.create_future()
+        else:
+            future = self._start_read()
         self._read_kind = _BYTES
         self._read_target = num_bytes
         self._read_partial = partial
+        if num_bytes and not self._read_buffer and self._watch_read and not self._may_buffer:
+            return future  # the common case: nothing buffered, the loop reports new bytes
         return self._run_read(future)
 
     def read_into(self, buf: bytearray | memoryview, partial: bool = False) -> asyncio.Future[int]:
