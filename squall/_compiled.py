@@ -47,7 +47,9 @@ MODULES: tuple[str, ...] = (
     "squall/_http1/state.py",
     "squall/_http1/wire.py",
     "squall/_web/application.py",
+    "squall/_web/etag.py",
     "squall/_web/handler.py",
+    "squall/_web/headers.py",
     "squall/_web/routing.py",
     "squall/httputil.py",
 )
