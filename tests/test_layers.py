@@ -60,7 +60,10 @@ ALLOWED: dict[str, set[str]] = {
     | {"squall._loop", "squall._stack_context", "squall.ioloop", "squall.concurrent"},
     "squall.concurrent": LEAVES | {"squall._loop", "squall._stack_context", "squall.ioloop"},
     "squall.options": LEAVES,
-    "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
+    # autoreload shares the supervisor's file watcher and asks it whether this is a child.
+    "squall.autoreload": LEAVES
+    | {"squall._loop", "squall.ioloop", "squall._supervisor.common", "squall._supervisor.fork"}
+    | {"squall._supervisor.filewatch"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
 }
 
@@ -240,8 +243,30 @@ def test_web_order_and_its_exceptions_name_real_modules() -> None:
         assert {low, high} <= KNOWN and reason, (low, high)
 
 
+@pytest.mark.parametrize("package", ["squall._web", "squall._supervisor"])
+def test_no_import_circle_inside(package: str) -> None:
+    """Every import counts here too (TYPE_CHECKING, function level): a circle is a circle."""
+    paths = {_module_name(p): p for p in MODULES if _module_name(p).startswith(package + ".")}
+    edges = {m: _all_imports(path) & paths.keys() for m, path in paths.items()}
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        if module in trail:
+            circle = trail[trail.index(module) :] + [module]
+            pytest.fail(f"import circle: {' -> '.join(circle)}")
+        if module in done:
+            return
+        for imported in sorted(edges[module]):
+            visit(imported, [*trail, module])
+        done.add(module)
+
+    for module in sorted(edges):
+        visit(module, [])
+
+
 def test_master_code_of_the_supervisor_does_not_use_asyncio() -> None:
-    for name in ("fork.py", "master.py"):
+    master_side = ("common.py", "filewatch.py", "fork.py", "master.py", "rollout.py", "slots.py")
+    for name in (*master_side, "metrics.py"):
         path = ROOT / "_supervisor" / name
         if not path.exists():
             continue
