@@ -215,6 +215,7 @@ WEB_ORDER = (
     # Rendering: below the handler, which calls it (imports: WEB_RENDERING).
     "squall._web.templates",
     "squall._web.uimodules",
+    "squall._web.render_assets",
     # The handler, then what is built on it.
     "squall._web.handler",
     "squall._web.builtin",
@@ -229,7 +230,7 @@ WEB_ORDER = (
 WEB_UPWARD: dict[tuple[str, str], str] = {}
 
 #: Rendering modules import only these (no handler, no application: they get what they need).
-WEB_RENDERING = {"squall._web.templates", "squall._web.uimodules"}
+WEB_RENDERING = {"squall._web.templates", "squall._web.uimodules", "squall._web.render_assets"}
 RENDERING_MAY_IMPORT = {"squall", "squall.escape", "squall.template", "squall.httputil"}
 
 
