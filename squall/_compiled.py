@@ -1,19 +1,64 @@
-"""The optional compiled build: which modules mypyc compiles, and whether they are running.
+"""The optional compiled build: which modules mypyc compiles, the rules they follow, and
+whether they are running.
 
 A wheel build (``setup.py``) compiles :data:`MODULES` with mypyc into one extension group;
-their ``.py`` sources ship too and are the pure-Python fallback, which passes the same tests.
-This module is never compiled itself: it must be importable, and tell the truth, in both.
+their ``.py`` sources ship too and are the pure-Python fallback, which passes the same tests
+(CI runs the suite on both; ``scripts/build-ext`` compiles a checkout in place). This module
+is never compiled itself: it must be importable, and tell the truth, in both.
+
+What gets compiled
+------------------
+The request path and nothing else: the protocol layer ``_http1`` (but ``errors``), the contract
+``httputil``, and the web layer's hot path (``handler``, ``application``, ``routing``, and the
+pure helpers the handler calls on every response, ``headers`` and ``etag``). A call between
+two compiled modules is a C call; a call from compiled code into an interpreted module is an
+ordinary Python call, so a helper on the per-request path is compiled with its caller (or the
+path stays in the caller). Everything else (cookies, XSRF, static files, templates, the
+supervisor) runs as Python in both builds.
 
 Compiled classes are *native*: their attributes live in fixed C slots and their methods are
-called without the interpreter. Three rules keep them behaving like the Python classes they
-replace (see ``docs/architecture.md``, "The compiled build"):
+called without the interpreter. The rules, each with the place that shows it:
 
-- a class that applications subclass is marked ``@mypyc_attr(allow_interpreted_subclasses=True)``,
-  so a Python subclass overrides methods as usual;
-- an attribute that subclasses override at class level (``SUPPORTED_METHODS``) is a
-  ``ClassVar``, read from the class, never a per-instance slot;
-- a class whose instances take attributes of the application's own (``request.user = ...``)
-  derives from :class:`Extensible`, a Python class, which gives every instance a ``__dict__``.
+1. **Subclassable classes** (``RequestHandler``, ``Application``, ``HTTPServerRequest``,
+   ``HTTPHeaders``, ``URLSpec``, ``Router``, the Direct bases) are marked
+   ``@mypyc_attr(allow_interpreted_subclasses=True)``, so a Python subclass overrides methods
+   as usual, also when squall's compiled code calls them.
+2. **Class-level switches** that subclasses or decorators set (``SUPPORTED_METHODS``,
+   ``_stream_request_body``, ``sets_server_header``) are ``ClassVar``s, read from the class,
+   never per-instance slots.
+3. **Application attributes**: a class whose instances take attributes of the application's
+   own (``request.user_id = ...``, ``app.db = ...``) derives from :class:`Extensible`, a Python
+   class, which gives every instance a ``__dict__`` beside its slots.
+4. **Python classes where users subclass freely or catch**: exceptions stay ordinary Python
+   classes (``HTTPInputError``, ``HTTPOutputError`` are ``native_class=False``;
+   ``_http1/errors.py`` is not compiled at all), and so do the delegate interfaces
+   (``squall._delegates``, not compiled).
+5. **Module functions for lifecycle bodies** (``_web/handler.py``, "Why module functions"): a
+   method call on an instance of a Python subclass, which every handler is, goes by name; a
+   module function is a C call. So ``finish``/``flush``/``_execute`` are one-line methods over
+   module functions, and the hot path calls the function itself after an identity check
+   (``type(handler).flush is _flush``), so that an override still wins.
+6. **Direct bases and one helper per call** (the end of ``squall/httputil.py``): squall's own
+   implementations of the delegate interfaces derive from ``DirectServerDelegate``,
+   ``DirectMessageDelegate`` or ``DirectConnection``, native classes; a helper such as
+   ``connection_finish(conn)`` checks ``isinstance(conn, DirectConnection)`` once and then makes
+   the call directly, or through the interface for anything else. A doubled call is written
+   only inside such a helper. (The protocol's calls of the message delegate in
+   ``_http1/protocol.py`` are still written out there; they move with the protocol/exchange
+   interface.)
+7. **Constants are** ``Final``: read from C statics, so monkeypatching one has no effect.
+   Functions that tests patch (``state.date_line``, ``wire.date_header_value``) are not
+   ``Final``.
+8. **Arguments of a precise type are checked** when a compiled function is called
+   (``HTTPHeaders.add(name, 5)`` raises ``TypeError``), so parameters where squall gives its own,
+   clearer error (``write(chunk)``, routing rules, header values) are typed ``Any``. Where the
+   type would be an import against the layer order (``RequestHandler.application``), the
+   attribute is ``Any`` too, as Starlette types ``Request.app``.
+
+What differs in the compiled build, and is documented for users (``docs/architecture.md``,
+"The compiled build"): a method patched onto squall's own class (not a subclass) is not seen by
+squall's compiled code; coroutines of compiled methods are not Python coroutine objects and
+have no frames (the loop-block detector names the user's handler frame instead).
 """
 
 from __future__ import annotations
@@ -47,7 +92,9 @@ MODULES: tuple[str, ...] = (
     "squall/_http1/state.py",
     "squall/_http1/wire.py",
     "squall/_web/application.py",
+    "squall/_web/etag.py",
     "squall/_web/handler.py",
+    "squall/_web/headers.py",
     "squall/_web/routing.py",
     "squall/httputil.py",
 )

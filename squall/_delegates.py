@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from squall._types import MaybeAwaitable
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -28,11 +30,11 @@ class HTTPMessageDelegate:
 
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
+    ) -> MaybeAwaitable:
         """Called once the start line and headers have been read."""
         return None
 
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+    def data_received(self, chunk: bytes) -> MaybeAwaitable:
         """Called with each piece of the body, in order (already de-chunked and inflated)."""
         return None
 

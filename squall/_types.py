@@ -1,15 +1,15 @@
-"""Shared type aliases of the private core (a leaf: imports nothing from squall)."""
+"""Shared type aliases of the core (a leaf: imports nothing from squall).
+
+An alias belongs here when several layers spell the same type; one module's own shapes stay
+in that module.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable
 
-#: Header fields as httptools hands them over: raw bytes, in arrival order.
-RawHeaders = list[tuple[bytes, bytes]]
+__all__ = ["MaybeAwaitable"]
 
-#: A callback scheduled on the event loop.
-Callback = Callable[..., Any]
-
-#: What a delegate method may return: nothing, or an awaitable to wait for (flow control).
+#: What a delegate or handler hook may return: nothing, or an awaitable that the caller waits
+#: for before it goes on (flow control: the body is not read until it resolves).
 MaybeAwaitable = Awaitable[None] | None

@@ -5,7 +5,8 @@
     autoreload.start()                       # Application(debug=True) does this
 
 How this works: ``start()`` records the mtime and size of every module file in ``sys.modules``
-and every ``watch()``-ed file. With watchfiles installed, a thread watches their directories
+and every ``watch()``-ed file (the supervisor's ``filewatch``, which the forking parent and the
+``squall serve`` master use too). With watchfiles installed, a thread watches their directories
 (not recursively) until one of them changes; otherwise, or with ``SQUALL_RELOAD_POLL=1``, a
 ``PeriodicCallback`` compares them every ``check_time`` ms. On a change it logs INFO ``"<path>
 modified; restarting server"``, runs the reload hooks on the loop's thread and re-execs the same
@@ -35,12 +36,14 @@ import subprocess
 import sys
 import threading
 import traceback
-import types
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from squall import ioloop
+from squall._supervisor.common import flush_std_streams
+from squall._supervisor.filewatch import FileWatch, module_files
+from squall._supervisor.fork import task_id
 from squall.ioloop import IOLoop, PeriodicCallback
 from squall.log import enable_pretty_logging, gen_log
 
@@ -58,7 +61,7 @@ _watched_files: set[str] = set()
 _reload_hooks: list[Callable[[], object]] = []
 _io_loops: weakref.WeakSet[IOLoop] = weakref.WeakSet()  # loops autoreload is attached to
 _latest_loop: weakref.ref[IOLoop] | None = None  # where the watchfiles thread sends the reload
-_stamps: dict[str, tuple[int, int]] = {}  # path -> (st_mtime_ns, st_size) first seen
+_file_watch: FileWatch | None = None  # polls _files(); made by the first start() or watch()
 _reload_attempted = False
 _deferred = False  # start() waits for a loop to run
 _watcher: threading.Thread | None = None
@@ -75,8 +78,7 @@ def start(check_time: int = 500, io_loop: object = None) -> None:
     global _deferred
     if _in_forked_child():
         return
-    for path in _files():
-        _changed(path)  # the baseline
+    _polling()  # the baseline: every file's stamp now
     current = IOLoop.current(instance=False)
     if current is not None:
         _attach(check_time, current)
@@ -103,7 +105,7 @@ def watch(filename: str) -> None:
     """
     path = os.path.abspath(filename)
     _watched_files.add(path)
-    _changed(path)
+    _polling().add(path)
 
 
 def add_reload_hook(fn: Callable[[], object]) -> None:
@@ -120,10 +122,6 @@ def add_reload_hook(fn: Callable[[], object]) -> None:
 
 def _in_forked_child() -> bool:
     """True (and a DEBUG line) in a ``fork_processes`` child or a ``squall serve`` worker."""
-    try:
-        from squall._supervisor.fork import task_id
-    except ImportError:  # a build without the supervisor: never forked
-        return False
     task = task_id()
     # A worker of the managed master (squall serve --workers N) has no task id, but a slot.
     worker_module = sys.modules.get("squall._supervisor.worker")
@@ -171,32 +169,24 @@ def _watchfiles() -> Any:
 
 def _files() -> set[str]:
     """Every module file in ``sys.modules`` (``.py`` for ``.pyc``) and every watched file."""
-    files = set(_watched_files)
-    for module in list(sys.modules.values()):
-        if isinstance(module, types.ModuleType):
-            path = module.__dict__.get("__file__")  # no module __getattr__ runs
-            if isinstance(path, str):
-                files.add(os.path.abspath(path[:-1] if path.endswith(".pyc") else path))
-    return files
+    return module_files() | _watched_files
 
 
-def _changed(path: str) -> bool:
-    """True if ``path`` differs from when it was first seen (which records it)."""
-    try:
-        info = os.stat(path)
-    except OSError:  # gone, or not there yet: Tornado ignores it too
-        return False
-    stamp = (info.st_mtime_ns, info.st_size)
-    return _stamps.setdefault(path, stamp) != stamp
+def _polling() -> FileWatch:
+    """The stamps of :func:`_files` (a file that is gone, or not there yet, is ignored, as
+    Tornado ignores it; one that appears is watched from then on)."""
+    global _file_watch
+    if _file_watch is None:
+        _file_watch = FileWatch(_files)
+    return _file_watch
 
 
 def _check_all() -> None:
     if _reload_attempted:
         return
-    for path in sorted(_files()):
-        if _changed(path):
-            _reload(path)
-            return
+    changed = _polling().changed()
+    if changed:
+        _reload(changed[0])
 
 
 def _tracked(files: set[str], change: object, path: str) -> bool:
@@ -263,12 +253,7 @@ def _exec() -> None:
     # The original command line keeps `-m module` (where __main__.__spec__ would have to be
     # consulted with sys.argv), interpreter options, and the wrapper when it is running.
     argv = [sys.executable, *sys.orig_argv[1:]]
-    for stream in (sys.stdout, sys.stderr):  # exec throws away what is still buffered
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
+    flush_std_streams()  # exec throws away what is still buffered
     if sys.platform == "win32":  # no real exec: start the new process, then leave
         subprocess.Popen(argv)
         os._exit(0)

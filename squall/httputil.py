@@ -32,6 +32,7 @@ from squall._forms import (
     split_host_and_port,
     url_concat,
 )
+from squall._types import MaybeAwaitable
 from squall.escape import parse_qs_bytes
 
 __all__ = [
@@ -58,78 +59,6 @@ __all__ = [
     "split_host_and_port",
     "url_concat",
 ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Direct bases: squall's own implementations of the delegate interfaces derive from these.
-# A caller that finds one calls its methods directly: a C call in the compiled build, where a
-# call through the plain interface (a Python class) is a lookup by name. The interfaces, and
-# what each method means, are in ``squall._delegates``.
-
-
-@mypyc_attr(allow_interpreted_subclasses=True)
-class DirectServerDelegate(HTTPServerConnectionDelegate):
-    """An :class:`HTTPServerConnectionDelegate` the protocol layer calls directly."""
-
-    def start_request(
-        self, server_conn: object, request_conn: HTTPConnection
-    ) -> HTTPMessageDelegate:
-        """Return the message delegate for a new request (see the interface)."""
-        raise NotImplementedError()
-
-
-@mypyc_attr(allow_interpreted_subclasses=True)
-class DirectMessageDelegate(HTTPMessageDelegate):
-    """An :class:`HTTPMessageDelegate` the protocol layer calls directly."""
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        """The start line and headers have been read (see the interface)."""
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        """A piece of the body (see the interface)."""
-        return None
-
-    def finish(self) -> None:
-        """The whole body has been received (see the interface)."""
-
-
-@mypyc_attr(allow_interpreted_subclasses=True)
-class DirectConnection(HTTPConnection):
-    """An :class:`HTTPConnection` the web layer calls directly."""
-
-    def write_headers(
-        self,
-        start_line: ResponseStartLine | RequestStartLine,
-        headers: HTTPHeaders,
-        chunk: bytes | None = None,
-    ) -> Awaitable[None]:
-        """Write the start line, headers and a first chunk (see the interface)."""
-        raise NotImplementedError()
-
-    def write(self, chunk: bytes) -> Awaitable[None]:
-        """Write a body chunk (see the interface)."""
-        raise NotImplementedError()
-
-    def finish(self) -> None:
-        """Mark the response complete (see the interface)."""
-        raise NotImplementedError()
-
-    def set_close_callback(self, callback: Any) -> None:
-        """Call ``callback()`` if the connection closes first (see the interface)."""
-        raise NotImplementedError()
-
-    def peer(self) -> tuple[str | None, str]:
-        """The client's address and the scheme (``http``/``https``) the request arrived on."""
-        return _context_peer(self)
-
-
-def _context_peer(connection: object) -> tuple[str | None, str]:
-    """``remote_ip`` and ``protocol`` of ``connection.context``, if it has one."""
-    context = getattr(connection, "context", None)
-    return getattr(context, "remote_ip", None), getattr(context, "protocol", "http")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,10 +403,7 @@ class HTTPServerRequest(Extensible):
         self.server_connection = server_connection
         self.remote_ip: str | None
         self.protocol: str
-        if isinstance(connection, DirectConnection):
-            self.remote_ip, self.protocol = connection.peer()  # no lookups by name
-        else:
-            self.remote_ip, self.protocol = _context_peer(connection)
+        self.remote_ip, self.protocol = connection_peer(connection)
         uri = uri or "/"
         if uri[0] != "/" and "://" in uri[:8]:
             # Absolute-form target: its authority replaces the Host header (RFC 9112 §3.2.2).
@@ -633,3 +559,120 @@ class HTTPServerRequest(Extensible):
 
 #: Tornado's old name for :class:`HTTPServerRequest`.
 HTTPRequest = HTTPServerRequest
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled build's direct calls (the contract above is all an application needs)
+#
+# squall's own implementations of the delegate interfaces derive from the Direct bases below:
+# native classes in the compiled build, whose parents are the plain interfaces of
+# ``squall._delegates``. A method called on a Direct instance is a C call; the same call
+# through the plain interface (a Python class, which applications subclass freely) is a lookup
+# by name. Each helper below makes one such call, and is the one place where the choice is
+# written: ``isinstance`` against the Direct base, then the same call twice, the first one
+# compiled as a direct call on the narrowed type, the second through the interface. In pure
+# Python both branches are the same call. The protocol layer's calls of the message delegate
+# (``headers_received``, ``data_received``, ``finish``) are still written out in
+# ``squall/_http1/protocol.py``; they move here with the protocol/exchange interface.
+# The rules of the compiled build are in ``squall._compiled``.
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DirectServerDelegate(HTTPServerConnectionDelegate):
+    """An :class:`HTTPServerConnectionDelegate` the protocol layer calls directly."""
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Return the message delegate for a new request (see the interface)."""
+        raise NotImplementedError()
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DirectMessageDelegate(HTTPMessageDelegate):
+    """An :class:`HTTPMessageDelegate` the protocol layer calls directly."""
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> MaybeAwaitable:
+        """The start line and headers have been read (see the interface)."""
+        return None
+
+    def data_received(self, chunk: bytes) -> MaybeAwaitable:
+        """A piece of the body (see the interface)."""
+        return None
+
+    def finish(self) -> None:
+        """The whole body has been received (see the interface)."""
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DirectConnection(HTTPConnection):
+    """An :class:`HTTPConnection` the web layer calls directly."""
+
+    def write_headers(
+        self,
+        start_line: ResponseStartLine | RequestStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Awaitable[None]:
+        """Write the start line, headers and a first chunk (see the interface)."""
+        raise NotImplementedError()
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Write a body chunk (see the interface)."""
+        raise NotImplementedError()
+
+    def finish(self) -> None:
+        """Mark the response complete (see the interface)."""
+        raise NotImplementedError()
+
+    def set_close_callback(self, callback: Any) -> None:
+        """Call ``callback()`` if the connection closes first (see the interface)."""
+        raise NotImplementedError()
+
+    def peer(self) -> tuple[str | None, str]:
+        """The client's address and the scheme (``http``/``https``) the request arrived on."""
+        return _context_peer(self)
+
+
+def connection_write_headers(
+    connection: HTTPConnection,
+    start_line: ResponseStartLine,
+    headers: HTTPHeaders,
+    chunk: bytes,
+) -> Awaitable[None]:
+    """``connection.write_headers(start_line, headers, chunk)``, direct when it can be."""
+    if isinstance(connection, DirectConnection):
+        return connection.write_headers(start_line, headers, chunk)
+    return connection.write_headers(start_line, headers, chunk)
+
+
+def connection_finish(connection: HTTPConnection) -> None:
+    """``connection.finish()``, direct when it can be."""
+    if isinstance(connection, DirectConnection):
+        connection.finish()
+    else:
+        connection.finish()
+
+
+def connection_set_close_callback(connection: HTTPConnection, callback: Any) -> None:
+    """``connection.set_close_callback(callback)``, direct when it can be."""
+    if isinstance(connection, DirectConnection):
+        connection.set_close_callback(callback)
+    else:
+        connection.set_close_callback(callback)
+
+
+def connection_peer(connection: HTTPConnection | None) -> tuple[str | None, str]:
+    """The client's address and scheme: a Direct connection's :meth:`DirectConnection.peer`,
+    else read from ``connection.context`` (``(None, "http")`` without one)."""
+    if isinstance(connection, DirectConnection):
+        return connection.peer()
+    return _context_peer(connection)
+
+
+def _context_peer(connection: object) -> tuple[str | None, str]:
+    """``remote_ip`` and ``protocol`` of ``connection.context``, if it has one."""
+    context = getattr(connection, "context", None)
+    return getattr(context, "remote_ip", None), getattr(context, "protocol", "http")

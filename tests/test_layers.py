@@ -1,8 +1,12 @@
 """The layer rules of docs/architecture.md, checked on the source with ``ast``.
 
-Only imports executed when a module is imported count (module level, including ``if``/``try``
-blocks there); imports inside functions are the sanctioned way to reach upward lazily
-(``Application.listen`` importing ``httpserver``, for example).
+Between layers, only imports executed when a module is imported count (module level, including
+``if``/``try`` blocks there); imports inside functions are the sanctioned way to reach upward
+lazily (``Application.listen`` importing ``httpserver``, for example).
+
+Inside ``_web`` every import counts, ``TYPE_CHECKING`` and function-level ones too: the modules
+stand in one order (:data:`WEB_ORDER`, lowest first), each imports only modules before it, and
+the few exceptions are named in :data:`WEB_UPWARD` with their reason.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall._util": set(),
     "squall._malloc": set(),
     "squall._compiled": set(),
-    "squall._delegates": set(),
+    "squall._delegates": {"squall._types"},
     "squall.escape": set(),
     "squall.log": set(),
     "squall.util": set(),
@@ -44,6 +48,9 @@ ALLOWED: dict[str, set[str]] = {
     "squall._http1*": LEAVES | {"squall.httputil", "squall._http1*"},
     "squall._server": LEAVES | {"squall.httputil", "squall._http1*", "squall._net"},
     "squall._ws*": LEAVES | {"squall._ws*"},
+    # Rendering sits below the handler and knows nothing of it (see WEB_RENDERING).
+    "squall._web.templates": {"squall.escape", "squall.template", "squall.httputil"},
+    "squall._web.uimodules": {"squall.escape", "squall.template", "squall.httputil"},
     # Only the WebSocket handler may reach the WebSocket protocol.
     "squall._web.websocket": LEAVES
     | {"squall.httputil", "squall._forms", "squall._web*", "squall._stack_context", "squall._ws*"},
@@ -77,7 +84,10 @@ ALLOWED: dict[str, set[str]] = {
         "squall.concurrent",
     }
     | {"squall._loop", "squall._stack_context"},
-    "squall.autoreload": LEAVES | {"squall._loop", "squall.ioloop"},
+    # autoreload shares the supervisor's file watcher and asks it whether this is a child.
+    "squall.autoreload": LEAVES
+    | {"squall._loop", "squall.ioloop", "squall._supervisor.common", "squall._supervisor.fork"}
+    | {"squall._supervisor.filewatch"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
     # The stream layer (Tornado's iostream, tcpclient, resolvers) sits above the IOLoop, as in
     # Tornado; its exceptions and write buffer are leaves any layer may use.
@@ -124,22 +134,35 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+MODULES = sorted(ROOT.rglob("*.py"))
+KNOWN = {_module_name(path) for path in MODULES}
+
+
+def _imported(node: ast.Import | ast.ImportFrom, module: str) -> set[str]:
+    """The modules one import statement names. ``from squall._web import etag`` names the
+    module ``squall._web.etag``; ``from squall import version`` names the package ``squall``
+    (``version`` is an attribute of it, not a module)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if node.level:
+        base = module.rsplit(".", node.level)[0]
+        name = f"{base}.{node.module}" if node.module else base
+    else:
+        name = node.module or ""
+    found = {name}
+    for alias in node.names:
+        if f"{name}.{alias.name}" in KNOWN:
+            found.add(f"{name}.{alias.name}")
+    return found
+
+
 def _top_level_imports(tree: ast.Module, module: str) -> set[str]:
     found: set[str] = set()
 
     def visit(nodes: list[ast.stmt]) -> None:
         for node in nodes:
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = module.rsplit(".", node.level)[0]
-                    name = f"{base}.{node.module}" if node.module else base
-                else:
-                    name = node.module or ""
-                found.add(name)
-                if name == "squall":  # from squall import gen -> squall.gen
-                    found.update(f"squall.{alias.name}" for alias in node.names)
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.update(_imported(node, module))
             elif isinstance(node, ast.If):
                 test = node.test
                 if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
@@ -155,9 +178,6 @@ def _top_level_imports(tree: ast.Module, module: str) -> set[str]:
 
     visit(tree.body)
     return {name for name in found if name == "squall" or name.startswith("squall.")}
-
-
-MODULES = sorted(ROOT.rglob("*.py"))
 
 
 def _rule(module: str) -> set[str] | None:
@@ -187,8 +207,110 @@ def test_module_imports_follow_the_layer_rules(path: Path) -> None:
     assert not bad, f"{module} imports {bad}, which its layer may not (docs/architecture.md)"
 
 
+# -- the order inside _web ---------------------------------------------------------------------
+
+#: The ``_web`` modules, lowest first. Each may import only modules listed before it, counting
+#: every import: module level, ``TYPE_CHECKING`` and inside functions. A new module gets its
+#: place here (and a line in docs/architecture.md) before it lands.
+WEB_ORDER = (
+    "squall._web",
+    # Leaves: they know nothing of handlers (a helper that needs one says so with a Protocol).
+    "squall._web.errors",
+    "squall._web.headers",
+    "squall._web.etag",
+    "squall._web.cookies",
+    "squall._web.arguments",
+    "squall._web.xsrf",
+    "squall._web.transforms",
+    "squall._web.routing",
+    # Rendering: below the handler, which calls it (imports: WEB_RENDERING).
+    "squall._web.templates",
+    "squall._web.uimodules",
+    "squall._web.render_assets",
+    # The handler, then what is built on it.
+    "squall._web.handler",
+    "squall._web.builtin",
+    "squall._web.decorators",
+    "squall._web.static",
+    "squall._web.websocket",
+    # The application builds handlers of every kind and routes to them.
+    "squall._web.application",
+)
+
+#: Imports against the order, each with its reason (keep this short: fix the code instead).
+WEB_UPWARD: dict[tuple[str, str], str] = {}
+
+#: Rendering modules import only these (no handler, no application: they get what they need).
+WEB_RENDERING = {"squall._web.templates", "squall._web.uimodules", "squall._web.render_assets"}
+RENDERING_MAY_IMPORT = {"squall", "squall.escape", "squall.template", "squall.httputil"}
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every squall module ``path`` imports, wherever the import statement stands."""
+    module = _module_name(path)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.update(_imported(node, module))
+    return {name for name in found if name.startswith("squall.") and name != module}
+
+
+WEB_MODULES = [path for path in MODULES if _module_name(path).startswith("squall._web")]
+
+
+@pytest.mark.parametrize("path", WEB_MODULES, ids=lambda p: str(p.relative_to(ROOT.parent)))
+def test_web_modules_import_only_modules_below_them(path: Path) -> None:
+    module = _module_name(path)
+    assert module in WEB_ORDER, f"{module} has no place in WEB_ORDER (tests/test_layers.py)"
+    rank = WEB_ORDER.index(module)
+    upward = sorted(
+        name
+        for name in _all_imports(path)
+        if name in WEB_ORDER and WEB_ORDER.index(name) > rank and (module, name) not in WEB_UPWARD
+    )
+    assert not upward, f"{module} imports {upward}, which stand above it in WEB_ORDER"
+
+
+@pytest.mark.parametrize("module", sorted(WEB_RENDERING))
+def test_rendering_modules_import_no_handler(module: str) -> None:
+    path = ROOT.parent / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        pytest.skip(f"{module} does not exist yet")
+    bad = sorted(_all_imports(path) - RENDERING_MAY_IMPORT)
+    assert not bad, f"{module} imports {bad}; rendering may use only {RENDERING_MAY_IMPORT}"
+
+
+def test_web_order_and_its_exceptions_name_real_modules() -> None:
+    names = set(WEB_ORDER) - WEB_RENDERING
+    assert names <= KNOWN, sorted(names - KNOWN)
+    for (low, high), reason in WEB_UPWARD.items():
+        assert {low, high} <= KNOWN and reason, (low, high)
+
+
+@pytest.mark.parametrize("package", ["squall._web", "squall._supervisor"])
+def test_no_import_circle_inside(package: str) -> None:
+    """Every import counts here too (TYPE_CHECKING, function level): a circle is a circle."""
+    paths = {_module_name(p): p for p in MODULES if _module_name(p).startswith(package + ".")}
+    edges = {m: _all_imports(path) & paths.keys() for m, path in paths.items()}
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        if module in trail:
+            circle = trail[trail.index(module) :] + [module]
+            pytest.fail(f"import circle: {' -> '.join(circle)}")
+        if module in done:
+            return
+        for imported in sorted(edges[module]):
+            visit(imported, [*trail, module])
+        done.add(module)
+
+    for module in sorted(edges):
+        visit(module, [])
+
+
 def test_master_code_of_the_supervisor_does_not_use_asyncio() -> None:
-    for name in ("fork.py", "master.py"):
+    master_side = ("common.py", "filewatch.py", "fork.py", "master.py", "rollout.py", "slots.py")
+    for name in (*master_side, "metrics.py"):
         path = ROOT / "_supervisor" / name
         if not path.exists():
             continue

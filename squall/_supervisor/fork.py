@@ -20,10 +20,13 @@ What squall adds:
   A child that lived 2 s or more is restarted at once, and its task id's delay starts over.
 - **No busy parent.** The parent sleeps in ``poll()`` on a self-pipe fed by
   ``signal.set_wakeup_fd`` (SIGCHLD, SIGTERM, SIGINT wake it), at most 1 s at a time.
+- **Reload** (``reload=True``): the parent watches the modules it has loaded
+  (``filewatch``); a change that compiles drains the children and re-executes the program.
 
-Exported for other supervisor code: ``usable_cpu_count``, ``cgroup_cpu_limit``, ``task_id``,
-``ensure_can_fork``, ``warn_if_threads``, ``describe_exit``, ``RestartBackoff``,
-``set_parent_death_signal``. Stdlib and ``squall.log`` only; no event loop in the parent.
+The backoff, the signal handling, reaping and the exit descriptions come from ``common``,
+which the managed master (``master.py``) shares. Also used by other code: ``usable_cpu_count``,
+``cgroup_cpu_limit``, ``task_id``, ``ensure_can_fork``, ``warn_if_threads``. Stdlib and
+``squall.log`` only; no event loop in the parent.
 """
 
 from __future__ import annotations
@@ -38,21 +41,28 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from typing import NoReturn
 
 from squall._supervisor import worker_guard
-from squall._supervisor.sourcewatch import SourceWatch
+from squall._supervisor.common import (
+    RestartBackoff,
+    SignalWakeup,
+    describe_exit,
+    flush_std_streams,
+    reap,
+    send_signal,
+    set_parent_death_signal,
+)
+from squall._supervisor.filewatch import FileWatch, compile_error, module_files
 from squall.log import gen_log
 
 __all__ = [
     "DEFAULT_MAX_RESTARTS",
     "GRACEFUL_TIMEOUT",
     "QUICK_DEATH",
-    "RestartBackoff",
     "cgroup_cpu_limit",
-    "describe_exit",
     "ensure_can_fork",
     "fork_processes",
-    "set_parent_death_signal",
     "task_id",
     "usable_cpu_count",
     "warn_if_threads",
@@ -60,11 +70,9 @@ __all__ = [
 
 DEFAULT_MAX_RESTARTS = 100
 GRACEFUL_TIMEOUT = 25.0
-QUICK_DEATH = 2.0
+QUICK_DEATH = 2.0  # seconds: a child that dies sooner is crash-looping (restart backoff)
 _TICK = 1.0  # the parent wakes at least this often
 _KILL_WAIT = 5.0  # how long reaping may take after SIGKILL
-_PR_SET_PDEATHSIG = 1
-_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 
 _task_id: int | None = None
 _called = False
@@ -206,55 +214,6 @@ def warn_if_threads() -> None:
         )
 
 
-def describe_exit(status: int) -> str:
-    """Tornado's wording for a wait status: "killed by signal 9", "exited with status 3", or
-    "exited normally"."""
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)}"
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-    return f"exited with status {code}" if code else "exited normally"
-
-
-def set_parent_death_signal(signum: int) -> bool:
-    """Have the kernel send ``signum`` to this process when its parent dies (Linux only).
-
-    Returns False where unsupported. Call it in the child right after the fork.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
-
-
-class RestartBackoff:
-    """How long to wait before restarting a task id whose process keeps dying young.
-
-    A process that lived less than ``young`` seconds is a quick death: consecutive quick deaths of
-    one task id wait ``first``, ``2 * first``, ``4 * first`` ... capped at ``cap``. A process that
-    lived ``young`` seconds or more restarts at once and clears its task id's streak.
-    """
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0, young: float = QUICK_DEATH) -> None:
-        self.first = first
-        self.cap = cap
-        self.young = young
-        self._streaks: dict[int, int] = {}
-
-    def delay(self, slot: int, lived: float) -> float:
-        """Record a death of ``slot`` after ``lived`` seconds; return the delay before restart."""
-        if lived >= self.young:
-            self._streaks.pop(slot, None)
-            return 0.0
-        streak = self._streaks.get(slot, 0) + 1
-        self._streaks[slot] = streak
-        return float(min(self.cap, self.first * 2 ** (streak - 1)))
-
-
 # -- the parent -------------------------------------------------------------------------------
 
 
@@ -297,23 +256,21 @@ class _Parent:
     def __init__(
         self, count: int, max_restarts: int, graceful_timeout: float, reload: bool = False
     ) -> None:
-        self.watch = SourceWatch() if reload else None
+        self.watch = FileWatch(module_files) if reload else None
         self.count = count
         self.max_restarts = max_restarts
         self.graceful_timeout = graceful_timeout
         self.pid = os.getpid()
         self.children: dict[int, _Child] = {}
         self.due: dict[int, float] = {}  # task id -> when to restart it (monotonic)
-        self.backoff = RestartBackoff()
+        self.backoff = RestartBackoff(quick=QUICK_DEATH)
         self.restarts = 0
-        self.signals: list[int] = []
+        # SIGCHLD only wakes the loop: _reap finds the exits. TERM/INT queue a stop.
+        self.signals = SignalWakeup((signal.SIGTERM, signal.SIGINT), wake_only=(signal.SIGCHLD,))
         self.stopping = False
         self.clean = True  # while stopping: every child exited 0 by itself
         self.poller = select.poll()
-        self.wake_r, self.wake_w = os.pipe()
         self.death_r, self.death_w = os.pipe()  # the children see EOF when the parent dies
-        self.saved: dict[int, signal._HANDLER] = {}
-        self.old_wakeup = -1
 
     def run(self) -> int:
         """Fork the children, then supervise; return a task id in a child only."""
@@ -323,7 +280,7 @@ class _Parent:
                 if self._spawn(slot):
                     return slot
             while True:
-                if self.signals:
+                if self.signals.pending:
                     self._stop_on_signal()
                 self._reap()
                 if not self.children and not self.due:
@@ -333,9 +290,7 @@ class _Parent:
                 if started is not None:
                     return started
                 if self.watch is not None and not self.stopping:
-                    changed = self.watch.changed()
-                    if changed is not None:
-                        self._reexec(changed)
+                    self._reload_if_changed(self.watch)
                 self._wait(self._next_wake())
         except BaseException:
             if os.getpid() == self.pid:  # never in a child: it must not touch its siblings
@@ -349,38 +304,20 @@ class _Parent:
     # signals and waiting
 
     def _install(self) -> None:
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
-        self.poller.register(self.wake_r, select.POLLIN)
-        self.old_wakeup = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        for signum in _HANDLED:
-            handler = self._on_child if signum == signal.SIGCHLD else self._on_stop
-            previous = signal.signal(signum, handler)
-            self.saved[signum] = signal.SIG_DFL if previous is None else previous
+        self.signals.install()
+        self.poller.register(self.signals.fileno, select.POLLIN)
 
     def _uninstall(self) -> None:
-        if not self.saved:
+        if self.death_w < 0:
             return  # already done
-        signal.set_wakeup_fd(self.old_wakeup)
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)
-        self.saved.clear()
-        for fd in (self.wake_r, self.wake_w, self.death_r, self.death_w):
+        self.signals.restore()
+        for fd in (self.death_r, self.death_w):
             os.close(fd)
-
-    def _on_stop(self, signum: int, frame: object) -> None:
-        self.signals.append(signum)  # handled by the loop; the wakeup fd ends its wait
-
-    def _on_child(self, signum: int, frame: object) -> None:
-        pass  # only installed so that SIGCHLD reaches the wakeup fd
+        self.death_r = self.death_w = -1
 
     def _wait(self, timeout: float) -> None:
         self.poller.poll(math.ceil(max(timeout, 0.0) * 1000))
-        try:
-            while os.read(self.wake_r, 512):
-                pass
-        except BlockingIOError:
-            pass
+        self.signals.drain()
 
     def _next_wake(self) -> float:
         now = time.monotonic()
@@ -390,7 +327,8 @@ class _Parent:
 
     def _spawn(self, slot: int) -> bool:
         """Fork the child for ``slot``; True in the child."""
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)  # handlers swap in the child
+        # Handlers swap in the child: no signal may run one of ours there meanwhile.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.signals.handled)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+, threads: logged
@@ -407,11 +345,8 @@ class _Parent:
         global _task_id
         try:
             self.children.clear()
-            signal.set_wakeup_fd(self.old_wakeup)
-            for signum, handler in self.saved.items():
-                signal.signal(signum, handler)
-            for fd in (self.wake_r, self.wake_w, self.death_w):
-                os.close(fd)
+            self.signals.restore()
+            os.close(self.death_w)
             _task_id = slot
             random.seed()
             set_parent_death_signal(signal.SIGTERM)
@@ -431,13 +366,11 @@ class _Parent:
         return None
 
     def _reap(self) -> None:
+        # Each child by its pid: the application may have children of its own to wait for.
         for pid in list(self.children):
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere (e.g. a SIGCHLD=SIG_IGN in user code)
-                done, status = pid, 255 << 8
-            if done:
-                self._on_exit(pid, self.children.pop(pid), status)
+            found = reap(pid)
+            if found is not None:
+                self._on_exit(pid, self.children.pop(pid), found[1])
 
     def _on_exit(self, pid: int, child: _Child, status: int) -> None:
         what = describe_exit(status)
@@ -472,13 +405,10 @@ class _Parent:
 
     def _send(self, signum: int) -> None:
         for pid in self.children:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
+            send_signal(pid, signum)
 
     def _stop_on_signal(self) -> None:
-        signum = self.signals.pop(0)
+        signum = self.signals.pending.popleft()
         gen_log.info(
             "%s received: stopping %d child process(es) (graceful, up to %.0f s)",
             signal.Signals(signum).name,
@@ -489,7 +419,21 @@ class _Parent:
         self._stop_children()
         sys.exit(0 if self.clean else 1)
 
-    def _reexec(self, changed: str) -> None:
+    def _reload_if_changed(self, watch: FileWatch) -> None:
+        """Re-execute when a loaded source file changed and compiles; report one that does
+        not (once per edit: the next look sees the same stamp) and keep serving."""
+        for path in watch.changed():
+            error = compile_error(path)
+            if error is not None:
+                gen_log.error(
+                    "Not reloading: %s does not compile; the running processes keep serving\n%s",
+                    path,
+                    error,
+                )
+                continue
+            self._reexec(path)
+
+    def _reexec(self, changed: str) -> NoReturn:
         """Reload: drain every child, then run the program again with the same arguments."""
         gen_log.info("%s changed: reloading (draining %d processes)", changed, len(self.children))
         self.stopping = True
@@ -500,6 +444,7 @@ class _Parent:
             self._wait_children(time.monotonic() + _KILL_WAIT)
         self._uninstall()
         argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
+        flush_std_streams()  # the exec drops what is still buffered
         os.execv(sys.executable, [sys.executable, *argv[1:]])
 
     def _stop_children(self) -> None:
@@ -515,13 +460,13 @@ class _Parent:
             if not self.children:
                 return
             now = time.monotonic()
-            if self.signals or now >= deadline:
+            if self.signals.pending or now >= deadline:
                 if killed:
                     gen_log.error("Could not reap children %s", sorted(self.children))
                     return
-                why = "second signal" if self.signals else "deadline passed"
+                why = "second signal" if self.signals.pending else "deadline passed"
                 gen_log.warning("%s: killing %d child process(es)", why, len(self.children))
-                self.signals.clear()
+                self.signals.pending.clear()
                 self._send(signal.SIGKILL)
                 self.clean = False
                 killed = True

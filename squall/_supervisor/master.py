@@ -9,9 +9,13 @@ handles the queued signals, reaps every exited child (``waitpid(-1, WNOHANG)`` u
 left), then runs its timers: respawns (with backoff), boot and heartbeat timeouts, drain
 deadlines, the rolling restart, recycling and the reload watcher.
 
-Workers live in *slots* (0..N-1). A slot has a ``current`` worker and, during a rolling
-restart or a recycle, an ``incoming`` one; the incoming worker becomes current once it reports
-READY, and only then is the old one told to drain.
+Workers live in *slots* (0..N-1, ``slots.py``). A slot has a ``current`` worker and, during a
+rolling restart or a recycle, an ``incoming`` one; the incoming worker becomes current once it
+reports READY, and only then is the old one told to drain. Rolling restarts, recycling and
+scaling are ``rollout.py``'s (:class:`~squall._supervisor.rollout.Replacements`), which drives
+them through the few methods of the master its ``Pool`` interface names. The backoff, signal
+handling and reaping are ``common.py``'s, shared with ``fork.py``; the reload watcher is
+``filewatch.py``'s.
 
 Heartbeats carry each worker's counters; a reaped worker's final counts go to a "retired"
 accumulator, so totals only grow (``metrics``). With a metrics socket the same selector also
@@ -30,7 +34,6 @@ Rules:
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import random
@@ -39,13 +42,24 @@ import signal
 import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from squall._supervisor import ipc, metrics
+from squall._supervisor.common import (
+    RestartBackoff,
+    SignalWakeup,
+    describe_exit,
+    flush_std_streams,
+    reap,
+    sd_notify,
+    send_signal,
+)
+from squall._supervisor.filewatch import TreeWatch
+from squall._supervisor.rollout import Replacements
+from squall._supervisor.slots import Child, Slot
 from squall.log import gen_log
 
 if TYPE_CHECKING:
@@ -62,15 +76,14 @@ BACKOFF_RESET = 60.0  # seconds of uptime after which a slot's backoff starts ov
 DUMP_WAIT = 0.3  # seconds between SIGUSR2 (stack dump) and SIGKILL
 DRAIN_MARGIN = 1.0  # seconds: a worker's drain deadline is the master's minus this
 MAX_SLEEP = 1.0  # seconds: the loop turns at least this often
-_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "env"})
-_HANDLED = tuple(
+_QUEUED = tuple(
     getattr(signal, name)
     for name in (
         "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2",
-        "SIGCHLD",
     )
     if hasattr(signal, name)
 )  # fmt: skip
+_IGNORED = tuple(getattr(signal, name) for name in ("SIGWINCH", "SIGPIPE") if hasattr(signal, name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,44 +123,6 @@ class _State(Enum):
     QUICK = "quick"
 
 
-@dataclass(eq=False, slots=True)
-class _Child:
-    pid: int
-    slot: int
-    generation: int
-    channel: ipc.Channel
-    started: float
-    last_beat: float
-    ready_at: float | None = None
-    draining: bool = False
-    deadline: float | None = None  # escalate (stack dump, then SIGKILL) at this time
-    kill_at: float | None = None  # SIGKILL at this time (set after the stack dump)
-    killed: bool = False
-    timed_out: bool = False  # killed by the watchdog (boot or heartbeat timeout)
-    recycle: bool = False
-    stats: metrics.WorkerStats = field(default_factory=metrics.WorkerStats)
-    lags: deque[float] = field(default_factory=lambda: deque(maxlen=5))
-
-
-@dataclass(eq=False, slots=True)
-class _Slot:
-    index: int
-    current: _Child | None = None
-    incoming: _Child | None = None
-    crashes: int = 0
-    respawn_at: float | None = None
-    respawn_cause: str = "crash"  # "crash" or "timeout": counted when the respawn is forked
-
-
-@dataclass(eq=False, slots=True)
-class _Rollout:
-    reason: str
-    generation: int
-    pending: list[int]
-    batch: int  # slots replaced at once; 0 means all of them
-    active: list[_Slot] = field(default_factory=list)
-
-
 class Master:
     """Supervise ``workers`` forked children, each running ``serve(worker)`` on its own loop.
 
@@ -181,26 +156,27 @@ class Master:
         self._loop_factory = loop_factory
         self._pid = os.getpid()
         self._state = _State.RUNNING
-        self._slots: dict[int, _Slot] = {}
-        self._children: dict[int, _Child] = {}
-        self._generation = 0
-        self._booted = False
-        self._boot_failures = 0
-        self._rollout: _Rollout | None = None
-        self._recycles: deque[int] = deque()
-        self._recycling: int | None = None
-        self._recycle_not_before = 0.0
+        self._children: dict[int, Child] = {}
+        # The Pool interface of rollout.py: what Replacements reads and calls.
+        self.slots: dict[int, Slot] = {}
+        self.generation = 0
+        self.booted = False
+        self.boot_failures = 0
+        self.metrics = metrics.MasterMetrics()
+        # The first crash of a slot restarts at once; then 0.5 s, 1, 2 ... while it keeps
+        # dying within QUICK_DEATH of READY; BACKOFF_RESET s of uptime forgets the streak.
+        self.backoff = RestartBackoff(
+            BACKOFF_START, BACKOFF_MAX, quick=QUICK_DEATH, reset=BACKOFF_RESET, free=1
+        )
+        self._changes = Replacements(self)
         self._deadline = math.inf
         self._announce_until: float | None = None
         self._exit_code: int | None = None
         self._killed_at_shutdown = False
         self._last_ready = -1
-        self._signals: deque[int] = deque()
-        self._previous: dict[int, Any] = {}
+        self._signals = SignalWakeup(_QUEUED, wake_only=(signal.SIGCHLD,), ignored=_IGNORED)
         self._sel: selectors.BaseSelector | None = None
-        self._wake: tuple[int, int] | None = None
-        self._watcher: _Watcher | None = None
-        self._metrics = metrics.MasterMetrics()
+        self._watcher: TreeWatch | None = None
         self._metrics_socket = metrics_socket
         self._metrics_server: metrics.MetricsServer | None = None
         jitter = config.max_requests_jitter
@@ -216,8 +192,8 @@ class Master:
         try:
             gen_log.info("Master %d: starting %d worker(s)", self._pid, self._config.workers)
             for index in range(self._config.workers):
-                slot = self._slots[index] = _Slot(index)
-                slot.current = self._spawn(index, self._generation)
+                slot = self.slots[index] = Slot(index)
+                slot.current = self.spawn(index, self.generation)
             while self._state is _State.RUNNING or self._children:
                 self._turn()
         finally:
@@ -230,8 +206,8 @@ class Master:
         assert self._sel is not None  # set by _open
         for key, mask in self._sel.select(self._sleep_time(time.monotonic())):
             if key.data is None:
-                _drain_pipe(key.fd)
-            elif isinstance(key.data, _Child):
+                self._signals.drain()
+            elif isinstance(key.data, Child):
                 self._on_messages(key.data)
             else:  # the metrics listener and its clients
                 key.data(mask)
@@ -246,14 +222,14 @@ class Master:
 
     def _sleep_time(self, now: float) -> float:
         cfg = self._config
-        times = [now + MAX_SLEEP, self._recycle_not_before if self._recycles else math.inf]
+        times = [now + MAX_SLEEP, self._changes.next_due()]
         for child in self._children.values():
             times.append(child.kill_at or (child.deadline or math.inf) - DUMP_WAIT)
             if child.ready_at is None:
                 times.append(child.started + cfg.boot_timeout)
             elif cfg.worker_timeout:
                 times.append(child.last_beat + ipc.HEARTBEAT_INTERVAL + cfg.worker_timeout)
-        times += [slot.respawn_at or math.inf for slot in self._slots.values()]
+        times += [slot.respawn_at or math.inf for slot in self.slots.values()]
         times.append(self._announce_until or math.inf)
         if self._watcher is not None:
             times.append(self._watcher.next_poll)
@@ -261,68 +237,54 @@ class Master:
         return min(t for t in times if t > now) - now
 
     def _open(self) -> None:
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(read_fd, False)
-        os.set_blocking(write_fd, False)
-        self._wake = (read_fd, write_fd)
+        self._signals.install()
         self._sel = selectors.DefaultSelector()
-        self._sel.register(read_fd, selectors.EVENT_READ, None)
+        self._sel.register(self._signals.fileno, selectors.EVENT_READ, None)
         if self._metrics_socket is not None:
             self._metrics_server = metrics.MetricsServer(
                 self._metrics_socket, self._sel, self._render_metrics
             )
-        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        for sig in _HANDLED:
-            self._previous[sig] = signal.signal(sig, self._on_signal)
-        for name in ("SIGWINCH", "SIGPIPE"):
-            if hasattr(signal, name):
-                sig = getattr(signal, name)
-                self._previous[sig] = signal.signal(sig, signal.SIG_IGN)
         if self._config.reload_dirs:
-            self._watcher = _Watcher(self._config.reload_dirs, self._config.reload_interval)
+            self._watcher = TreeWatch(self._config.reload_dirs, self._config.reload_interval)
 
     def _close(self) -> None:
         for child in list(self._children.values()):  # only after an error: leave no orphans
-            _send_signal(child.pid, signal.SIGKILL)
-            _reap_pid(child.pid)
+            send_signal(child.pid, signal.SIGKILL)
+            reap(child.pid, block=True)
             child.channel.close()
         self._children.clear()
-        signal.set_wakeup_fd(-1)
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
         if self._metrics_server is not None:
             self._metrics_server.close()
         elif self._metrics_socket is not None:
             self._metrics_socket.close()
         if self._sel is not None:
             self._sel.close()
-        if self._wake is not None:
-            os.close(self._wake[0])
-            os.close(self._wake[1])
+        self._signals.restore()
         if self._watcher is not None:
             self._watcher.close()
         self._close_sockets()
         self._unlink_paths()
 
-    def _on_signal(self, signum: int, frame: object) -> None:
-        self._signals.append(signum)
+    # -- the Pool interface (rollout.py) -------------------------------------------------------
 
-    # -- children ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Serving, not shutting down."""
+        return self._state is _State.RUNNING
 
-    def _spawn(self, index: int, generation: int) -> _Child:
+    def spawn(self, index: int, generation: int) -> Child:
+        """Fork a worker for slot ``index`` (of ``generation``); it boots in the child."""
         master_end, worker_end = ipc.channel_pair()
         limit = self._config.max_requests
         if limit:
             limit += random.randint(0, self._jitter)  # spreading load, not security
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
+        flush_std_streams()  # or the child would write the buffered text a second time
         pid = os.fork()
         if pid == 0:
             self._child_main(master_end, worker_end, index, generation, limit)
         worker_end.close()
         now = time.monotonic()
-        child = _Child(pid, index, generation, master_end, started=now, last_beat=now)
+        child = Child(pid, index, generation, master_end, started=now, last_beat=now)
         self._children[pid] = child
         assert self._sel is not None
         self._sel.register(master_end.sock, selectors.EVENT_READ, child)
@@ -339,9 +301,7 @@ class Master:
     ) -> NoReturn:
         code = 70  # EX_SOFTWARE: the supervisor itself failed in the child
         try:
-            signal.set_wakeup_fd(-1)
-            for sig in _HANDLED:
-                signal.signal(sig, signal.SIG_DFL)
+            self._signals.restore(defaults=True)  # the worker installs its own handlers
             master_end.close()
             for other in self._children.values():
                 other.channel.close()
@@ -351,9 +311,6 @@ class Master:
                 self._metrics_socket.close()
             if self._sel is not None:
                 self._sel.close()  # closes our copy of the epoll fd; the master's set is intact
-            if self._wake is not None:
-                os.close(self._wake[0])
-                os.close(self._wake[1])
             if not self._inherit:
                 self._close_sockets()
             os.environ.pop("NOTIFY_SOCKET", None)  # only the master talks to systemd
@@ -375,12 +332,51 @@ class Master:
         except BaseException:
             gen_log.critical("Worker process failed outside its event loop", exc_info=True)
         finally:
-            for stream in (sys.stdout, sys.stderr):
-                if stream is not None:
-                    stream.flush()
+            flush_std_streams()
             os._exit(code)
 
-    def _on_messages(self, child: _Child) -> None:
+    def retire(self, child: Child, *, quick: bool = False) -> None:
+        """Tell ``child`` to drain (or to quit at once); it is killed if it overruns."""
+        now = time.monotonic()
+        timeout = self._config.quick_timeout if quick else self._config.graceful_timeout
+        child.draining = True
+        child.deadline = min(child.deadline or math.inf, now + timeout, self._deadline)
+        if quick:
+            sent = child.channel.send(ipc.QUICK) or not child.channel.eof
+            if not sent:
+                send_signal(child.pid, signal.SIGQUIT)
+        else:
+            left = max(0.0, child.deadline - now - DRAIN_MARGIN)
+            sent = child.channel.send(ipc.DRAIN, timeout=left, phase="final")
+            if not sent and child.channel.eof:
+                send_signal(child.pid, signal.SIGTERM)
+
+    def schedule_respawn(self, slot: Slot, uptime: float) -> None:
+        """Fork ``slot``'s worker again after its backoff delay (``uptime``: since READY)."""
+        delay = self.backoff.delay(slot.index, uptime)
+        slot.respawn_at = time.monotonic() + delay
+        if delay:
+            gen_log.info("Restarting slot %d in %.1f s", slot.index, delay)
+
+    def count_boot_failure(self) -> bool:
+        """Count a boot failure; True when the master gives up (and starts stopping, exit 3)."""
+        self.boot_failures += 1
+        if not self.booted:
+            gen_log.critical("A worker of the first generation failed to boot: stopping (exit 3)")
+            self._halt(quick=True)
+            return True
+        if self.boot_failures >= MAX_BOOT_FAILURES:
+            gen_log.critical(
+                "%d boot failures in a row and no worker became ready: stopping (exit 3)",
+                self.boot_failures,
+            )
+            self._halt(quick=False)
+            return True
+        return False
+
+    # -- children ------------------------------------------------------------------------------
+
+    def _on_messages(self, child: Child) -> None:
         now = time.monotonic()
         for message in child.channel.receive():
             kind = message["t"]
@@ -391,32 +387,28 @@ class Master:
                 child.stats.update(message)
                 child.lags.append(child.stats.lag)
             elif kind == ipc.RECYCLE:
-                self._on_recycle_request(child)
+                self._changes.request_recycle(child)
             elif kind == ipc.BYE:
                 child.stats.update(message)  # the final counts
         if child.channel.eof and self._sel is not None:
             self._sel.unregister(child.channel.sock)  # reaped soon; stop polling the EOF
 
-    def _on_ready(self, child: _Child, now: float) -> None:
+    def _on_ready(self, child: Child, now: float) -> None:
         child.ready_at = child.last_beat = now
-        self._boot_failures = 0
+        self.boot_failures = 0
         gen_log.info(
             "Worker %d ready (slot %d, generation %d)", child.pid, child.slot, child.generation
         )
-        slots = self._slots.values()
-        if not self._booted and all(s.current and s.current.ready_at for s in slots):
-            self._booted = True
-            gen_log.info("Ready: %d worker(s) serving", len(self._slots))
-            _sd_notify("READY=1")
+        slots = self.slots.values()
+        if not self.booted and all(s.current and s.current.ready_at for s in slots):
+            self.booted = True
+            gen_log.info("Ready: %d worker(s) serving", len(self.slots))
+            sd_notify("READY=1")
 
     def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        # Any child: the master has no children but its workers.
+        while (found := reap()) is not None:
+            pid, status = found
             child = self._children.pop(pid, None)
             if child is None:
                 gen_log.debug("Reaped process %d, which is not a worker", pid)
@@ -426,12 +418,13 @@ class Master:
                 if self._sel is not None and not child.channel.eof:
                     self._sel.unregister(child.channel.sock)
             child.channel.close()
-            self._metrics.retire(child.stats)  # totals keep its requests
-            self._on_exit(child, os.waitstatus_to_exitcode(status))
+            self.metrics.retire(child.stats)  # totals keep its requests
+            self._on_exit(child, status)
 
-    def _on_exit(self, child: _Child, code: int) -> None:
-        how = _describe(code)
-        slot = self._slots.get(child.slot)
+    def _on_exit(self, child: Child, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        how = describe_exit(status)
+        slot = self.slots.get(child.slot)
         role = None
         if slot is not None and slot.current is child:
             role, slot.current = "current", None
@@ -448,32 +441,18 @@ class Master:
                 child.pid, child.slot, child.generation, how,
             )  # fmt: skip
             if role == "incoming":
-                self._replacement_failed(slot)
-            else:
-                self._boot_failed(slot)
+                self._changes.replacement_failed(slot)
+            elif not self.count_boot_failure():
+                self.schedule_respawn(slot, 0.0)
             return
         hint = ""
         if code == -signal.SIGKILL and not child.killed:
             hint = " (SIGKILL from outside: out of memory?)"
         gen_log.error("Worker %d (slot %d) died: %s%s", child.pid, child.slot, how, hint)
         if role == "incoming":
-            self._replacement_failed(slot)
+            self._changes.replacement_failed(slot)
         elif slot.incoming is None:
-            self._schedule_respawn(slot, time.monotonic() - child.ready_at)
-
-    def _boot_failed(self, slot: _Slot) -> None:
-        self._boot_failures += 1
-        if not self._booted:
-            gen_log.critical("A worker of the first generation failed to boot: stopping (exit 3)")
-            self._halt(quick=True)
-        elif self._boot_failures >= MAX_BOOT_FAILURES:
-            gen_log.critical(
-                "%d boot failures in a row and no worker became ready: stopping (exit 3)",
-                self._boot_failures,
-            )
-            self._halt(quick=False)
-        else:
-            self._schedule_respawn(slot, 0.0)
+            self.schedule_respawn(slot, time.monotonic() - child.ready_at)
 
     def _halt(self, quick: bool) -> None:
         self._exit_code = EXIT_BOOT_FAILURE
@@ -482,56 +461,27 @@ class Master:
         else:
             self._begin_graceful("Boot failure")
 
-    def _schedule_respawn(self, slot: _Slot, uptime: float) -> None:
-        if uptime >= BACKOFF_RESET:
-            slot.crashes = 0
-        delay = (
-            0.0 if slot.crashes == 0 else min(BACKOFF_MAX, BACKOFF_START * 2 ** (slot.crashes - 1))
-        )
-        if uptime < QUICK_DEATH:
-            slot.crashes += 1
-        slot.respawn_at = time.monotonic() + delay
-        if delay:
-            gen_log.info("Restarting slot %d in %.1f s", slot.index, delay)
-
-    def _retire(self, child: _Child, *, quick: bool = False) -> None:
-        """Tell ``child`` to drain (or to quit at once); it is killed if it overruns."""
-        now = time.monotonic()
-        timeout = self._config.quick_timeout if quick else self._config.graceful_timeout
-        child.draining = True
-        child.deadline = min(child.deadline or math.inf, now + timeout, self._deadline)
-        if quick:
-            sent = child.channel.send(ipc.QUICK) or not child.channel.eof
-            if not sent:
-                _send_signal(child.pid, signal.SIGQUIT)
-        else:
-            left = max(0.0, child.deadline - now - DRAIN_MARGIN)
-            sent = child.channel.send(ipc.DRAIN, timeout=left, phase="final")
-            if not sent and child.channel.eof:
-                _send_signal(child.pid, signal.SIGTERM)
-
     def _timers(self, now: float) -> None:
         if self._state is _State.RUNNING:
-            for slot in list(self._slots.values()):
+            for slot in list(self.slots.values()):
                 if slot.respawn_at is not None and now >= slot.respawn_at:
                     slot.respawn_at = None
                     if slot.current is None and slot.incoming is None:
-                        slot.current = self._spawn(slot.index, self._generation)
-                        self._metrics.restarted(slot.respawn_cause)
-            self._advance_rollout()
-            self._advance_recycle(now)
+                        slot.current = self.spawn(slot.index, self.generation)
+                        self.metrics.restarted(slot.respawn_cause)
+            self._changes.advance(now)
             if self._watcher is not None and now >= self._watcher.next_poll:
                 changed = self._watcher.changed()
                 if changed:
                     gen_log.info("Changed: %s", ", ".join(changed[:5]))
-                    self._start_rollout("Reload", batch=0)
+                    self._changes.start_rollout("Reload", batch=0)
         elif self._announce_until is not None and now >= self._announce_until:
             self._announce_until = None
             self._final_drain(now)
         for child in list(self._children.values()):
             self._watch(child, now)
 
-    def _watch(self, child: _Child, now: float) -> None:
+    def _watch(self, child: Child, now: float) -> None:
         cfg = self._config
         if child.killed:
             return
@@ -566,147 +516,22 @@ class Master:
             child.timed_out = True
             self._dump_then_kill(child, now)
 
-    def _dump_then_kill(self, child: _Child, now: float) -> None:
-        _send_signal(child.pid, signal.SIGUSR2)
+    def _dump_then_kill(self, child: Child, now: float) -> None:
+        send_signal(child.pid, signal.SIGUSR2)
         child.kill_at = now + DUMP_WAIT
 
-    def _kill(self, child: _Child) -> None:
-        _send_signal(child.pid, signal.SIGKILL)
+    def _kill(self, child: Child) -> None:
+        send_signal(child.pid, signal.SIGKILL)
         child.killed = True
         if self._state is not _State.RUNNING:
             self._killed_at_shutdown = True
 
-    # -- rolling restarts, recycling, scaling --------------------------------------------------
-
-    def _start_rollout(self, reason: str, batch: int) -> None:
-        if self._state is not _State.RUNNING:
-            return
-        if not self._booted:
-            gen_log.warning("%s ignored: the first generation is still booting", reason)
-            return
-        self._cancel_incoming()
-        self._generation += 1
-        self._rollout = _Rollout(reason, self._generation, sorted(self._slots), batch)
-        gen_log.info("%s: rolling restart to generation %d", reason, self._generation)
-        _sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
-
-    def _cancel_incoming(self) -> None:
-        """Drop replacements in flight (a restarted rollout, a recycle): they run old code."""
-        for slot in self._slots.values():
-            if slot.incoming is not None:
-                self._retire(slot.incoming, quick=True)
-                slot.incoming = None
-        self._rollout = None
-        self._recycling = None
-        self._recycles.clear()
-
-    def _advance_rollout(self) -> None:
-        rollout = self._rollout
-        if rollout is None:
-            return
-        if rollout.active:
-            if not all(s.incoming and s.incoming.ready_at for s in rollout.active):
-                return
-            for slot in rollout.active:
-                self._promote(slot)
-            rollout.active.clear()
-        if rollout.pending:
-            size = len(rollout.pending) if rollout.batch == 0 else rollout.batch
-            batch, rollout.pending = rollout.pending[:size], rollout.pending[size:]
-            for index in batch:
-                slot = self._slots[index]
-                slot.respawn_at = None
-                slot.incoming = self._spawn(index, rollout.generation)
-                self._metrics.restarted("reload")
-                rollout.active.append(slot)
-        elif not rollout.active:
-            self._rollout = None
-            gen_log.info("Rolling restart done: generation %d is serving", rollout.generation)
-            _sd_notify("READY=1")
-
-    def _promote(self, slot: _Slot) -> None:
-        old, slot.current, slot.incoming = slot.current, slot.incoming, None
-        if old is not None:
-            self._retire(old)
-
-    def _replacement_failed(self, slot: _Slot) -> None:
-        rollout = self._rollout
-        if rollout is not None and slot in rollout.active:
-            gen_log.error(
-                "%s aborted: the new worker for slot %d failed; the old workers keep serving "
-                "(generation %d)", rollout.reason, slot.index, self._generation - 1,
-            )  # fmt: skip
-            self._cancel_incoming()
-            self._metrics.reload_failures += 1
-            _sd_notify("READY=1\nSTATUS=reload failed")
-        elif self._recycling == slot.index:
-            self._recycling = None
-            self._boot_failures += 1
-            if self._boot_failures >= MAX_BOOT_FAILURES:
-                self._halt(quick=False)
-                return
-            gen_log.error("The replacement for slot %d failed; retrying the recycle", slot.index)
-            self._recycles.append(slot.index)
-            self._recycle_not_before = time.monotonic() + BACKOFF_START * 2**self._boot_failures
-        if slot.current is None and slot.respawn_at is None:
-            self._schedule_respawn(slot, 0.0)
-
-    def _on_recycle_request(self, child: _Child) -> None:
-        slot = self._slots.get(child.slot)
-        if slot is None or slot.current is not child or child.recycle:
-            return
-        child.recycle = True
-        gen_log.info("Worker %d (slot %d) reached max_requests: recycling", child.pid, slot.index)
-        self._recycles.append(slot.index)
-
-    def _advance_recycle(self, now: float) -> None:
-        if self._rollout is not None:
-            return
-        if self._recycling is not None:
-            slot = self._slots.get(self._recycling)
-            if slot is None or slot.incoming is None:
-                self._recycling = None
-            elif slot.incoming.ready_at is not None:
-                self._promote(slot)
-                self._recycling = None
-            else:
-                return
-        while self._recycles and now >= self._recycle_not_before:
-            slot = self._slots.get(self._recycles.popleft())
-            if slot and slot.current and slot.current.recycle and not slot.incoming:
-                slot.incoming = self._spawn(slot.index, self._generation)
-                self._metrics.restarted("recycle")
-                self._recycling = slot.index
-                return
-
-    def _scale(self, step: int) -> None:
-        if step > 0:
-            index = next(i for i in range(len(self._slots) + 1) if i not in self._slots)
-            slot = self._slots[index] = _Slot(index)
-            slot.current = self._spawn(index, self._generation)
-        elif len(self._slots) <= 1:
-            gen_log.info("SIGTTOU ignored: there is only one worker left")
-            return
-        else:  # drain the newest worker: the least warm one
-            slot = max(
-                self._slots.values(),
-                key=lambda s: s.current.started if s.current is not None else math.inf,
-            )
-            del self._slots[slot.index]
-            if self._rollout is not None:
-                self._rollout.pending = [i for i in self._rollout.pending if i != slot.index]
-                if slot in self._rollout.active:
-                    self._rollout.active.remove(slot)
-            for child in (slot.current, slot.incoming):
-                if child is not None:
-                    self._retire(child)
-        gen_log.info("Scaled to %d worker(s)", len(self._slots))
-
     # -- shutdown ------------------------------------------------------------------------------
 
     def _handle_signals(self) -> None:
-        while self._signals:
-            sig = self._signals.popleft()
+        pending = self._signals.pending
+        while pending:
+            sig = pending.popleft()
             name = signal.Signals(sig).name
             if sig in (signal.SIGTERM, signal.SIGINT):
                 if self._state is _State.RUNNING:
@@ -716,14 +541,14 @@ class Master:
             elif sig == signal.SIGQUIT:
                 self._begin_quick(name)
             elif sig == signal.SIGHUP:
-                self._start_rollout(name, batch=1)
+                self._changes.start_rollout(name, batch=1)
             elif sig in (signal.SIGTTIN, signal.SIGTTOU) and self._state is _State.RUNNING:
-                self._scale(1 if sig == signal.SIGTTIN else -1)
+                self._changes.scale(1 if sig == signal.SIGTTIN else -1)
             elif sig == signal.SIGUSR1:
                 count = ipc.reopen_log_files()
                 gen_log.info("SIGUSR1: reopened %d log file(s); telling the workers", count)
                 for child in self._children.values():
-                    _send_signal(child.pid, signal.SIGUSR1)
+                    send_signal(child.pid, signal.SIGUSR1)
             elif sig == signal.SIGUSR2:
                 gen_log.warning("SIGUSR2 (binary upgrade) is not supported yet: ignored")
 
@@ -734,7 +559,7 @@ class Master:
         gen_log.info(
             "%s: graceful shutdown (at most %.1f s)", reason, self._config.graceful_timeout
         )
-        _sd_notify("STOPPING=1")
+        sd_notify("STOPPING=1")
         self._unlink_paths()
         self._stop_changes()
         if self._config.shutdown_delay > 0:
@@ -750,7 +575,7 @@ class Master:
 
     def _final_drain(self, now: float) -> None:
         for child in self._children.values():
-            self._retire(child)
+            self.retire(child)
         self._close_sockets()
 
     def _begin_quick(self, reason: str) -> None:
@@ -758,21 +583,19 @@ class Master:
             return
         gen_log.warning("%s: quick shutdown requested", reason)
         if self._state is _State.RUNNING:
-            _sd_notify("STOPPING=1")
+            sd_notify("STOPPING=1")
         self._state = _State.QUICK
         self._announce_until = None
         self._deadline = min(self._deadline, time.monotonic() + self._config.quick_timeout)
         self._unlink_paths()
         self._stop_changes()
         for child in self._children.values():
-            self._retire(child, quick=True)
+            self.retire(child, quick=True)
         self._close_sockets()
 
     def _stop_changes(self) -> None:
-        self._rollout = None
-        self._recycles.clear()
-        self._recycling = None
-        for slot in self._slots.values():
+        self._changes.stop()
+        for slot in self.slots.values():
             slot.respawn_at = None
 
     def _close_sockets(self) -> None:
@@ -794,114 +617,10 @@ class Master:
     def _render_metrics(self) -> str:
         children = sorted(self._children.values(), key=lambda c: (c.slot, c.started))
         series = [(c.slot, c.generation, c.pid, c.stats) for c in children]
-        return self._metrics.render(series, self._ready_count())
+        return self.metrics.render(series, self._ready_count())
 
     def _report_status(self) -> None:
         ready = self._ready_count()
         if ready != self._last_ready:
             self._last_ready = ready
-            _sd_notify(f"STATUS={ready} worker(s) ready")
-
-
-class _Watcher:
-    """Says which ``*.py`` files under some directories changed since the last look.
-
-    Uses watchfiles when it is importable, else compares (mtime, size) of every file, skipping
-    hidden directories, ``__pycache__``, virtualenvs and ``node_modules``."""
-
-    def __init__(self, dirs: tuple[str, ...], interval: float) -> None:
-        self._dirs = tuple(os.path.abspath(d) for d in dirs)
-        self._interval = interval
-        self.next_poll = time.monotonic() + interval
-        self._events: Any = None
-        self._snapshot: dict[str, tuple[int, int]] = {}
-        try:
-            watchfiles = importlib.import_module("watchfiles")
-        except ImportError:
-            self._snapshot = self._scan()
-        else:
-            self._events = watchfiles.watch(
-                *self._dirs,
-                watch_filter=watchfiles.PythonFilter(),
-                debounce=50,
-                step=20,
-                rust_timeout=10,
-                yield_on_timeout=True,
-                raise_interrupt=False,
-            )
-            next(self._events, None)  # start watching now
-
-    def _scan(self) -> dict[str, tuple[int, int]]:
-        found: dict[str, tuple[int, int]] = {}
-        for top in self._dirs:
-            for root, subdirs, files in os.walk(top):
-                subdirs[:] = [d for d in subdirs if d not in _SKIP_DIRS and d[:1] != "."]
-                for name in files:
-                    if name.endswith(".py"):
-                        path = os.path.join(root, name)
-                        try:
-                            info = os.stat(path)
-                        except OSError:
-                            continue
-                        found[path] = (info.st_mtime_ns, info.st_size)
-        return found
-
-    def changed(self) -> list[str]:
-        """The files changed since the previous call (sorted; empty when nothing changed)."""
-        self.next_poll = time.monotonic() + self._interval
-        if self._events is not None:
-            changes = next(self._events, None) or set()
-            return sorted({str(path) for _, path in changes})
-        new = self._scan()
-        old, self._snapshot = self._snapshot, new
-        return sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
-
-    def close(self) -> None:
-        """Stop watching."""
-        if self._events is not None:
-            self._events.close()
-
-
-def _describe(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _send_signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _reap_pid(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
-def _drain_pipe(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except (BlockingIOError, InterruptedError):
-        pass
-
-
-def _sd_notify(message: str) -> None:
-    """Tell systemd (or whoever set ``NOTIFY_SOCKET``) about our state; errors are ignored."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    address = "\0" + path[1:] if path.startswith("@") else path
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(address)
-            sock.sendall(message.encode())
-    except OSError as exc:
-        gen_log.debug("sd_notify(%r) failed: %s", message, exc)
+            sd_notify(f"STATUS={ready} worker(s) ready")

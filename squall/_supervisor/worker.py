@@ -33,7 +33,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from squall._supervisor.fork import set_parent_death_signal
+from squall._supervisor.common import set_parent_death_signal
 from squall._supervisor.ipc import (
     BYE,
     DRAIN,

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from squall._compiled import mypyc_attr
+from squall._types import MaybeAwaitable
+from squall._web.builtin import ErrorHandler
 from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler, execute_handler, status_of
 from squall._web.routing import Router
+from squall._web.static import StaticFileHandler
 from squall._web.transforms import GZipContentEncoding, OutputTransform
 from squall.httputil import (
     DirectMessageDelegate,
@@ -105,12 +110,19 @@ class Application(DirectServerDelegate):
         if settings.get("blocking_log_threshold"):
             self._start_block_detector(settings["blocking_log_threshold"])
 
-    def _static_rules(self, static_path: str) -> list[tuple[Any, ...]]:
-        from squall._web.static import StaticFileHandler
+    @property
+    def static_handler_class(self) -> type[StaticFileHandler]:
+        """The handler class of static files: the ``static_handler_class`` setting, else
+        :class:`~squall.web.StaticFileHandler` (``RequestHandler.static_url`` asks it here)."""
+        handler_class: type[StaticFileHandler] = self.settings.get(
+            "static_handler_class", StaticFileHandler
+        )
+        return handler_class
 
+    def _static_rules(self, static_path: str) -> list[tuple[Any, ...]]:
         settings = self.settings
         prefix = settings.get("static_url_prefix", "/static/")
-        handler_class = settings.get("static_handler_class", StaticFileHandler)
+        handler_class = self.static_handler_class
         args = dict(settings.get("static_handler_args", {}))
         args["path"] = static_path
         return [
@@ -175,9 +187,7 @@ class Application(DirectServerDelegate):
         """Start an :class:`~squall.httpserver.HTTPServer` for this application on ``port``.
 
         Extra keyword arguments go to the ``HTTPServer``; returns it."""
-        import socket
-
-        from squall.httpserver import HTTPServer
+        from squall.httpserver import HTTPServer  # the facade above: only when asked for
 
         server = HTTPServer(self, **kwargs)
         server.listen(
@@ -198,7 +208,7 @@ class Application(DirectServerDelegate):
         """Called by the server for each request: returns its dispatcher."""
         return _RequestDispatcher(self, request_conn, server_conn)
 
-    def __call__(self, request: HTTPServerRequest) -> Awaitable[None] | None:
+    def __call__(self, request: HTTPServerRequest) -> MaybeAwaitable:
         """Legacy: serve an already-read ``request`` (Tornado's old callable interface).
 
         The body is parsed unless that was done already (the plain-callable server does it);
@@ -222,8 +232,6 @@ class Application(DirectServerDelegate):
         default = self.settings.get("default_handler_class")
         if default is not None:
             return default, self.settings.get("default_handler_args", {}), [], {}
-        from squall._web.builtin import ErrorHandler
-
         return ErrorHandler, {"status_code": 404}, [], {}
 
     def log_request(self, handler: RequestHandler) -> None:
@@ -255,8 +263,6 @@ def _enabled_for(level: int) -> bool:
 
 
 def _escape_regex(prefix: str) -> str:
-    import re
-
     return re.escape(prefix)
 
 
@@ -290,7 +296,7 @@ class _RequestDispatcher(DirectMessageDelegate):
 
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
+    ) -> MaybeAwaitable:
         """Build the request, route it, and start a streaming handler at once."""
         # Positional (method, uri, version, headers, body, host, files, connection, start_line,
         # server_connection): binding keywords costs more, and this runs for every request.
@@ -327,11 +333,9 @@ class _RequestDispatcher(DirectMessageDelegate):
     def _error_route(
         status: int,
     ) -> tuple[type[RequestHandler], dict[str, Any], list[Any], dict[str, Any]]:
-        from squall._web.builtin import ErrorHandler
-
         return ErrorHandler, {"status_code": status}, [], {}
 
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+    def data_received(self, chunk: bytes) -> MaybeAwaitable:
         """Collect the body, or hand it to a streaming handler (after its ``prepare``)."""
         if not self.stream:
             if self.chunks is None:
@@ -377,7 +381,7 @@ class _RequestDispatcher(DirectMessageDelegate):
                 body_future.set_exception(ConnectionError("client disconnected"))
                 body_future.exception()
 
-    def execute(self, parse_body: bool = True) -> Awaitable[None] | None:
+    def execute(self, parse_body: bool = True) -> MaybeAwaitable:
         """Create the handler and run its lifecycle (inline when nothing awaits).
 
         The form body is parsed first (``parse_body``), except for a streaming handler."""
@@ -392,8 +396,6 @@ class _RequestDispatcher(DirectMessageDelegate):
             )
         except Exception:
             app_log.error("Uncaught exception creating handler for %s", request.path, exc_info=True)
-            from squall._web.builtin import ErrorHandler
-
             handler = self.handler = ErrorHandler(app, request, status_code=500)
             self.path_args, self.path_kwargs = [], {}
         transforms = [t(request) for t in app.transforms] if app.transforms else []

@@ -1,120 +1,69 @@
-"""Request input for RequestHandler: argument lookup, ETag matching and the XSRF check.
+"""Request arguments for RequestHandler: lookup, decoding and cleaning of query and body values.
 
-Functions take the handler as their first argument; ``RequestHandler`` methods call them in
-one line each.
+``RequestHandler.get_argument`` and its siblings call :func:`get_one` and :func:`get_all` in one
+line each. :data:`REQUIRED`, the default of those methods, means "no default given": a missing
+argument is then a ``MissingArgumentError`` (400).
 """
 
 from __future__ import annotations
 
 import re
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final, Protocol
 
-from squall._web import cookies
-from squall._web.errors import HTTPError, MissingArgumentError
+from squall._web.errors import MissingArgumentError
 
-if TYPE_CHECKING:
-    from squall._web.handler import RequestHandler
-
-__all__ = ["check_xsrf_cookie", "etag_matches", "get_all", "get_one", "xsrf_token"]
+__all__ = ["REQUIRED", "ArgumentDecoder", "get_all", "get_one"]
 
 # Control characters other than whitespace become spaces in argument values.
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
-_ETAG_SPLIT = re.compile(r'\*|(?:W/)?"[^"]*"')
+_CONTROL_CHARS: Final = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+
+class _Required:
+    """The type of :data:`REQUIRED`."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+#: The default of ``get_argument`` & co.: no default given, so a missing argument is a 400.
+REQUIRED: Final[Any] = _Required()
+
+
+class ArgumentDecoder(Protocol):
+    """What argument lookup uses of a ``RequestHandler``: its (overridable) decoding."""
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> Any:
+        """Decode one raw argument value."""
 
 
 def get_all(
-    handler: RequestHandler, source: dict[str, list[bytes]], name: str, strip: bool
+    handler: ArgumentDecoder, source: dict[str, list[bytes]], name: str, strip: bool
 ) -> list[str]:
     """Every value of ``name`` in ``source``, decoded, cleaned and optionally stripped."""
-    values = []
-    for raw in source.get(name, ()):
-        value = handler.decode_argument(raw, name=name)
-        if isinstance(value, str):
-            value = _CONTROL_CHARS.sub(" ", value)
-            if strip:
-                value = value.strip()
-        values.append(value)
-    return values
+    return [_clean(handler.decode_argument(raw, name=name), strip) for raw in source.get(name, ())]
 
 
 def get_one(
-    handler: RequestHandler,
+    handler: ArgumentDecoder,
     source: dict[str, list[bytes]],
     name: str,
     default: Any,
     strip: bool,
-    required: Any,
 ) -> Any:
-    """The last value of ``name``; ``default`` if absent, or ``MissingArgumentError`` (400)."""
+    """The last value of ``name``; ``default`` if absent, or ``MissingArgumentError`` (400)
+    when ``default`` is :data:`REQUIRED`."""
     values = source.get(name)
     if not values:
-        if default is required:
+        if default is REQUIRED:
             raise MissingArgumentError(name)
         return default
-    value = handler.decode_argument(values[-1], name=name)
+    return _clean(handler.decode_argument(values[-1], name=name), strip)
+
+
+def _clean(value: Any, strip: bool) -> Any:
+    # A decode_argument override may return something other than text: left as it is.
     if isinstance(value, str):
         value = _CONTROL_CHARS.sub(" ", value)
         if strip:
             value = value.strip()
     return value
-
-
-def etag_matches(etag: str, if_none_match: str) -> bool:
-    """RFC 9110 §13.1.2 weak comparison of our ``etag`` with an ``If-None-Match`` value."""
-    ours = etag[2:] if etag.startswith("W/") else etag
-    for candidate in _ETAG_SPLIT.findall(if_none_match):
-        if candidate == "*":
-            return True
-        if (candidate[2:] if candidate.startswith("W/") else candidate) == ours:
-            return True
-    return False
-
-
-def _cookie_raw_token(handler: RequestHandler) -> tuple[int | None, bytes | None, float | None]:
-    name = handler.application.settings.get("xsrf_cookie_name", "_xsrf")
-    cookie = handler.get_cookie(name)
-    if cookie is None:
-        return None, None, None
-    return cookies.decode_xsrf_token(cookie)
-
-
-def xsrf_token(handler: RequestHandler) -> bytes:
-    """This request's XSRF token, masked; sets the ``_xsrf`` cookie when it was missing or old.
-
-    Settings: ``xsrf_cookie_version`` (2), ``xsrf_cookie_kwargs``, ``xsrf_cookie_name``."""
-    settings = handler.application.settings
-    version, token, timestamp = _cookie_raw_token(handler)
-    output_version = settings.get("xsrf_cookie_version", 2)
-    cookie_kwargs = dict(settings.get("xsrf_cookie_kwargs", {}))
-    if token is None:
-        version = None
-        token = cookies.new_xsrf_token()
-        timestamp = time.time()
-    assert timestamp is not None
-    encoded = cookies.encode_xsrf_token(token, timestamp, version=output_version)
-    if version is None:  # no usable cookie yet (Tornado never re-sets a valid one)
-        if "expires_days" not in cookie_kwargs and handler.current_user:
-            cookie_kwargs["expires_days"] = 30
-        name = settings.get("xsrf_cookie_name", "_xsrf")
-        handler.set_cookie(name, encoded, **cookie_kwargs)
-    return encoded
-
-
-def check_xsrf_cookie(handler: RequestHandler) -> None:
-    """403 unless the submitted token (form ``_xsrf`` or the X-XSRFToken/X-CSRFToken header)
-    matches the ``_xsrf`` cookie; messages as Tornado words them."""
-    request = handler.request
-    token = (
-        handler.get_argument("_xsrf", None)
-        or request.headers.get("X-Xsrftoken")
-        or request.headers.get("X-Csrftoken")
-    )
-    if not token:
-        raise HTTPError(403, cookies.XSRF_MISSING)
-    _, submitted, _ = cookies.decode_xsrf_token(token)
-    _, expected, _ = _cookie_raw_token(handler)
-    if not submitted:
-        raise HTTPError(403, cookies.XSRF_INVALID_FORMAT)
-    if not expected or not cookies.xsrf_tokens_match(submitted, expected):
-        raise HTTPError(403, cookies.XSRF_MISMATCH)

@@ -1,4 +1,4 @@
-"""Cookie helpers for RequestHandler: Set-Cookie values, signed values and XSRF tokens.
+"""Cookie helpers for RequestHandler: Set-Cookie values and signed values.
 
 Pure functions, byte-compatible with Tornado's formats (tests/web/vectors holds the proof).
 Rule: input from a peer never raises (a malformed cookie decodes to None); misuse by the
@@ -12,7 +12,6 @@ import calendar
 import datetime
 import hashlib
 import hmac
-import os
 import re
 import time
 import warnings
@@ -22,26 +21,21 @@ from typing import Any
 
 from squall._util import http_date
 
-#: The 403 messages of the XSRF check, exactly as Tornado words them.
-XSRF_MISSING = "'_xsrf' argument missing from POST"
-XSRF_INVALID_FORMAT = "'_xsrf' argument has invalid format"
-XSRF_MISMATCH = "XSRF cookie does not match POST argument"
-
 Secret = str | bytes | Mapping[int, str | bytes]
 Expires = float | tuple[int, ...] | time.struct_time | datetime.datetime
 
 _DAY = 86400  # seconds
 _BAD_VALUE = re.compile(r"[\x00-\x20]")
 _BAD_ATTRIBUTE = re.compile(r"[\x00-\x20\x7f;]")
-# A leading "N|" names the format version. The whole-value match (no DOTALL) is part of the
-# format: a value with an inner newline is read as v1, exactly as Tornado reads it.
-_VERSION_PREFIX = re.compile(rb"([1-9][0-9]*)\|.*$")
-XSRFParts = tuple[int | None, bytes | None, float | None]  # version, raw token, timestamp
-_NO_XSRF: XSRFParts = (None, None, None)
+#: A leading "N|" names the format version of a signed value or an XSRF token. The
+#: whole-value match (no DOTALL) is part of the format: a value with an inner newline is read
+#: as v1, exactly as Tornado reads it.
+VERSION_PREFIX = re.compile(rb"([1-9][0-9]*)\|.*$")
 
 
-def _utf8(value: str | bytes) -> bytes:
-    # surrogatepass: a str decoded with surrogateescape must still give bytes, not raise.
+def to_bytes(value: str | bytes) -> bytes:
+    """``value`` as UTF-8 bytes (surrogatepass: a str with lone surrogates, as surrogateescape
+    decoding makes, still gives bytes instead of raising)."""
     return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
 
 
@@ -132,7 +126,7 @@ def format_clear_cookie(
 
 def _key(secret: object) -> bytes:
     if isinstance(secret, str | bytes):
-        return _utf8(secret)
+        return to_bytes(secret)
     raise TypeError(
         f"cookie_secret must be str or bytes, or a dict {{key_version: secret}}; got {secret!r:.40}"
     )
@@ -143,7 +137,7 @@ def _hexmac(key: bytes, data: bytes, digest: Callable[[], Any]) -> bytes:
 
 
 def _version(raw: bytes) -> int:
-    match = _VERSION_PREFIX.match(raw)
+    match = VERSION_PREFIX.match(raw)
     # Above 999 the digits are a v1 base64 payload that happens to look like a version.
     return 1 if match is None or int(match.group(1)) > 999 else int(match.group(1))
 
@@ -171,15 +165,15 @@ def create_signed_value(
             )
         secret = secret[key_version]
     key, stamp = _key(secret), str(int((clock or time.time)())).encode()
-    encoded = base64.b64encode(_utf8(value))
+    encoded = base64.b64encode(to_bytes(value))
     if version == 1:
-        signature = _hexmac(key, _utf8(name) + encoded + stamp, hashlib.sha1)
+        signature = _hexmac(key, to_bytes(name) + encoded + stamp, hashlib.sha1)
         return b"|".join([encoded, stamp, signature])
     if version != 2:
         raise ValueError(f"Unsupported version {version} (signed values come in versions 1 and 2)")
     # Lengths count bytes (Tornado counts characters of a str name, and then cannot read
     # its own value back if the name is not ASCII).
-    fields = [str(key_version or 0).encode(), stamp, _utf8(name), encoded]
+    fields = [str(key_version or 0).encode(), stamp, to_bytes(name), encoded]
     signed = b"|".join([b"2", *(b"%d:%s" % (len(field), field) for field in fields), b""])
     return signed + _hexmac(key, signed, hashlib.sha256)
 
@@ -244,11 +238,11 @@ def decode_signed_value(
         _key(key)  # misconfiguration raises even when the value would be rejected anyway
     if min_version is not None and min_version > 2:
         raise ValueError(f"Unsupported min_version {min_version} (use 1 or 2)")
-    raw = b"" if value is None else _utf8(value)
+    raw = b"" if value is None else to_bytes(value)
     version = _version(raw)
     if value is None or version < (min_version or 1) or version > 2:
         return None
-    verified = _verify(secret, _utf8(name), raw, version)
+    verified = _verify(secret, to_bytes(name), raw, version)
     now = (clock or time.time)()
     if verified is None or verified[0] < now - max_age_days * _DAY:
         return None
@@ -262,61 +256,6 @@ def decode_signed_value(
 
 def get_signature_key_version(value: str | bytes) -> int | None:
     """Return the key_version a v2 signed value claims (unverified), or None for v1/malformed."""
-    raw = _utf8(value)
+    raw = to_bytes(value)
     fields = _split_v2(raw) if _version(raw) >= 2 else None
     return None if fields is None else fields[0]
-
-
-def new_xsrf_token() -> bytes:
-    """Return a fresh raw XSRF token: 16 random bytes from ``os.urandom``."""
-    return os.urandom(16)
-
-
-def _mask(mask: bytes, data: bytes) -> bytes:
-    # XOR with the 4-byte mask repeated over the data (the WebSocket masking rule).
-    return bytes(byte ^ mask[i % 4] for i, byte in enumerate(data))
-
-
-def encode_xsrf_token(token: bytes, timestamp: float, version: int = 2) -> bytes:
-    """Encode a raw XSRF token for the cookie or form: v2 masked (default) or v1 hex.
-
-    v2 is ``2|hex(mask)|hex(token XOR mask)|int(timestamp)`` with a fresh random 4-byte mask
-    on every call, so the page never repeats the same bytes (BREACH). v1 is ``hex(token)``."""
-    if version == 1:
-        return binascii.b2a_hex(token)
-    if version != 2:
-        raise ValueError(f"unknown xsrf cookie version {version} (use 1 or 2)")
-    mask = os.urandom(4)
-    parts = [b"2", binascii.b2a_hex(mask), binascii.b2a_hex(_mask(mask, token))]
-    return b"|".join([*parts, str(int(timestamp)).encode()])
-
-
-def decode_xsrf_token(cookie_or_field: bytes | str) -> XSRFParts:
-    """Decode an XSRF cookie or form value into ``(version, raw token, timestamp)``.
-
-    v2 needs four ``|``-separated parts and a 4-byte mask, else ``(None, None, None)``, as
-    does any other ``N|`` version. Anything else is v1, timestamped now: hex is decoded and
-    non-hex is the raw token itself, as in Tornado (an empty one is "invalid format")."""
-    raw = _utf8(cookie_or_field)
-    if _VERSION_PREFIX.match(raw) is None:
-        try:
-            raw = binascii.a2b_hex(raw)
-        except binascii.Error:
-            pass  # not hex: Tornado takes the value itself as the token
-        return 1, raw, int(time.time())
-    parts = raw.split(b"|")
-    if len(parts) != 4 or parts[0] != b"2":
-        return _NO_XSRF
-    try:
-        mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
-        timestamp = int(parts[3])
-    except (binascii.Error, ValueError):
-        return _NO_XSRF
-    if len(mask) != 4:
-        return _NO_XSRF
-    return 2, _mask(mask, masked), timestamp
-
-
-def xsrf_tokens_match(a: bytes, b: bytes) -> bool:
-    """Compare two raw XSRF tokens in constant time."""
-    return hmac.compare_digest(a, b)

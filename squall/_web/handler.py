@@ -7,47 +7,61 @@ For a synchronous verb method that returns None the whole lifecycle (prepare, th
 finish) runs inline, with no Task: that is the hot path. Only when ``prepare`` or the verb
 method returns an awaitable does the rest of the lifecycle continue in a Task.
 
-Each public method stays a line or two; input, cookies, transforms and templates live in
-their own modules (``arguments``, ``cookies``, ``transforms``, ``templates``).
+Each public method stays a line or two; the rest lives in modules below this one, which never
+import it: ``arguments`` (input), ``headers`` (header validation), ``etag`` (ETags and
+``If-None-Match``), ``cookies`` (Set-Cookie, signed values), ``xsrf``, ``transforms`` (gzip)
+and ``templates``. ``Application`` (above) hands the handler everything else it needs,
+the static handler class included. The order of the ``_web`` modules is in
+``tests/test_layers.py``.
+
+Why module functions
+--------------------
+The lifecycle's bodies are module functions (:func:`execute_handler`, ``_finish_response``,
+``_flush_buffer``) that the methods (``_execute``, ``finish``, ``flush``) call, and the hot path
+checks ``type(handler).flush is _flush`` (the names at the end of this module) before it calls
+the function itself. The reason is the compiled build (``squall._compiled``):
+``RequestHandler`` allows interpreted subclasses, and every application handler is one, so a
+method call on a handler goes by name, through the subclass's ``__dict__``, even when nothing
+overrides the method. A module function is a C call. The identity check keeps Tornado's
+behaviour: a handler that overrides ``flush`` (or ``finish``, ``prepare``, ``on_finish``,
+``compute_etag`` ...) gets its override called, and only the others take the direct path. In
+pure Python the two paths do the same thing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import hashlib
 import http.client
-import re
 import sys
 import traceback
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
-from squall import escape
+from squall import escape, version
 from squall._compiled import mypyc_attr
-from squall._util import http_date
-from squall._web import arguments, cookies
+from squall._types import MaybeAwaitable
+from squall._web import arguments, cookies, etag, templates, xsrf
+from squall._web.arguments import REQUIRED
 from squall._web.errors import Finish, HTTPError
-from squall.httputil import DirectConnection, HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from squall._web.headers import checked_name, field_value, is_plain, reason_phrase
+from squall._web.transforms import OutputTransform
+from squall.httputil import (
+    HTTPHeaders,
+    HTTPServerRequest,
+    ResponseStartLine,
+    connection_finish,
+    connection_set_close_callback,
+    connection_write_headers,
+)
 from squall.log import app_log, gen_log
-
-if TYPE_CHECKING:
-    from squall._web.application import Application
-    from squall._web.transforms import OutputTransform
 
 __all__ = ["RequestHandler"]
 
-_SERVER: Final = "squall/" + __import__("squall").version
+_SERVER: Final = "squall/" + version
 _HTML: Final = "text/html; charset=UTF-8"
 _JSON: Final = "application/json; charset=UTF-8"
 _DEFAULT_FIELDS: Final = {"Server": _SERVER, "Content-Type": _HTML}  # every response starts so
-# What a field value may hold on the wire: HTAB, visible ASCII, space and obs-text (latin-1).
-_INVALID_HEADER_VALUE: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
-# RFC 9110 §5.1: a field name is a token; anything else could split or forge a header line.
-_INVALID_HEADER_NAME: Final = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
-# RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ); Tornado also refuses "<".
-_INVALID_REASON: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]|<")
 _NO_BODY_HEADERS: Final = ("Content-Encoding", "Content-Language", "Content-Type")
 _START_LINES: Final = {
     code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()
@@ -62,13 +76,6 @@ _IN_THREAD: Final = (
     "connection belongs to the event loop. Write with write()/set_header() and return; the "
     "response is finished when the method returns."
 )
-
-
-class _ArgDefault:
-    """Marker for a required argument (no default given)."""
-
-
-_ARG_REQUIRED: Final[Any] = _ArgDefault()
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -113,8 +120,10 @@ class RequestHandler:
     path_args: list[Any]
     path_kwargs: dict[str, Any]
 
-    def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
-        self.application = application
+    def __init__(self, application: Any, request: HTTPServerRequest, **kwargs: Any) -> None:
+        # ``Any``, as Starlette types ``Request.app``: the application module builds handlers,
+        # so naming its class here would be an import back up (tests/test_layers.py).
+        self.application: Any = application
         self.request = request
         self._transforms = _NO_TRANSFORMS
         self._current_user = _UNSET
@@ -129,10 +138,8 @@ class RequestHandler:
         self._status_code = 200
         self._reason = "OK"
         connection = request.connection
-        if isinstance(connection, DirectConnection):
-            connection.set_close_callback(self.on_connection_close)  # a direct call when compiled
-        elif connection is not None:
-            connection.set_close_callback(self.on_connection_close)
+        if connection is not None:
+            connection_set_close_callback(connection, self.on_connection_close)
         if kwargs or cls.initialize is not _initialize:
             self.initialize(**kwargs)
 
@@ -151,9 +158,10 @@ class RequestHandler:
     @property
     def settings(self) -> dict[str, Any]:
         """The application's settings (``self.application.settings``)."""
-        return self.application.settings
+        settings: dict[str, Any] = self.application.settings
+        return settings
 
-    def prepare(self) -> Awaitable[None] | None:
+    def prepare(self) -> MaybeAwaitable:
         """Called before the verb method; may be async. Finishing here stops the request."""
         return None
 
@@ -167,7 +175,7 @@ class RequestHandler:
                 self._prepared_future.set_exception(ConnectionError("client disconnected"))
                 self._prepared_future.exception()
 
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+    def data_received(self, chunk: bytes) -> MaybeAwaitable:
         """With ``@stream_request_body``: called with each piece of the body (may be async)."""
         raise NotImplementedError()
 
@@ -189,35 +197,36 @@ class RequestHandler:
 
     def get_template_path(self) -> str | None:
         """The folder templates are loaded from (the ``template_path`` setting)."""
-        return self.application.settings.get("template_path")
+        path: str | None = self.application.settings.get("template_path")
+        return path
 
     # -- verb methods (absent by default: 405) -----------------------------------------------
 
-    def head(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def head(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
         """Not implemented here: HEAD answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
-    def get(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def get(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
         """Not implemented here: GET answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
-    def post(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def post(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
         """Not implemented here: POST answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
-    def delete(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def delete(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
         """Not implemented here: DELETE answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
-    def patch(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def patch(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
         """Not implemented here: PATCH answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
-    def put(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def put(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
         """Not implemented here: PUT answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
-    def options(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+    def options(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
         """Not implemented here: OPTIONS answers 405 unless a subclass defines it."""
         raise HTTPError(405)
 
@@ -234,11 +243,7 @@ class RequestHandler:
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         """Set the status code; ``reason`` defaults to the standard phrase (``Unknown`` if none)."""
         self._status_code = status_code
-        if reason is None:
-            reason = http.client.responses.get(status_code, "Unknown")
-        elif _INVALID_REASON.search(reason):
-            reason = "Unknown"
-        self._reason = reason
+        self._reason = reason_phrase(status_code, reason)
 
     def get_status(self) -> int:
         """The response status code."""
@@ -253,17 +258,17 @@ class RequestHandler:
         # The common case, a name checked before and a printable ASCII str, skips the checks.
         headers = self._headers
         checked = headers._checked  # the write below clears it; the value is checked here
-        if name in _VALID_NAMES and type(value) is str and _plain_value(value):
+        if is_plain(name, value):
             headers[name] = value
         else:
-            headers[_checked_name(name)] = self._convert_header_value(value)
+            headers[checked_name(name)] = self._convert_header_value(value)
         headers._checked = checked
 
     def add_header(self, name: str, value: Any) -> None:
         """Add a response header, keeping earlier values (``Set-Cookie``-style repeats)."""
         headers = self._headers
         checked = headers._checked  # as in set_header
-        headers.add(_checked_name(name), self._convert_header_value(value))
+        headers.add(checked_name(name), self._convert_header_value(value))
         headers._checked = checked
 
     def clear_header(self, name: str) -> None:
@@ -273,54 +278,31 @@ class RequestHandler:
 
     @staticmethod
     def _convert_header_value(value: Any) -> str:
-        if isinstance(value, str):
-            text = value
-        elif isinstance(value, bytes):
-            text = value.decode("latin-1")
-        elif isinstance(value, int):
-            return str(value)
-        elif isinstance(value, datetime.datetime):
-            return http_date(
-                value.replace(tzinfo=datetime.UTC).timestamp()
-                if value.tzinfo is None
-                else value.timestamp()
-            )
-        else:
-            raise TypeError(f"Unsupported header value {value!r}: use str, bytes, int or datetime")
-        # Printable ASCII (the usual case) is valid without the regex.
-        if not (text.isascii() and text.isprintable()) and _INVALID_HEADER_VALUE.search(text):
-            raise ValueError(
-                f"Unsafe header value {text!r}: control characters and characters beyond "
-                "latin-1 are not allowed (encode the value first, as for a URL)"
-            )
-        return text
+        # Tornado's name for the conversion (kept: subclasses override it).
+        return field_value(value)
 
     # -- input -------------------------------------------------------------------------------
 
-    def get_argument(self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True) -> Any:
+    def get_argument(self, name: str, default: Any = REQUIRED, strip: bool = True) -> Any:
         """The last value of argument ``name`` (query or body); ``MissingArgumentError`` (400)
         if absent and no default is given. Control characters become spaces; ``strip`` trims."""
-        return arguments.get_one(self, self.request.arguments, name, default, strip, _ARG_REQUIRED)
+        return arguments.get_one(self, self.request.arguments, name, default, strip)
 
     def get_arguments(self, name: str, strip: bool = True) -> list[str]:
         """Every value of argument ``name`` (query and body), possibly empty."""
         return arguments.get_all(self, self.request.arguments, name, strip)
 
-    def get_query_argument(
-        self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True
-    ) -> Any:
+    def get_query_argument(self, name: str, default: Any = REQUIRED, strip: bool = True) -> Any:
         """Like :meth:`get_argument`, from the query string only."""
-        args = self.request.query_arguments
-        return arguments.get_one(self, args, name, default, strip, _ARG_REQUIRED)
+        return arguments.get_one(self, self.request.query_arguments, name, default, strip)
 
     def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
         """Like :meth:`get_arguments`, from the query string only."""
         return arguments.get_all(self, self.request.query_arguments, name, strip)
 
-    def get_body_argument(self, name: str, default: Any = _ARG_REQUIRED, strip: bool = True) -> Any:
+    def get_body_argument(self, name: str, default: Any = REQUIRED, strip: bool = True) -> Any:
         """Like :meth:`get_argument`, from the form body only."""
-        args = self.request.body_arguments
-        return arguments.get_one(self, args, name, default, strip, _ARG_REQUIRED)
+        return arguments.get_one(self, self.request.body_arguments, name, default, strip)
 
     def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
         """Like :meth:`get_arguments`, from the form body only."""
@@ -376,10 +358,7 @@ class RequestHandler:
 
     def render_string(self, template_name: str, **kwargs: Any) -> bytes:
         """Render a template to bytes (Jinja2, with Tornado's template namespace)."""
-        from squall._web import templates
-
-        rendered: bytes = templates.render_string(self, template_name, kwargs)
-        return rendered
+        return templates.render_string(self, template_name, kwargs)
 
     def get_template_namespace(self) -> dict[str, Any]:
         """The names every template sees: handler, request, current_user, static_url, ..."""
@@ -505,26 +484,21 @@ class RequestHandler:
 
     def compute_etag(self) -> str | None:
         """The ETag of the buffered body (quoted SHA-1 hex); return None to send no ETag."""
-        hasher = hashlib.sha1()
-        for part in self._write_buffer:
-            hasher.update(part)
-        return f'"{hasher.hexdigest()}"'
+        return etag.body_etag(self._write_buffer)
 
     def set_etag_header(self) -> None:
         """Set the ``Etag`` header from :meth:`compute_etag` (if it returns one)."""
-        etag = self.compute_etag()
-        if etag is not None:
-            self._headers["Etag"] = etag  # an override's value: checked when written
+        value = self.compute_etag()
+        if value is not None:
+            self._headers["Etag"] = value  # an override's value: checked when written
 
     def check_etag_header(self) -> bool:
         """Whether the request's ``If-None-Match`` matches our ``Etag`` (weak compare, ``*``)."""
         if_none_match = self.request.headers.get("If-None-Match")
         if not if_none_match:
             return False
-        etag = self._headers.get("Etag")
-        if not etag:
-            return False
-        return arguments.etag_matches(etag, if_none_match)
+        ours = self._headers.get("Etag")
+        return bool(ours) and etag.matches(ours, if_none_match)
 
     # -- the lifecycle -----------------------------------------------------------------------
 
@@ -533,7 +507,7 @@ class RequestHandler:
         transforms: list[OutputTransform],
         path_args: list[Any],
         path_kwargs: dict[str, Any],
-    ) -> Awaitable[None] | None:
+    ) -> MaybeAwaitable:
         """Run the request: prepare, the verb method, finish. Inline unless something awaits."""
         return execute_handler(self, transforms, path_args, path_kwargs)
 
@@ -729,17 +703,16 @@ class RequestHandler:
     def xsrf_token(self) -> bytes:
         """This request's XSRF token (masked anew on each request); sets the cookie if needed."""
         if self._xsrf_token is None:
-            self._xsrf_token = arguments.xsrf_token(self)
+            self._xsrf_token = xsrf.token(self)
         return self._xsrf_token
 
     def check_xsrf_cookie(self) -> None:
         """Verify the ``_xsrf`` argument or ``X-XSRFToken``/``X-CSRFToken`` header: 403 if not."""
-        arguments.check_xsrf_cookie(self)
+        xsrf.check(self)
 
     def xsrf_form_html(self) -> str:
         """A hidden ``<input name="_xsrf">`` for forms."""
-        token = escape.xhtml_escape(self.xsrf_token)
-        return f'<input type="hidden" name="_xsrf" value="{token}"/>'
+        return xsrf.form_html(self.xsrf_token)
 
     # -- users, settings, URLs ---------------------------------------------------------------
 
@@ -763,20 +736,16 @@ class RequestHandler:
 
     def reverse_url(self, name: str, *args: Any) -> str:
         """The URL of the named rule (``Application.reverse_url``)."""
-        return self.application.reverse_url(name, *args)
+        return str(self.application.reverse_url(name, *args))
 
     def static_url(self, path: str, include_host: bool | None = None, **kwargs: Any) -> str:
         """The URL of a static file, with a content-hash ``?v=`` for long caching."""
         self.require_setting("static_path", "static_url")
-        settings = self.application.settings
-        handler_class = settings.get("static_handler_class")
-        if handler_class is None:
-            from squall._web.static import StaticFileHandler
-
-            handler_class = StaticFileHandler
+        handler_class = self.application.static_handler_class
         if include_host is None:
             include_host = getattr(self, "include_host", False)
         base = f"{self.request.protocol}://{self.request.host}" if include_host else ""
+        settings = self.application.settings
         return base + str(handler_class.make_static_url(settings, path, **kwargs))
 
     def detach(self) -> Any:
@@ -787,40 +756,12 @@ class RequestHandler:
 _decode_argument: Final = RequestHandler.decode_argument
 
 
-def _checked_name(name: str) -> str:
-    if name in _VALID_NAMES:
-        return name
-    if not name or _INVALID_HEADER_NAME.search(name):
-        raise ValueError(f"Unsafe header name {name!r}: a header name must be an HTTP token")
-    if len(_VALID_NAMES) < 1024:  # applications use a few names: check each once
-        _VALID_NAMES.add(name)
-    return name
-
-
-_VALID_NAMES: Final[set[str]] = set()
-
-
 def _default_headers() -> HTTPHeaders:
     """A response's headers before ``set_default_headers``: ``Server`` and an HTML type."""
     headers = HTTPHeaders()
     headers._dict = _DEFAULT_FIELDS.copy()  # a copy is cheaper than building the dict
     headers._checked = True  # every write through the handler validates (see set_header)
     return headers
-
-
-def _plain_value(value: str) -> bool:
-    """Whether ``value`` is printable ASCII: valid as it is. Short values are remembered
-    (applications repeat a few, such as content types), so most calls are one set lookup."""
-    if value in _PLAIN_VALUES:
-        return True
-    if value.isascii() and value.isprintable():
-        if len(value) <= 128 and len(_PLAIN_VALUES) < 1024:
-            _PLAIN_VALUES.add(value)
-        return True
-    return False
-
-
-_PLAIN_VALUES: Final[set[str]] = set()
 
 
 def _call_when_done(result: Awaitable[None], callback: Callable[[], None]) -> None:
@@ -836,7 +777,7 @@ def execute_handler(
     transforms: list[OutputTransform],
     path_args: list[Any],
     path_kwargs: dict[str, Any],
-) -> Awaitable[None] | None:
+) -> MaybeAwaitable:
     """Run ``handler``'s lifecycle: prepare, the verb method, finish (inline unless it awaits).
 
     The body of ``RequestHandler._execute``; the application's dispatcher calls it."""
@@ -894,12 +835,12 @@ def _finish_response(handler: RequestHandler, chunk: Any) -> Awaitable[None]:
                 and cls.set_etag_header is _set_etag_header
                 and cls.check_etag_header is _check_etag_header
             ):
-                # The default ETag, inlined (every GET response computes one).
+                # The three default methods in one (every GET response computes an ETag).
                 body = b"".join(handler._write_buffer)
                 handler._write_buffer = [body]
-                etag = d["Etag"] = f'"{_sha1(body).hexdigest()}"'
+                ours = d["Etag"] = etag.body_etag(handler._write_buffer)
                 if_none_match = handler.request.headers._dict.get("If-None-Match")
-                if if_none_match and arguments.etag_matches(etag, if_none_match):
+                if if_none_match and etag.matches(ours, if_none_match):
                     handler._write_buffer = []
                     handler.set_status(304)
                     status = 304
@@ -923,10 +864,8 @@ def _finish_response(handler: RequestHandler, chunk: Any) -> Awaitable[None]:
     else:
         result = handler.flush(include_footers=True)
     conn = handler.request.connection
-    if isinstance(conn, DirectConnection):
-        conn.finish()  # a direct call in the compiled build
-    elif conn is not None:
-        conn.finish()
+    if conn is not None:
+        connection_finish(conn)
     handler.application.log_request(handler)
     handler._finished = True
     if type(handler).on_finish is not _on_finish:
@@ -964,10 +903,7 @@ def _flush_buffer(
         start_line = _START_LINES.get(status)
         if start_line is None or start_line.reason != handler._reason:
             start_line = ResponseStartLine("HTTP/1.1", status, handler._reason)
-        if isinstance(conn, DirectConnection):
-            result = conn.write_headers(start_line, headers, chunk)  # direct when compiled
-        else:
-            result = conn.write_headers(start_line, headers, chunk)
+        result = connection_write_headers(conn, start_line, headers, chunk)
     else:
         for transform in handler._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
@@ -999,5 +935,4 @@ _UNIMPLEMENTED: Final = {
     v: getattr(RequestHandler, v)
     for v in ("head", "get", "post", "delete", "patch", "put", "options")
 }
-_sha1: Final = hashlib.sha1
 _VERB: Final = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}

@@ -24,22 +24,34 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from squall import escape
 
 if TYPE_CHECKING:
     import jinja2
 
-    from squall._web.handler import RequestHandler
-
-__all__ = ["render_string"]
+__all__ = ["TemplateHandler", "render_string"]
 
 _CACHE_ATTR = "_squall_template_environments"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def render_string(handler: RequestHandler, template_name: str, kwargs: dict[str, Any]) -> bytes:
+class TemplateHandler(Protocol):
+    """What rendering uses of a ``RequestHandler`` (this module sits below the handler)."""
+
+    @property
+    def application(self) -> Any:
+        """The application: its ``settings``, and where compiled templates are cached."""
+
+    def get_template_path(self) -> str | None:
+        """The template folder (None: the folder of the file that called ``render``)."""
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        """The names every template sees."""
+
+
+def render_string(handler: TemplateHandler, template_name: str, kwargs: dict[str, Any]) -> bytes:
     """Render ``template_name`` for ``handler`` with ``kwargs``; returns UTF-8 bytes.
 
     A missing template (or a missing ``{% include %}``) raises ``FileNotFoundError`` naming
@@ -71,7 +83,7 @@ def _require_jinja2() -> None:
         raise ImportError("Templates need Jinja2: pip install 'squall[templates]'") from exc
 
 
-def _environment(handler: RequestHandler, template_path: str) -> jinja2.Environment:
+def _environment(handler: TemplateHandler, template_path: str) -> jinja2.Environment:
     """The Environment for ``template_path``: cached on the application when
     ``compiled_template_cache`` is on (the default), else on this handler (one request)."""
     settings = handler.application.settings
@@ -88,7 +100,7 @@ def _environment(handler: RequestHandler, template_path: str) -> jinja2.Environm
     return env
 
 
-def _make_environment(handler: RequestHandler, template_path: str) -> jinja2.Environment:
+def _make_environment(handler: TemplateHandler, template_path: str) -> jinja2.Environment:
     import jinja2
 
     settings = handler.application.settings
@@ -109,7 +121,7 @@ def _make_environment(handler: RequestHandler, template_path: str) -> jinja2.Env
     return jinja2.Environment(loader=source, autoescape=autoescape, auto_reload=not compiled_cache)
 
 
-def _namespace(handler: RequestHandler) -> dict[str, Any]:
+def _namespace(handler: TemplateHandler) -> dict[str, Any]:
     """The escape helpers, then the handler's template namespace."""
     from markupsafe import Markup  # installed with Jinja2
 
@@ -133,7 +145,7 @@ def _namespace(handler: RequestHandler) -> dict[str, Any]:
     return namespace
 
 
-def _caller_folder(handler: RequestHandler) -> str:
+def _caller_folder(handler: TemplateHandler) -> str:
     """The folder of the first calling frame outside squall's web package (Tornado looks up
     templates next to the file that called ``render``); the handler's module as a fallback."""
     frame = sys._getframe(1)

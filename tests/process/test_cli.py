@@ -294,7 +294,9 @@ def test_reload_rolls_out_new_code_to_every_worker_and_survives_a_syntax_error(
     assert "SyntaxError" in log and "reloadable.py" in log
     for _ in range(10):
         assert get(server.port, "/version").text == "two-two"  # the old generation serves on
-    assert set(server.workers()) == second and server.running()
+    # The other replacement of the aborted restart is told to quit; it may take a moment.
+    wait_until(lambda: set(server.workers()) == second, 3, "the aborted replacements to leave")
+    assert server.running()
 
     module.write_text(APP_SOURCE.format(version="three"))
     wait_until(lambda: get(server.port, "/version").text == "three", 3, "a fixed version")

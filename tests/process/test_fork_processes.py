@@ -19,6 +19,7 @@ import pytest
 
 from squall import process
 from squall._supervisor import fork
+from squall._supervisor.common import RestartBackoff, describe_exit
 from tests.process.scripts.harness import (
     SCRIPTS,
     PendingRequest,
@@ -104,7 +105,7 @@ def test_no_cgroup_files_means_no_limit(tmp_path: Path) -> None:
 
 
 def test_backoff_doubles_for_quick_deaths_caps_at_30_s_and_resets_after_a_long_life() -> None:
-    backoff = fork.RestartBackoff()
+    backoff = RestartBackoff(quick=fork.QUICK_DEATH)  # what fork_processes uses
     assert [backoff.delay(0, 0.1) for _ in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
     assert backoff.delay(1, 0.1) == 0.5  # streaks are per task id
     assert backoff.delay(0, fork.QUICK_DEATH) == 0.0
@@ -112,9 +113,9 @@ def test_backoff_doubles_for_quick_deaths_caps_at_30_s_and_resets_after_a_long_l
 
 
 def test_describe_exit_uses_tornados_wording() -> None:
-    assert fork.describe_exit(0) == "exited normally"
-    assert fork.describe_exit(3 << 8) == "exited with status 3"
-    assert fork.describe_exit(signal.SIGKILL) == "killed by signal 9"
+    assert describe_exit(0) == "exited normally"
+    assert describe_exit(3 << 8) == "exited with status 3"
+    assert describe_exit(signal.SIGKILL) == "killed by signal 9 (SIGKILL)"
 
 
 def test_without_os_fork_it_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

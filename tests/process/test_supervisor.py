@@ -402,7 +402,7 @@ def test_killed_worker_is_replaced_in_the_same_slot(squall: SquallFactory) -> No
     pid, slot, _ = server.ready_events()[0]
     killed_at = time.monotonic()
     os.kill(pid, signal.SIGKILL)
-    server.wait_log(rf"Worker {pid} \(slot {slot}\) died: killed by SIGKILL", 2)
+    server.wait_log(rf"Worker {pid} \(slot {slot}\) died: killed by signal 9 \(SIGKILL\)", 2)
     new = server.wait_log(rf"Worker (\d+) ready \(slot {slot}, generation 0\)", 2, count=2)
     assert time.monotonic() - killed_at < 1.0
     assert int(new.group(1)) != pid
@@ -427,7 +427,7 @@ def test_a_worker_that_keeps_crashing_is_restarted_with_growing_backoff(
     server.wait_log(r"Restarting slot 0 in 2\.0 s", 8)
     delays = re.findall(r"Restarting slot 0 in ([\d.]+) s", server.log())
     assert delays == ["0.5", "1.0", "2.0"]
-    assert len(re.findall(r"Worker \d+ \(slot 0\) died: exit code 1", server.log())) == 4
+    assert len(re.findall(r"Worker \d+ \(slot 0\) died: exited with status 1", server.log())) == 4
     assert cpu_seconds(server.pid) - cpu_before < 0.5  # the master sleeps between respawns
 
 
@@ -460,7 +460,7 @@ def test_boot_failures_in_a_row_after_a_healthy_start_exit_3(
     assert server.wait_exit(10) == 3
     log = server.log()
     assert "5 boot failures in a row and no worker became ready: stopping (exit 3)" in log
-    assert len(re.findall(r"failed to boot: exit code 4", log)) == 5
+    assert len(re.findall(r"failed to boot: exited with status 4", log)) == 5
 
 
 def test_a_blocked_event_loop_is_dumped_killed_and_replaced(
@@ -472,7 +472,7 @@ def test_a_blocked_event_loop_is_dumped_killed_and_replaced(
     pending = pool.submit(slow_request, server.port, "/block?s=100")
     server.wait_log("WORKER TIMEOUT", 4)
     assert time.monotonic() - blocked_at < 3.5
-    server.wait_log(rf"Worker {pid} \(slot 0\) died: killed by SIGKILL", 2)
+    server.wait_log(rf"Worker {pid} \(slot 0\) died: killed by signal 9 \(SIGKILL\)", 2)
     server.wait_log(r"Worker \d+ ready \(slot 0, generation 0\)", 3, count=2)
     assert pending.result(5)[0] == b""
     lines = BASIC.read_text().splitlines()

@@ -22,16 +22,18 @@ from typing import Any
 import pytest
 
 from squall._web.cookies import (
-    XSRF_INVALID_FORMAT,
-    XSRF_MISMATCH,
-    XSRF_MISSING,
     create_signed_value,
     decode_signed_value,
-    decode_xsrf_token,
-    encode_xsrf_token,
     format_clear_cookie,
     format_set_cookie,
     get_signature_key_version,
+)
+from squall._web.xsrf import (
+    XSRF_INVALID_FORMAT,
+    XSRF_MISMATCH,
+    XSRF_MISSING,
+    decode_xsrf_token,
+    encode_xsrf_token,
     new_xsrf_token,
     xsrf_tokens_match,
 )
