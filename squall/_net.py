@@ -204,20 +204,30 @@ def bind_unix_socket(
 
 
 class _AcceptHandler:
-    """Accept connections on one listening socket whenever the loop reports it readable."""
+    """Accept connections on one listening socket whenever it is reported readable.
 
-    __slots__ = ("_sock", "_fd", "_callback", "_loop", "_removed", "_retry")
+    ``watch(on_readable)`` and ``unwatch()`` register with the event loop: the asyncio loop's
+    add_reader, or an IOLoop's add_handler (so that ``IOLoop.remove_handler(sock)`` works too).
+    """
+
+    __slots__ = ("_sock", "_callback", "_loop", "_removed", "_retry", "_watch", "_unwatch")
 
     def __init__(
-        self, sock: socket.socket, callback: AcceptCallback, loop: asyncio.AbstractEventLoop
+        self,
+        sock: socket.socket,
+        callback: AcceptCallback,
+        loop: asyncio.AbstractEventLoop,
+        watch: Callable[[Callable[[], None]], object],
+        unwatch: Callable[[], object],
     ) -> None:
         self._sock = sock
-        self._fd = sock.fileno()
         self._callback = callback
         self._loop = loop
         self._removed = False
         self._retry: asyncio.TimerHandle | None = None
-        loop.add_reader(self._fd, self._on_readable)
+        self._watch = watch
+        self._unwatch = unwatch
+        watch(self._on_readable)
 
     def _on_readable(self) -> None:
         # At most one backlog's worth per event, so one busy socket cannot starve the loop, and
@@ -240,14 +250,14 @@ class _AcceptHandler:
                     exc,
                     ACCEPT_RETRY_DELAY,
                 )
-                self._loop.remove_reader(self._fd)
+                self._unwatch()
                 self._retry = self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
                 return
             self._callback(conn, address)
 
     def _resume(self) -> None:
         self._retry = None  # remove() cancels this call, so we are still registered
-        self._loop.add_reader(self._fd, self._on_readable)
+        self._watch(self._on_readable)
 
     def remove(self) -> None:
         """Stop accepting; the socket stays open. Calling it again does nothing."""
@@ -256,7 +266,8 @@ class _AcceptHandler:
         self._removed = True
         if self._retry is not None:
             self._retry.cancel()
-        self._loop.remove_reader(self._fd)
+        else:
+            self._unwatch()
 
 
 def add_accept_handler(
@@ -275,7 +286,27 @@ def add_accept_handler(
     """
     if loop is None:
         loop = _current_loop()
-    return _AcceptHandler(sock, callback, loop).remove
+    fd = sock.fileno()
+    event_loop = loop
+    return _AcceptHandler(
+        sock,
+        callback,
+        loop,
+        lambda on_readable: event_loop.add_reader(fd, on_readable),
+        lambda: event_loop.remove_reader(fd),
+    ).remove
+
+
+def accept_handler(
+    sock: socket.socket,
+    callback: AcceptCallback,
+    loop: asyncio.AbstractEventLoop,
+    watch: Callable[[Callable[[], None]], object],
+    unwatch: Callable[[], object],
+) -> Callable[[], None]:
+    """Like ``add_accept_handler`` with the registration given: ``watch(on_readable)`` starts
+    the callbacks, ``unwatch()`` stops them. Returns the function that removes the handler."""
+    return _AcceptHandler(sock, callback, loop, watch, unwatch).remove
 
 
 def _current_loop() -> asyncio.AbstractEventLoop:
@@ -353,9 +384,34 @@ def ssl_options_to_context(
         context.verify_mode = ssl_options["cert_reqs"]
     if "ca_certs" in ssl_options:
         context.load_verify_locations(ssl_options["ca_certs"])
-    elif not server_side:
-        context.load_default_certs()
+    elif not server_side and context.verify_mode != ssl.CERT_NONE:
+        context.load_default_certs()  # (slow: skipped when nothing will be verified)
     if "ciphers" in ssl_options:
         context.set_ciphers(ssl_options["ciphers"])
     context.options |= ssl.OP_NO_COMPRESSION  # CRIME
     return context
+
+
+def ssl_wrap_socket(
+    socket: socket.socket,
+    ssl_options: Mapping[str, Any] | ssl.SSLContext,
+    server_hostname: str | None = None,
+    server_side: bool | None = None,
+    **kwargs: Any,
+) -> ssl.SSLSocket:
+    """Wrap ``socket`` in TLS using ``ssl_options`` (a dict or an ``ssl.SSLContext``).
+
+    ``server_side`` None means: client mode when ``server_hostname`` is given or the context was
+    made with PROTOCOL_TLS_CLIENT, server mode otherwise. Other keyword arguments go to
+    ``SSLContext.wrap_socket`` (for example ``do_handshake_on_connect=False``).
+    """
+    if server_side is None:
+        client_context = (
+            isinstance(ssl_options, ssl.SSLContext)
+            and ssl_options.protocol == ssl.PROTOCOL_TLS_CLIENT
+        )
+        server_side = server_hostname is None and not client_context
+    context = ssl_options_to_context(ssl_options, server_side=server_side)
+    return context.wrap_socket(
+        socket, server_side=server_side, server_hostname=server_hostname, **kwargs
+    )

@@ -1,26 +1,49 @@
 """Socket helpers with Tornado's ``tornado.netutil`` names.
 
-The implementations live in ``squall._net``; this module is the public, Tornado-compatible
-surface: ``bind_sockets``, ``bind_unix_socket``, ``add_accept_handler``, ``is_valid_ip``,
-``ssl_options_to_context`` and ``ssl_wrap_socket``.
+Listening sockets (``bind_sockets``, ``bind_unix_socket``), accepting (``add_accept_handler``),
+address checks (``is_valid_ip``), TLS (``ssl_options_to_context``, ``ssl_wrap_socket``), and
+name resolution: the configurable ``Resolver`` and its implementations ``DefaultLoopResolver``
+(the default), ``DefaultExecutorResolver``, ``ThreadedResolver``, ``BlockingResolver``,
+``ExecutorResolver`` and ``OverrideResolver``. The implementations live in ``squall._net`` and
+``squall._streams.resolver``.
 """
 
 from __future__ import annotations
 
-import socket as _socket
-import ssl
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+import socket
+from collections.abc import Callable
 
+from squall import _net
 from squall._net import (
-    add_accept_handler,
+    AcceptCallback,
     bind_sockets,
     bind_unix_socket,
     is_valid_ip,
     ssl_options_to_context,
+    ssl_wrap_socket,
 )
+from squall._streams.resolver import (
+    BlockingResolver,
+    DefaultExecutorResolver,
+    DefaultLoopResolver,
+    ExecutorResolver,
+    OverrideResolver,
+    Resolver,
+    ThreadedResolver,
+    _resolve_addr,
+)
+from squall.ioloop import IOLoop
 
 __all__ = [
+    "BlockingResolver",
+    "DefaultExecutorResolver",
+    "DefaultLoopResolver",
+    "ExecutorResolver",
+    "OverrideResolver",
+    "Resolver",
+    "ThreadedResolver",
+    "_resolve_addr",
     "add_accept_handler",
     "bind_sockets",
     "bind_unix_socket",
@@ -30,26 +53,34 @@ __all__ = [
 ]
 
 
-def ssl_wrap_socket(
-    socket: _socket.socket,
-    ssl_options: Mapping[str, Any] | ssl.SSLContext,
-    server_hostname: str | None = None,
-    server_side: bool | None = None,
-    **kwargs: Any,
-) -> ssl.SSLSocket:
-    """Wrap ``socket`` in TLS using ``ssl_options`` (a dict or an ``ssl.SSLContext``).
+def add_accept_handler(
+    sock: socket.socket,
+    callback: AcceptCallback,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Callable[[], None]:
+    """Call ``callback(connection, address)`` for each connection accepted on ``sock``.
 
-    ``server_side`` None means: client mode when ``server_hostname`` is given or the context was
-    made with PROTOCOL_TLS_CLIENT, server mode otherwise. Other keyword arguments go to
-    ``SSLContext.wrap_socket`` (for example ``do_handshake_on_connect=False``).
+    Returns a function that stops accepting (the socket stays open). Without ``loop`` the
+    handler is registered with the current IOLoop (the running loop's, else this thread's), as
+    in Tornado, so ``IOLoop.current().remove_handler(sock)`` also removes it; RuntimeError if
+    there is no loop at all. With ``loop`` (an asyncio loop) it uses ``loop.add_reader``.
+    Each readiness event accepts up to 128 connections; ECONNABORTED is skipped; when out of
+    file descriptors or memory it logs an error and pauses accepting for a second.
     """
-    if server_side is None:
-        client_context = (
-            isinstance(ssl_options, ssl.SSLContext)
-            and ssl_options.protocol == ssl.PROTOCOL_TLS_CLIENT
+    if loop is not None:
+        return _net.add_accept_handler(sock, callback, loop=loop)
+    io_loop = IOLoop.current(instance=False)
+    if io_loop is None:
+        raise RuntimeError(
+            "add_accept_handler() found no event loop: call it from a running loop or pass loop=..."
         )
-        server_side = server_hostname is None and not client_context
-    context = ssl_options_to_context(ssl_options, server_side=server_side)
-    return context.wrap_socket(
-        socket, server_side=server_side, server_hostname=server_hostname, **kwargs
+    return _net.accept_handler(
+        sock,
+        callback,
+        io_loop.asyncio_loop,
+        lambda on_readable: io_loop.add_handler(
+            sock, lambda fd, events: on_readable(), IOLoop.READ
+        ),
+        lambda: io_loop.remove_handler(sock),
     )

@@ -26,6 +26,7 @@ LEAVES = {
     "squall._compiled",
     "squall.escape",
     "squall.log",
+    "squall._streams.errors",
     "squall.util",
 }
 
@@ -88,6 +89,13 @@ ALLOWED: dict[str, set[str]] = {
     | {"squall._loop", "squall.ioloop", "squall._supervisor.common", "squall._supervisor.fork"}
     | {"squall._supervisor.filewatch"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
+    # The stream layer (Tornado's iostream, tcpclient, resolvers) sits above the IOLoop, as in
+    # Tornado; its exceptions and write buffer are leaves any layer may use.
+    "squall._streams.errors": set(),
+    "squall._streams.buffer": set(),
+    "squall._streams.pollguard": set(),
+    "squall._streams*": LEAVES
+    | {"squall._streams*", "squall._net", "squall._loop", "squall.ioloop", "squall.concurrent"},
     # squall.auth's implementation sits on top, beside httpclient: handlers and the client.
     "squall._auth*": LEAVES
     | {"squall._auth*", "squall.httputil", "squall.httpclient", "squall.web"},
@@ -104,6 +112,9 @@ TOP = {
     "squall.web",
     "squall.httpserver",
     "squall.netutil",
+    "squall.iostream",
+    "squall.tcpserver",
+    "squall.tcpclient",
     "squall.process",
     "squall.websocket",
     "squall.testing",

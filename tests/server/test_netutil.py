@@ -322,6 +322,29 @@ def test_accepted_connection_exchanges_bytes(run: Callable[[Any], Any], track: T
     run(main())
 
 
+def test_ioloop_remove_handler_removes_an_accept_handler_as_in_tornado(
+    run: Callable[[Any], Any], track: Track
+) -> None:
+    from squall.ioloop import IOLoop
+
+    (listener,) = track(bind_sockets(0, "127.0.0.1"))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        add_accept_handler(listener, lambda c, a: None)
+        IOLoop.current().remove_handler(listener.fileno())
+        # The descriptor is free again: a second handler may register (it would raise if not).
+        accepted: asyncio.Future[socket.socket] = loop.create_future()
+        remove = add_accept_handler(listener, lambda c, a: accepted.set_result(track(c)))
+        try:
+            with _connect(listener):
+                await accepted
+        finally:
+            remove()
+
+    run(main())
+
+
 def test_remove_function_stops_accepting_and_keeps_socket_open(
     run: Callable[[Any], Any], track: Track
 ) -> None:
