@@ -233,7 +233,8 @@ class HTTP1Protocol(asyncio.Protocol):
         # its request line (on_headers_complete), cheaper than asking the parser.
         self._chunk = data if before is None else None
         queued = len(self._queue)
-        received = 0 if before is None else before.body_received
+        # The body bytes ``before`` had, or -1 while its head was open (it may end in this read).
+        received = -1 if before is None or not before.head_complete else before.body_received
         try:
             self._parser.feed_data(data)
         except _HttpParserUpgrade as exc:
@@ -278,7 +279,8 @@ class HTTP1Protocol(asyncio.Protocol):
         """Check the limits that need byte positions; charge an open head for its bytes.
 
         ``before`` is the message the read began in (None: it began between messages),
-        ``received`` its body bytes then, ``queued`` the queue's length then."""
+        ``received`` its body bytes then (-1: it was in its head), ``queued`` the queue's
+        length then."""
         cur = self._cur
         open_head = cur if cur is not None and not cur.head_complete else None
         # Where an open head began is known without the walker when the read lies wholly
@@ -296,13 +298,18 @@ class HTTP1Protocol(asyncio.Protocol):
             return
         cur = open_head
         cur.line_chunk = None  # a head split over reads: the parser gives the version
+        # The last bytes of the head so far, where the framing walker may find the start of
+        # its end mark (bytes of an earlier message before it can never complete one).
+        tail = data[-3:]
+        if cur is before:
+            tail = (self._head_tail + tail)[-3:]
+        self._head_tail = tail
         if not began_inside:
             charge = len(data)
         elif walker is not None and walker.head_start >= 0:
             charge = len(data) - walker.head_start
         else:
             charge = 0  # never reached unless the walker lost track: undercount, never over
-        self._head_tail = data[-3:]
         # httptools buffers an unfinished field itself: bound what one head may cost us.
         self._raw_head_bytes += charge
         if self._raw_head_bytes > 2 * self._params.max_header_size + 65536:
@@ -325,7 +332,7 @@ class HTTP1Protocol(asyncio.Protocol):
         if walker is None:
             if before is None:
                 walker = FramingWalker.at_boundary()
-            elif not before.head_complete:
+            elif received < 0:
                 walker = FramingWalker.in_head(before, self._head_tail)
             elif before.transfer_encoding:
                 return None  # a chunked body the walker lost track of earlier
