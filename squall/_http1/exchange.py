@@ -41,13 +41,16 @@ _STATUS_LINES: Final = {
 
 
 class Rejection:
-    """A queued error response: sent in turn, after the responses to earlier requests."""
+    """A queued error response: sent in turn, after the responses to earlier requests.
 
-    __slots__ = ("message", "status")
+    ``head``: the refused request was HEAD (its response gets no body)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    __slots__ = ("head", "message", "status")
+
+    def __init__(self, status: int, message: str, head: bool = False) -> None:
         self.status = status
         self.message = message
+        self.head = head
 
 
 class HTTP1Exchange(DirectConnection):

@@ -262,8 +262,10 @@ class HTTP1Protocol(asyncio.Protocol):
             message = str(exc) or exc.__class__.__name__
             # A well-formed but unsupported version (HTTP/1.2, HTTP/3.0) is 505; a malformed
             # request line that merely mentions the version ("Expected CRLF after version") is 400.
-            status = 505 if message.startswith("Invalid HTTP version") else 400
-            self._reject(status, f"Bad Request: {message}")
+            if message.startswith("Invalid HTTP version"):
+                self._reject(505, f"HTTP Version Not Supported: {message}")
+            else:
+                self._reject(400, f"Bad Request: {message}")
         else:
             # A read that left a message open, or holds chunked framing (never a read holding
             # whole body-less requests only: the hot path).
@@ -773,7 +775,8 @@ class HTTP1Protocol(asyncio.Protocol):
         if ex is not None and not ex._headers_written:
             if status < 500:
                 gen_log.info("Malformed HTTP message from %s: %s", self.context.remote_ip, message)
-            self._write(wire.error_response(status, message, self._server_line))
+            head = ex.method == "HEAD"
+            self._write(wire.error_response(status, message, self._server_line, head=head))
         self._queue.clear()
         self._close_when_idle = True
         if ex is not None:
@@ -821,7 +824,15 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._queue.remove(cur)
             except ValueError:
                 pass
-        self._queue.append(Rejection(status, message))
+        self._queue.append(Rejection(status, message, self._is_head(cur)))
+
+    def _is_head(self, ex: HTTP1Exchange | None) -> bool:
+        """Whether ``ex``, perhaps still in its head, is a HEAD request (as far as known)."""
+        if ex is None or not ex.url:
+            return False  # the method was not read (or not read whole)
+        if ex.head_complete:
+            return ex.method == "HEAD"
+        return bool(self._parser.get_method() == b"HEAD")
 
     def _refuse(self, ex: HTTP1Exchange, status: int, message: str) -> None:
         """The framing walker refused ``ex``, which the parser may have read past: ``ex`` and
@@ -834,13 +845,16 @@ class HTTP1Protocol(asyncio.Protocol):
         queue = self._queue
         while queue and queue.pop() is not ex:
             pass
-        queue.append(Rejection(status, message))
+        queue.append(Rejection(status, message, ex.method == "HEAD"))
 
     def _send_rejection(self, rejection: Rejection) -> None:
         gen_log.info(
             "Malformed HTTP message from %s: %s", self.context.remote_ip, rejection.message
         )
-        self._write(wire.error_response(rejection.status, rejection.message, self._server_line))
+        response = wire.error_response(
+            rejection.status, rejection.message, self._server_line, head=rejection.head
+        )
+        self._write(response)
         self._close_when_idle = True
 
     @staticmethod
@@ -974,7 +988,10 @@ class HTTP1Protocol(asyncio.Protocol):
             if self._cur is not None:
                 gen_log.info("Timeout reading request head from %s", self.context.remote_ip)
                 self._queue.clear()
-                self._write(wire.error_response(408, "Request Timeout", self._server_line))
+                head = self._is_head(self._cur)
+                self._write(
+                    wire.error_response(408, "Request Timeout", self._server_line, head=head)
+                )
             self._close()
         elif kind == DEADLINE_BODY:
             cur = self._cur
@@ -987,7 +1004,10 @@ class HTTP1Protocol(asyncio.Protocol):
             gen_log.info("Timeout reading body from %s", self.context.remote_ip)
             ex = self._active
             if ex is not None and not ex._headers_written:
-                self._write(wire.error_response(408, "Request Timeout", self._server_line))
+                head = ex.method == "HEAD"
+                self._write(
+                    wire.error_response(408, "Request Timeout", self._server_line, head=head)
+                )
             self._close()
         elif kind == DEADLINE_IDLE:
             self._close()

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from squall._http1.framing import MAX_CHUNK_LINE
@@ -41,6 +41,7 @@ from tests.helpers.hypothesis_profiles import examples
 from tests.helpers.raw_http import RecordingDelegate, parse_one
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_BUCKETS = {"0 B": 0, "<= 4 KiB": 4096, "<= 200 KiB": BIG_TAIL, "<= 1 MiB": 1 << 20}
 
 
 @dataclass
@@ -156,6 +157,17 @@ def check_against_the_model(seen: Seen, reqs: Sequence[Req]) -> None:
     assert seen.fed == len(stream_bytes(reqs))
 
 
+def record_coverage(reqs: list[Req], cuts: list[int]) -> None:
+    """Report what the examples covered (shown by --hypothesis-show-statistics)."""
+    largest = max(len(r.body) for r in reqs)
+    event(f"largest body: {next(n for n in _BUCKETS if largest <= _BUCKETS[n])}")
+    event(
+        f"requests: {len(reqs)}; reads: {'1' if not cuts else '2-10' if len(cuts) < 10 else '>10'}"
+    )
+    for r in reqs:
+        event(f"{r.version} {r.framing}{' gzip' if r.gzip else ''}")
+
+
 def check_split(reqs: list[Req], cuts: list[int]) -> None:
     whole = serve(reqs, [])
     check_against_the_model(whole, reqs)
@@ -172,6 +184,7 @@ def check_split(reqs: list[Req], cuts: list[int]) -> None:
 def test_any_split_of_a_valid_stream_is_served_like_the_whole_stream(data: st.DataObject) -> None:
     reqs = data.draw(streams(), label="requests")
     cuts = data.draw(split_points(reqs), label="cuts")
+    record_coverage(reqs, cuts)
     check_split(reqs, cuts)
 
 
@@ -197,6 +210,7 @@ def test_a_read_with_200_kib_of_body_and_a_partial_head_is_served_like_the_whole
     case: tuple[list[Req], list[int]],
 ) -> None:
     reqs, cuts = case
+    record_coverage(reqs, cuts)
     check_split(reqs, cuts)
 
 
