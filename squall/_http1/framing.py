@@ -33,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
+from squall._http1.errors import FramingMismatch
+
 if TYPE_CHECKING:
     from squall._http1.exchange import HTTP1Exchange
 
@@ -52,10 +54,6 @@ TRAILERS: Final = 5
 
 _END: Final = b"\r\n\r\n"  # the empty line that ends a head or a trailer section
 _HEX: Final = b"0123456789abcdefABCDEF"
-
-
-class FramingMismatch(Exception):
-    """The walker and the parser disagree about the framing of a read (a bug of ours)."""
 
 
 class Refusal:
@@ -212,7 +210,8 @@ class FramingWalker:
     def _size_line(self, data: bytes, pos: int) -> tuple[int, Refusal | None]:
         """Measure a chunk-size line from ``pos``; returns where the walk goes on."""
         ex = self.ex
-        assert ex is not None  # a chunked body always belongs to a message
+        if ex is None:
+            raise FramingMismatch("a chunked body outside any request")
         i = data.find(b"\n", pos)
         stop = len(data) if i < 0 else i
         self.line_len += stop - pos

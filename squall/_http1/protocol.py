@@ -240,17 +240,17 @@ class HTTP1Protocol(asyncio.Protocol):
         except _HttpParserUpgrade as exc:
             offset = exc.args[0]
             if self._framing is not None or self._framing_due:
+                # Chunked bodies before the upgrade request are measured like any others.
                 self._walk(data[:offset], before, received, queued, upgrade=True)
-                if self._suspended:
-                    return  # a chunk line before the upgrade request was refused
-            tail = data[offset:]
-            queue = self._queue
-            ex = queue[-1] if queue else None
-            if isinstance(ex, HTTP1Exchange) and ex.has_body and ex.method != "CONNECT":
-                self._read_upgrade_body(ex, tail)
-                return
-            self._upgrade_tail = tail
-            self._suspended = True
+            if not self._suspended:  # else one of them was refused: its response is queued
+                tail = data[offset:]
+                queue = self._queue
+                ex = queue[-1] if queue else None
+                if isinstance(ex, HTTP1Exchange) and ex.has_body and ex.method != "CONNECT":
+                    self._read_upgrade_body(ex, tail)
+                    return
+                self._upgrade_tail = tail
+                self._suspended = True
         except _HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, RequestRejected):
@@ -341,7 +341,8 @@ class HTTP1Protocol(asyncio.Protocol):
             else:
                 walker = FramingWalker.in_length(before, before.content_length - received)
         try:
-            later = (e for e in islice(self._queue, queued, None) if isinstance(e, HTTP1Exchange))
+            new = [e for e in islice(self._queue, queued, None) if isinstance(e, HTTP1Exchange)]
+            later = iter(new)
             refusal = walker.walk(data, later, check=not upgrade)
         except FramingMismatch as exc:
             self._framing = None

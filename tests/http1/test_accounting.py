@@ -268,6 +268,24 @@ def test_a_delegate_raising_the_limit_accepts_a_large_chunk(run_asyncio: Runner[
     run_asyncio(body())
 
 
+def test_a_bad_chunk_line_before_an_upgrade_request_in_the_same_read_is_answered(
+    run_asyncio: Runner[None],
+) -> None:
+    upgrade = request("GET", "/ws", {"Connection": "upgrade", "Upgrade": "websocket"})
+
+    async def body() -> None:
+        delegate = RecordingDelegate()
+        h = ProtocolHarness(delegate)
+        h.feed(CHUNKED_HEAD + b"5;x=" + b"e" * 5000 + b"\r\nhello\r\n0\r\n\r\n" + upgrade)
+        assert statuses(h) == [400]
+        await h.settle()
+        assert h.closed
+        assert delegate.paths == []
+        h.close()
+
+    run_asyncio(body())
+
+
 # -- gzip ---------------------------------------------------------------------------------------
 
 GZ = {"Content-Encoding": "gzip"}
