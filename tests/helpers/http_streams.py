@@ -155,13 +155,14 @@ _EXTENSIONS = [b"", b";a=b", b";flag", b';name="quoted; value"', b";x=1;y=2", b"
 
 @st.composite
 def _body(draw: st.DrawFn, max_size: int) -> bytes:
+    edges = sorted({n for n in (BIG_TAIL + 1000, max_size) if n <= max_size})
     size = draw(
         st.one_of(
-            st.integers(0, 64),
-            st.integers(0, 4096),
+            st.integers(0, min(64, max_size)),
+            st.integers(0, min(4096, max_size)),
             st.integers(0, max_size),
-            st.sampled_from([BIG_TAIL + 1000, max_size]),
-        ).filter(lambda n: n <= max_size)
+            st.sampled_from(edges),
+        )
     )
     seed = draw(st.integers(0, 2**16))
     return body_bytes(seed, size)

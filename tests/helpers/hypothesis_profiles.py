@@ -20,7 +20,7 @@ _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_
 
 settings.register_profile(
     "squall",
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     database=None,
     print_blob=True,

@@ -205,7 +205,7 @@ def issue_13_cases(draw: st.DrawFn) -> tuple[list[Req], list[int]]:
 
 
 @given(issue_13_cases())
-@settings(max_examples=examples(0.25))
+@settings(max_examples=examples(0.5))
 def test_a_read_with_200_kib_of_body_and_a_partial_head_is_served_like_the_whole_stream(
     case: tuple[list[Req], list[int]],
 ) -> None:
