@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from tests.helpers.fake_transport import ProtocolHarness
 from tests.helpers.http_streams import Req, stream_bytes, streams
-from tests.helpers.hypothesis_profiles import examples
+from tests.helpers.hypothesis_profiles import examples, timeout
 from tests.helpers.raw_http import IncompleteResponse, RecordingDelegate, parse_one
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -276,6 +276,7 @@ def compare(raw: bytes) -> str | None:
 
 @given(streams(max_requests=4, max_body=4096))
 @settings(max_examples=examples(0.5))
+@pytest.mark.timeout(timeout(0.5))
 def test_valid_streams_get_the_same_verdict(reqs: list[Req]) -> None:
     raw = stream_bytes(reqs)
     ours = squall_verdict(raw)
@@ -300,6 +301,7 @@ def mutations(draw: st.DrawFn) -> bytes:
 
 @given(mutations())
 @settings(max_examples=examples(5.0))
+@pytest.mark.timeout(timeout(5.0))
 def test_mutated_streams_get_the_same_verdict_or_a_documented_one(raw: bytes) -> None:
     compare(raw)
 

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ from tests.helpers.http_streams import (
     stream_bytes,
     streams,
 )
-from tests.helpers.hypothesis_profiles import examples
+from tests.helpers.hypothesis_profiles import examples, timeout
 from tests.helpers.raw_http import RecordingDelegate, parse_one
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -181,6 +182,7 @@ def check_split(reqs: list[Req], cuts: list[int]) -> None:
 
 @given(st.data())
 @settings(max_examples=examples(1.0))
+@pytest.mark.timeout(timeout(1.0))
 def test_any_split_of_a_valid_stream_is_served_like_the_whole_stream(data: st.DataObject) -> None:
     reqs = data.draw(streams(), label="requests")
     cuts = data.draw(split_points(reqs), label="cuts")
@@ -206,6 +208,7 @@ def issue_13_cases(draw: st.DrawFn) -> tuple[list[Req], list[int]]:
 
 @given(issue_13_cases())
 @settings(max_examples=examples(0.5))
+@pytest.mark.timeout(timeout(0.5))
 def test_a_read_with_200_kib_of_body_and_a_partial_head_is_served_like_the_whole_stream(
     case: tuple[list[Req], list[int]],
 ) -> None:
