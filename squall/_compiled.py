@@ -86,6 +86,7 @@ MODULES: tuple[str, ...] = (
     "squall/_http1/exchange.py",
     "squall/_http1/fields.py",
     "squall/_http1/flow.py",
+    "squall/_http1/framing.py",
     "squall/_http1/head.py",
     "squall/_http1/params.py",
     "squall/_http1/protocol.py",

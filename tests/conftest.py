@@ -24,6 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 
+import tests.helpers.hypothesis_profiles  # noqa: F401  (registers profiles before options are read)
+
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 

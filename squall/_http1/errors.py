@@ -6,7 +6,7 @@ ordinary Python class (the compiled build turns the other ``_http1`` modules int
 
 from __future__ import annotations
 
-__all__ = ["StreamClosedError"]
+__all__ = ["FramingMismatch", "StreamClosedError"]
 
 
 class StreamClosedError(OSError):
@@ -14,3 +14,7 @@ class StreamClosedError(OSError):
 
     def __init__(self, message: str = "Stream is closed") -> None:
         super().__init__(message)
+
+
+class FramingMismatch(Exception):
+    """The framing walker (``framing.py``) and the parser disagree about a read: our bug."""

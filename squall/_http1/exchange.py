@@ -41,13 +41,16 @@ _STATUS_LINES: Final = {
 
 
 class Rejection:
-    """A queued error response: sent in turn, after the responses to earlier requests."""
+    """A queued error response: sent in turn, after the responses to earlier requests.
 
-    __slots__ = ("message", "status")
+    ``head``: the refused request was HEAD (its response gets no body)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    __slots__ = ("head", "message", "status")
+
+    def __init__(self, status: int, message: str, head: bool = False) -> None:
         self.status = status
         self.message = message
+        self.head = head
 
 
 class HTTP1Exchange(DirectConnection):
@@ -67,6 +70,7 @@ class HTTP1Exchange(DirectConnection):
         "_remaining",
         "_response_keep_alive",
         "body_pending",
+        "body_promised",
         "body_rest",
         "body_received",
         "body_started_at",
@@ -93,6 +97,8 @@ class HTTP1Exchange(DirectConnection):
         "method",
         "msg",
         "raw_headers",
+        "trailer_count",
+        "trailer_size",
         "transfer_encoding",
         "url",
         "version",
@@ -126,12 +132,15 @@ class HTTP1Exchange(DirectConnection):
         self.body_pending: list[bytes] = []
         self.body_rest = b""  # decoded bytes left over when the delegate asked to wait
         self.body_received = 0
+        self.body_promised = 0  # body bytes the chunk sizes read so far promise (framing.py)
         self.body_started_at = 0.0
         self.body_timeout: float | None = proto._params.body_timeout
         self.max_body_size = proto._params.max_body_size
         self.size_checked = False  # the body limit is checked once the delegate had its say
         self.inflater: Any = None
         self.inflated = 0
+        self.trailer_size = 0  # bytes and fields of a chunked body's trailer section
+        self.trailer_count = 0
         self.msg: HTTPMessageDelegate | None = None
         self.waiting = False
         self.finish_delivered = False
@@ -318,7 +327,7 @@ class HTTP1Exchange(DirectConnection):
     def set_max_body_size(self, max_body_size: int) -> None:
         """Change this request's body size limit (in ``prepare`` of a streaming handler)."""
         self.max_body_size = max_body_size
-        if self.content_length > max_body_size or self.body_received > max_body_size:
+        if max(self.content_length, self.body_received, self.body_promised) > max_body_size:
             self._proto._fail_active(413, "Request body too large")
 
     def upgrade(self, protocol: asyncio.BaseProtocol) -> None:

@@ -25,6 +25,44 @@ Rules:
 6. ``HttpParserCallbackError`` is caught before ``HttpParserError``: an exception from our own
    callback is a bug (logged with its traceback), unless it is a deliberate
    :class:`RequestRejected`.
+7. No verdict depends on where a read ends: every counter below charges a message only for its
+   own bytes, so the same byte stream split at any points is served the same way.
+
+Counters and deadlines (which bytes each one counts)
+----------------------------------------------------
+- ``ex.head_size``: the request target (every ``on_url`` piece), plus name + value (trailing
+  whitespace removed) + 4 for each header field. Content, so the same for any split. Over
+  ``max_header_size``: 414 while still in the target, else 431. The field count
+  (``len(ex.raw_headers)``) over ``max_headers``: 431.
+- ``_raw_head_bytes``: the bytes of a head still open at the end of a read (httptools buffers
+  an unfinished field where we cannot see it, so this bounds its memory). Charged only with
+  the head's own bytes: the whole read when the read lies inside the head or began with it;
+  from the head's first byte when the head began after another message in the same read
+  (found by the framing walker, ``framing.py``). Over ``2 * max_header_size + 64 KiB``: 431.
+  A complete head is judged by ``head_size`` alone.
+- ``ex.trailer_size`` / ``ex.trailer_count``: a chunked body's trailer fields, measured like
+  the head and bounded by the same limits (431); the fields are then dropped.
+- ``ex.body_received``: body bytes after chunked decoding (``on_body``), against
+  ``max_body_size`` once the delegate has had its say (``size_checked``): 413. A declared
+  Content-Length is checked before any body byte; so is ``ex.body_promised``, the sum of the
+  chunk sizes read so far (framing walker), the moment a chunk-size line promises too much.
+- chunk-size line: its bytes (size digits and extensions, framing walker), at most
+  ``framing.MAX_CHUNK_LINE`` (4 KiB) per chunk: 400.
+- ``ex.inflated``: bytes out of the gzip decoder (``decompress=True``), at most
+  ``max_body_size``: 413; the wire bytes are bounded by ``body_received`` as well. A body that
+  is not gzip, has bytes after a gzip member that are not another member, or ends inside a
+  member: 400.
+- read-ahead: ``body_received`` of a request queued behind the one being served; past
+  ``4 * chunk_size`` reading pauses until it is dispatched.
+- ``ex.line_chunk`` (the version fast path) counts nothing: it is the read a request began at
+  the first byte of, used only when the head also ends in that read, and then the request line
+  it compares is the parser's own; otherwise the parser is asked.
+- the upgrade tail: the bytes after an upgrade request (and reads held while suspended);
+  reading pauses at once, so at most one read is held.
+- deadlines: the head's runs from its first byte (or from the connection for the first
+  request), the body's from the end of the head, extended by ``body_received /
+  body_min_rate``, the idle one from the end of the last response: time and body bytes, never
+  reads.
 """
 
 from __future__ import annotations
@@ -33,6 +71,7 @@ import asyncio
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
+from itertools import islice
 from typing import Any, Final
 
 import httptools
@@ -42,6 +81,7 @@ from squall._http1.context import ConnectionContext
 from squall._http1.exchange import HTTP1Exchange, Rejection
 from squall._http1.fields import headers_from_raw
 from squall._http1.flow import CLOSED, DONE, FlowControl
+from squall._http1.framing import FramingMismatch, FramingWalker
 from squall._http1.head import VERSIONS, classify_header, note_header, validate_head
 from squall._http1.params import HTTP1Params, RequestRejected
 from squall._http1.state import (
@@ -92,6 +132,9 @@ class HTTP1Protocol(asyncio.Protocol):
         "_draining",
         "_eof",
         "_flow",
+        "_framing",
+        "_framing_due",
+        "_head_tail",
         "_held",
         "_loop",
         "_max_header_size",
@@ -153,7 +196,10 @@ class HTTP1Protocol(asyncio.Protocol):
         self._upgraded = False
         self._upgrade_tail = b""
         self._held: list[bytes] = []
-        self._raw_head_bytes = 0
+        self._raw_head_bytes = 0  # bytes of the open head (see "Counters" above)
+        self._head_tail = b""  # the last bytes of a read that left a head open
+        self._framing: FramingWalker | None = None  # kept while inside a chunked body
+        self._framing_due = False  # a chunked head was parsed in this read
         self.deadline = 0.0
         self._deadline_kind = DEADLINE_NONE
         self._transport: Any = None
@@ -182,20 +228,29 @@ class HTTP1Protocol(asyncio.Protocol):
             self._held.append(data)
             self._pause_reading()
             return
+        before = self._cur
         # A request that begins at the first byte of this read can have its version read from
         # its request line (on_headers_complete), cheaper than asking the parser.
-        self._chunk = data if self._cur is None else None
+        self._chunk = data if before is None else None
+        queued = len(self._queue)
+        # The body bytes ``before`` had, or -1 while its head was open (it may end in this read).
+        received = -1 if before is None or not before.head_complete else before.body_received
         try:
             self._parser.feed_data(data)
         except _HttpParserUpgrade as exc:
-            tail = data[exc.args[0] :]
-            queue = self._queue
-            ex = queue[-1] if queue else None
-            if isinstance(ex, HTTP1Exchange) and ex.has_body and ex.method != "CONNECT":
-                self._read_upgrade_body(ex, tail)
-                return
-            self._upgrade_tail = tail
-            self._suspended = True
+            offset = exc.args[0]
+            if self._framing is not None or self._framing_due:
+                # Chunked bodies before the upgrade request are measured like any others.
+                self._walk(data[:offset], before, received, queued, upgrade=True)
+            if not self._suspended:  # else one of them was refused: its response is queued
+                tail = data[offset:]
+                queue = self._queue
+                ex = queue[-1] if queue else None
+                if isinstance(ex, HTTP1Exchange) and ex.has_body and ex.method != "CONNECT":
+                    self._read_upgrade_body(ex, tail)
+                    return
+                self._upgrade_tail = tail
+                self._suspended = True
         except _HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, RequestRejected):
@@ -207,20 +262,102 @@ class HTTP1Protocol(asyncio.Protocol):
             message = str(exc) or exc.__class__.__name__
             # A well-formed but unsupported version (HTTP/1.2, HTTP/3.0) is 505; a malformed
             # request line that merely mentions the version ("Expected CRLF after version") is 400.
-            status = 505 if message.startswith("Invalid HTTP version") else 400
-            self._reject(status, f"Bad Request: {message}")
+            if message.startswith("Invalid HTTP version"):
+                self._reject(505, f"HTTP Version Not Supported: {message}")
+            else:
+                self._reject(400, f"Bad Request: {message}")
         else:
-            cur = self._cur
-            if cur is not None and not cur.head_complete:
-                cur.line_chunk = None  # a head split over reads: the parser gives the version
-                # httptools buffers partial fields itself: bound what a head may cost us.
-                self._raw_head_bytes += len(data)
-                if self._raw_head_bytes > 2 * self._params.max_header_size + 65536:
-                    status = 414 if not cur.raw_headers else 431
-                    self._reject(status, "Request header fields too large")
+            # A read that left a message open, or holds chunked framing (never a read holding
+            # whole body-less requests only: the hot path).
+            if self._cur is not None or self._framing is not None or self._framing_due:
+                self._after_read(data, before, received, queued)
         finally:
             self._chunk = None  # never kept beyond this read
         self._process()
+
+    def _after_read(
+        self, data: bytes, before: HTTP1Exchange | None, received: int, queued: int
+    ) -> None:
+        """Check the limits that need byte positions; charge an open head for its bytes.
+
+        ``before`` is the message the read began in (None: it began between messages),
+        ``received`` its body bytes then (-1: it was in its head), ``queued`` the queue's
+        length then."""
+        cur = self._cur
+        open_head = cur if cur is not None and not cur.head_complete else None
+        # Where an open head began is known without the walker when the read lies wholly
+        # inside it, or began with it (``line_chunk``: the first request of a read that began
+        # between messages).
+        began_inside = (
+            open_head is not None and open_head is not before and open_head.line_chunk is None
+        )
+        walker = None
+        if self._framing is not None or self._framing_due or began_inside:
+            walker = self._walk(data, before, received, queued)
+            if self._suspended:
+                return  # refused
+        if open_head is None:
+            return
+        cur = open_head
+        cur.line_chunk = None  # a head split over reads: the parser gives the version
+        # The last bytes of the head so far, where the framing walker may find the start of
+        # its end mark (bytes of an earlier message before it can never complete one).
+        tail = data[-3:]
+        if cur is before:
+            tail = (self._head_tail + tail)[-3:]
+        self._head_tail = tail
+        if not began_inside:
+            charge = len(data)
+        elif walker is not None and walker.head_start >= 0:
+            charge = len(data) - walker.head_start
+        else:
+            charge = 0  # never reached unless the walker lost track: undercount, never over
+        # httptools buffers an unfinished field itself: bound what one head may cost us.
+        self._raw_head_bytes += charge
+        if self._raw_head_bytes > 2 * self._params.max_header_size + 65536:
+            self._reject(431, "Request header fields too large")
+
+    def _walk(
+        self,
+        data: bytes,
+        before: HTTP1Exchange | None,
+        received: int,
+        queued: int,
+        *,
+        upgrade: bool = False,
+    ) -> FramingWalker | None:
+        """Follow the framing of ``data`` (see framing.py); refuse what its limits refuse.
+
+        Returns the walker, or None when it could not follow (it logs why)."""
+        self._framing_due = False
+        walker = self._framing
+        if walker is None:
+            if before is None:
+                walker = FramingWalker.at_boundary()
+            elif received < 0:
+                walker = FramingWalker.in_head(before, self._head_tail)
+            elif before.transfer_encoding:
+                return None  # a chunked body the walker lost track of earlier
+            else:
+                walker = FramingWalker.in_length(before, before.content_length - received)
+        try:
+            new = [e for e in islice(self._queue, queued, None) if isinstance(e, HTTP1Exchange)]
+            later = iter(new)
+            refusal = walker.walk(data, later, check=not upgrade)
+        except FramingMismatch as exc:
+            self._framing = None
+            app_log.error(
+                "HTTP/1.1 framing walker lost track on a connection from %s (%s): chunk limits "
+                "are not checked for the request",
+                self.context.remote_ip,
+                exc,
+            )
+            return None
+        self._framing = walker if walker.in_chunked_body else None
+        if refusal is not None:
+            self._framing = None
+            self._refuse(refusal.ex, refusal.status, refusal.message)
+        return walker
 
     def eof_received(self) -> bool | None:
         """The peer finished sending: serve the complete requests received, then close.
@@ -299,6 +436,9 @@ class HTTP1Protocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self._cur
         assert ex is not None
+        if ex.head_complete:
+            self._on_trailer(ex, name, value)
+            return
         # llhttp drops leading whitespace only; a field value excludes trailing OWS too
         # (RFC 9112 §5.1). rstrip returns the same object when there is nothing to strip.
         if value and value[-1] in (32, 9):  # most values end in neither: no method call
@@ -317,6 +457,17 @@ class HTTP1Protocol(asyncio.Protocol):
                 _CLASSIFIED[name] = tracked
         if tracked is not None:
             note_header(ex, tracked, value)
+
+    def _on_trailer(self, ex: HTTP1Exchange, name: bytes, value: bytes) -> None:
+        """A field of a chunked body's trailer section: bounded like the head, then dropped.
+
+        RFC 9110 §6.5.1: trailer fields are not merged into the header section (the delegate
+        has seen the headers already, or will, depending on where a read ended); none of them
+        changes how the request is framed or served."""
+        ex.trailer_size += len(name) + len(value) + 4
+        ex.trailer_count += 1
+        if ex.trailer_size > self._max_header_size or ex.trailer_count > self._max_headers:
+            raise RequestRejected("Request Header Fields Too Large: trailer section", 431)
 
     def on_headers_complete(self) -> None:
         ex = self._cur
@@ -347,6 +498,8 @@ class HTTP1Protocol(asyncio.Protocol):
         ex.head_complete = True
         self._raw_head_bytes = 0
         if ex.has_body:
+            if ex.transfer_encoding:
+                self._framing_due = True  # chunk-size lines are measured after this read
             now = self._loop.time()
             ex.body_started_at = now
             timeout = ex.body_timeout
@@ -363,7 +516,7 @@ class HTTP1Protocol(asyncio.Protocol):
         assert ex is not None
         ex.body_pending.append(body)
         ex.body_received += len(body)
-        if ex.body_received > ex.max_body_size and ex.inflater is None and ex.size_checked:
+        if ex.body_received > ex.max_body_size and ex.size_checked:
             raise RequestRejected("Request body too large", 413)
         if ex.body_timeout is None:
             params = self._params
@@ -415,6 +568,9 @@ class HTTP1Protocol(asyncio.Protocol):
                 if (ex.body_pending or ex.body_rest) and not self._deliver_body(ex):
                     break
                 if ex.message_complete and not ex.finish_delivered:
+                    if ex.inflater is not None and ex.body_received and not ex.inflater.eof:
+                        self._fail_active(400, "Bad Request: gzip body ends early")
+                        break
                     ex.finish_delivered = True
                     msg = ex.msg
                     if msg is not None:
@@ -480,9 +636,8 @@ class HTTP1Protocol(asyncio.Protocol):
         """Once the delegate has seen the headers (a streaming handler may change its limit in
         ``prepare``), refuse a body over the limit, else invite it with ``100 Continue``."""
         ex.size_checked = True
-        too_big = ex.content_length > ex.max_body_size or (
-            ex.inflater is None and ex.body_received > ex.max_body_size
-        )
+        limit = ex.max_body_size
+        too_big = ex.content_length > limit or ex.body_received > limit or ex.body_promised > limit
         if too_big:
             self._fail_active(413, "Request body too large")
             return False
@@ -541,14 +696,25 @@ class HTTP1Protocol(asyncio.Protocol):
                     return False
 
     def _inflate(self, ex: HTTP1Exchange, data: bytes) -> bytes:
-        try:
-            out: bytes = ex.inflater.decompress(data, ex.max_body_size - ex.inflated + 1)
-        except zlib.error as exc:
-            raise HTTPInputError(f"Bad Request: invalid gzip body ({exc})", 400) from None
-        ex.inflated += len(out)
-        if ex.inflated > ex.max_body_size or ex.inflater.unconsumed_tail:
-            raise HTTPInputError("Request body too large (after decompression)", 413)
-        return out
+        """Decompress a piece of a gzip body, bounded by ``max_body_size``.
+
+        A body may hold several gzip members one after the other (RFC 1952 §2.2); anything
+        after the end of a member must be another member (so trailing garbage is a 400)."""
+        out: list[bytes] = []
+        while data:
+            inflater = ex.inflater
+            if inflater.eof:
+                inflater = ex.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                piece: bytes = inflater.decompress(data, ex.max_body_size - ex.inflated + 1)
+            except zlib.error as exc:
+                raise HTTPInputError(f"Bad Request: invalid gzip body ({exc})", 400) from None
+            ex.inflated += len(piece)
+            if ex.inflated > ex.max_body_size or inflater.unconsumed_tail:
+                raise HTTPInputError("Request body too large (after decompression)", 413)
+            out.append(piece)
+            data = inflater.unused_data if inflater.eof else b""
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _wait_for(self, ex: HTTP1Exchange, result: Awaitable[Any]) -> bool:
         """The delegate returned an awaitable: stop reading until it resolves."""
@@ -610,7 +776,8 @@ class HTTP1Protocol(asyncio.Protocol):
         if ex is not None and not ex._headers_written:
             if status < 500:
                 gen_log.info("Malformed HTTP message from %s: %s", self.context.remote_ip, message)
-            self._write(wire.error_response(status, message, self._server_line))
+            head = ex.method == "HEAD"
+            self._write(wire.error_response(status, message, self._server_line, head=head))
         self._queue.clear()
         self._close_when_idle = True
         if ex is not None:
@@ -658,13 +825,37 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._queue.remove(cur)
             except ValueError:
                 pass
-        self._queue.append(Rejection(status, message))
+        self._queue.append(Rejection(status, message, self._is_head(cur)))
+
+    def _is_head(self, ex: HTTP1Exchange | None) -> bool:
+        """Whether ``ex``, perhaps still in its head, is a HEAD request (as far as known)."""
+        if ex is None or not ex.url:
+            return False  # the method was not read (or not read whole)
+        if ex.head_complete:
+            return ex.method == "HEAD"
+        return bool(self._parser.get_method() == b"HEAD")
+
+    def _refuse(self, ex: HTTP1Exchange, status: int, message: str) -> None:
+        """The framing walker refused ``ex``, which the parser may have read past: ``ex`` and
+        every request after it go, the error response takes their place."""
+        self._cur = None
+        self._suspended = True  # stop parsing: nothing after this point can be trusted
+        if ex is self._active:
+            self._fail_active(status, message)
+            return
+        queue = self._queue
+        while queue and queue.pop() is not ex:
+            pass
+        queue.append(Rejection(status, message, ex.method == "HEAD"))
 
     def _send_rejection(self, rejection: Rejection) -> None:
         gen_log.info(
             "Malformed HTTP message from %s: %s", self.context.remote_ip, rejection.message
         )
-        self._write(wire.error_response(rejection.status, rejection.message, self._server_line))
+        response = wire.error_response(
+            rejection.status, rejection.message, self._server_line, head=rejection.head
+        )
+        self._write(response)
         self._close_when_idle = True
 
     @staticmethod
@@ -734,6 +925,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._upgrade_tail = b""
         self._held.clear()
         self._suspended = False
+        self._framing = None
         self._parser = httptools.HttpRequestParser(self)
         if tail:
             self._loop.call_soon(self._feed_tail, tail)
@@ -797,7 +989,10 @@ class HTTP1Protocol(asyncio.Protocol):
             if self._cur is not None:
                 gen_log.info("Timeout reading request head from %s", self.context.remote_ip)
                 self._queue.clear()
-                self._write(wire.error_response(408, "Request Timeout", self._server_line))
+                head = self._is_head(self._cur)
+                self._write(
+                    wire.error_response(408, "Request Timeout", self._server_line, head=head)
+                )
             self._close()
         elif kind == DEADLINE_BODY:
             cur = self._cur
@@ -810,7 +1005,10 @@ class HTTP1Protocol(asyncio.Protocol):
             gen_log.info("Timeout reading body from %s", self.context.remote_ip)
             ex = self._active
             if ex is not None and not ex._headers_written:
-                self._write(wire.error_response(408, "Request Timeout", self._server_line))
+                head = ex.method == "HEAD"
+                self._write(
+                    wire.error_response(408, "Request Timeout", self._server_line, head=head)
+                )
             self._close()
         elif kind == DEADLINE_IDLE:
             self._close()

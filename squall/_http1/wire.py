@@ -50,8 +50,11 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-def error_response(code: int, message: str, server: bytes) -> bytes:
-    """A complete ``text/plain`` response that closes the connection (for rejected requests)."""
+def error_response(code: int, message: str, server: bytes, *, head: bool = False) -> bytes:
+    """A complete ``text/plain`` response that closes the connection (for rejected requests).
+
+    ``head``: the request was HEAD, so the response has no body (RFC 9110 §9.3.2), though its
+    Content-Length still says how long the message would be."""
     body = (message + "\n").encode("utf-8", "replace")
     return b"".join(
         (
@@ -62,6 +65,6 @@ def error_response(code: int, message: str, server: bytes) -> bytes:
             b"\r\n",
             server,
             b"\r\n",
-            body,
+            b"" if head else body,
         )
     )
