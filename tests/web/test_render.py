@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from squall.log import app_log
 from squall.template import DictLoader, Loader, ParseError
 from squall.testing import AsyncHTTPTestCase, ExpectLog
 from squall.web import Application, RequestHandler, TemplateModule, UIModule
+from squall.websocket import WebSocketHandler
+from tests.conftest import Runner
+from tests.ws.wsutil import serve, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -686,3 +690,27 @@ def _template_lines(error: BaseException) -> list[str]:
         if match:
             found.append(match.group(1))
     return found
+
+
+# ---------- rendering outside render(): a WebSocket handler ----------
+
+
+class RenderMessageHandler(WebSocketHandler):
+    """Tornado websocket_test's RenderMessageHandler: render_string answers each message."""
+
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(self.render_string("message.html", message=message))
+
+
+def test_a_websocket_handler_renders_with_render_string(run: Runner[Any]) -> None:
+    app = Application(
+        [(r"/ws", RenderMessageHandler)],
+        template_loader=DictLoader({"message.html": "<b>{{ message }}</b>"}),
+    )
+
+    async def body() -> None:
+        async with serve(app) as served, connect(served.url(), proxy=None) as ws:
+            await ws.send("hello <you>")
+            assert await wait_for(ws.recv()) == "<b>hello &lt;you&gt;</b>"  # a text frame
+
+    run(body())
