@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from squall import locale
+from squall.httputil import HTTPHeaders, HTTPServerRequest
 from squall.template import DictLoader
 from squall.testing import AsyncHTTPTestCase
 from squall.web import Application, RequestHandler
@@ -195,3 +198,41 @@ class GettextLocaleTest(AsyncHTTPTestCase):
     def test_browser_locale_with_gettext_translations(self) -> None:
         response = self.fetch("/browser", headers={"Accept-Language": "de-DE;q=0.9"})
         assert response.headers["Content-Language"] == "de-DE"
+
+
+LANGUAGE_ENTRY = st.one_of(
+    st.sampled_from(["fr-FR", "fr_FR", "es-LA", "de", "en-US", "*", "", "x" * 9, "fr-"]),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+).flatmap(
+    lambda tag: st.sampled_from(["", ";q=0", ";q=0.5", ";q=1", ";q=1.5", ";q=x", "; q=0.25"]).map(
+        lambda weight: tag + weight
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LANGUAGE_ENTRY, max_size=6).map(", ".join))
+def test_any_accept_language_gives_a_loaded_locale(header: str) -> None:
+    """Whatever the browser sends, the handler's locale is one that is loaded (never an
+    error), and it is the first acceptable loaded language when there is one."""
+    request = HTTPServerRequest("GET", "/", headers=HTTPHeaders({"Accept-Language": header}))
+    handler = RequestHandler(Application(), request)
+    chosen = handler.locale
+    assert chosen.code in locale.get_supported_locales()
+    expected = next(
+        (code for code in map(_normalized, locale.parse_accept_language(header)) if code),
+        "en_US",
+    )
+    assert chosen.code == expected
+
+
+def _normalized(code: str) -> str | None:
+    """The loaded locale ``code`` stands for, by Tornado's matching rules (None: none)."""
+    parts = code.replace("-", "_").split("_")
+    if len(parts) > 2:
+        return None
+    full = parts[0].lower() + ("_" + parts[1].upper() if len(parts) == 2 else "")
+    for candidate in (full, parts[0].lower()):
+        if candidate in ("fr_FR", "es_LA", "en_US"):
+            return candidate
+    return None
