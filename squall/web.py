@@ -27,9 +27,11 @@ from squall._web.decorators import (
 )
 from squall._web.errors import Finish, HTTPError, MissingArgumentError
 from squall._web.handler import RequestHandler
+from squall._web.jinja import Jinja2Loader
 from squall._web.routing import URLSpec, url
 from squall._web.static import StaticFileHandler
 from squall._web.transforms import GZipContentEncoding, OutputTransform
+from squall._web.uimodules import TemplateModule, UIModule
 
 __all__ = [
     "DEFAULT_SIGNED_VALUE_MIN_VERSION",
@@ -42,11 +44,14 @@ __all__ = [
     "Finish",
     "GZipContentEncoding",
     "HTTPError",
+    "Jinja2Loader",
     "MissingArgumentError",
     "OutputTransform",
     "RedirectHandler",
     "RequestHandler",
     "StaticFileHandler",
+    "TemplateModule",
+    "UIModule",
     "URLSpec",
     "addslash",
     "asynchronous",

@@ -51,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     # Rendering sits below the handler and knows nothing of it (see WEB_RENDERING).
     "squall._web.templates": {"squall.escape", "squall.template", "squall.httputil"},
     "squall._web.uimodules": {"squall.escape", "squall.template", "squall.httputil"},
+    "squall._web.jinja": {"squall.escape", "squall.template", "squall.httputil"},
     # Only the WebSocket handler may reach the WebSocket protocol.
     "squall._web.websocket": LEAVES
     | {"squall.httputil", "squall._forms", "squall._web*", "squall._stack_context", "squall._ws*"},
@@ -224,6 +225,7 @@ WEB_ORDER = (
     "squall._web.transforms",
     "squall._web.routing",
     # Rendering: below the handler, which calls it (imports: WEB_RENDERING).
+    "squall._web.jinja",
     "squall._web.templates",
     "squall._web.uimodules",
     "squall._web.render_assets",
@@ -241,7 +243,12 @@ WEB_ORDER = (
 WEB_UPWARD: dict[tuple[str, str], str] = {}
 
 #: Rendering modules import only these (no handler, no application: they get what they need).
-WEB_RENDERING = {"squall._web.templates", "squall._web.uimodules", "squall._web.render_assets"}
+WEB_RENDERING = {
+    "squall._web.jinja",
+    "squall._web.templates",
+    "squall._web.uimodules",
+    "squall._web.render_assets",
+}
 RENDERING_MAY_IMPORT = {"squall", "squall.escape", "squall.template", "squall.httputil"}
 
 

@@ -21,7 +21,9 @@ from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler, execute_handler, status_of
 from squall._web.routing import Router
 from squall._web.static import StaticFileHandler
+from squall._web.templates import check_settings as check_template_settings
 from squall._web.transforms import GZipContentEncoding, OutputTransform
+from squall._web.uimodules import DEFAULT_UI_MODULES, collect_ui_methods, collect_ui_modules
 from squall.httputil import (
     DirectMessageDelegate,
     DirectServerDelegate,
@@ -62,7 +64,9 @@ class Application(DirectServerDelegate):
     (implies ``serve_traceback``, ``compiled_template_cache=False``,
     ``static_hash_cache=False`` and ``autoreload``, unless set explicitly),
     ``compress_response`` (alias ``gzip``), ``cookie_secret``, ``login_url``, ``xsrf_cookies``,
-    ``template_path``, ``static_path``/``static_url_prefix``/``static_handler_class``/
+    ``template_path``/``template_loader``/``template_whitespace``/``autoescape``/
+    ``compiled_template_cache``/``ui_modules``/``ui_methods`` (see ``RequestHandler.render``),
+    ``static_path``/``static_url_prefix``/``static_handler_class``/
     ``static_handler_args``, ``default_handler_class``/``default_handler_args``,
     ``log_function``, ``serve_traceback``, ``blocking_log_threshold`` (seconds; log a warning
     naming the handler when the event loop is blocked that long; 0.1 with ``debug``).
@@ -96,8 +100,13 @@ class Application(DirectServerDelegate):
         self.default_host = default_host
         self.router = Router(default_host)
         self._thread_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self.ui_modules: dict[str, Any] = {}
+        # Templates: the built-in UI modules, then the application's (settings checked now,
+        # not at the first render).
+        self.ui_modules: dict[str, Any] = dict(DEFAULT_UI_MODULES)
         self.ui_methods: dict[str, Any] = {}
+        self._load_ui_modules(settings.get("ui_modules", {}))
+        self._load_ui_methods(settings.get("ui_methods", {}))
+        check_template_settings(settings)
         rules = list(handlers or [])
         static_path = settings.get("static_path")
         if static_path:
@@ -162,6 +171,14 @@ class Application(DirectServerDelegate):
     def add_handlers(self, host_pattern: str, host_handlers: Iterable[Any]) -> None:
         """Add rules for a virtual host (``host_pattern`` is a regex on the host name)."""
         self.router.add_rules(list(host_handlers), host_pattern)
+
+    def _load_ui_modules(self, modules: Any) -> None:
+        # Tornado's name: UIModule subclasses from a Python module, a dict, or a list of them.
+        collect_ui_modules(modules, self.ui_modules)
+
+    def _load_ui_methods(self, methods: Any) -> None:
+        # Tornado's name: the functions of a Python module, a dict, or a list of them.
+        collect_ui_methods(methods, self.ui_methods)
 
     def add_transform(self, transform_class: type[OutputTransform]) -> None:
         """Add an output transform class (applied to every response)."""
