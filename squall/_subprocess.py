@@ -90,6 +90,10 @@ class _Pidfd:
         if fd >= 0:
             os.close(fd)
 
+    def __del__(self) -> None:
+        # The loop was closed (or dropped) with the child still running: free the descriptor.
+        self.close()
+
 
 class Subprocess:
     """``subprocess.Popen`` with ``PipeIOStream`` pipes and an exit callback on the IOLoop.
@@ -197,14 +201,16 @@ class Subprocess:
             cls._old_sigchld = signal.signal(signal.SIGCHLD, cls._on_sigchld)
         cls._signal_loop = loop
         cls._initialized = True
+        if cls._waiting:  # children that exited while no handler was installed
+            loop.add_callback(cls._check_waiting)
 
     @classmethod
     def uninitialize(cls) -> None:
         """Remove the SIGCHLD handler, restoring the one before :meth:`initialize`.
 
-        Children watched the SIGCHLD way are no longer noticed (until the next
-        ``initialize()``); pidfd-watched children are unaffected. Does nothing if not
-        initialized.
+        Children watched the SIGCHLD way are no longer noticed until the next
+        ``initialize()``, which checks them at once; pidfd-watched children are unaffected.
+        Does nothing if not initialized.
         """
         if not cls._initialized:
             return

@@ -8,6 +8,7 @@ say when they are ready by writing to a pipe; nothing here sleeps a fixed time.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -295,3 +296,57 @@ def test_pidfd_children_need_no_sigchld_handler_and_work_from_another_thread(
     thread.join()
     assert results == [5]
     assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+
+
+def test_an_exit_missed_while_uninitialized_is_reported_by_the_next_initialize(
+    run: Runner[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_subprocess, "_pidfd_probe", False)
+
+    async def body() -> None:
+        proc = Subprocess([PY, "-c", "import sys; sys.stdin.read()"], stdin=Subprocess.STREAM)
+        exited = proc.wait_for_exit(raise_error=False)
+        Subprocess.uninitialize()
+        _stream(proc.stdin).close()
+        # Wait for the exit without reaping it (and without any handler to hear of it).
+        await asyncio.to_thread(os.waitid, os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        await asyncio.sleep(0)
+        assert not exited.done()
+        Subprocess.initialize()
+        assert await exited == 0
+
+    try:
+        run(body())
+    finally:
+        Subprocess.uninitialize()
+
+
+def test_a_loop_closed_before_its_child_exits_leaves_no_pidfd_open_for_long(
+    run: Runner[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not _subprocess._probe_pidfd():
+        pytest.skip("no pidfd on this system")
+    monkeypatch.setattr(_subprocess, "_pidfd_probe", True)
+    before = _open_fds()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    async def body() -> None:
+        proc = Subprocess([PY, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        proc.set_exit_callback(lambda status: None)
+        assert len(_open_fds()) > len(before)  # the pidfd and the stdin pipe
+        procs.append(proc.proc)
+
+    async def next_loop() -> None:
+        IOLoop.current()  # a new facade: closed loops' facades (and their handlers) are dropped
+
+    run(body())
+    child = procs.pop()
+    try:
+        run(next_loop())
+        gc.collect()
+        assert child.stdin is not None
+        assert _open_fds() - before == {str(child.stdin.fileno())}
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait(30) == 0
