@@ -97,6 +97,8 @@ ALLOWED: dict[str, set[str]] = {
     "squall._streams.pollguard": set(),
     "squall._streams*": LEAVES
     | {"squall._streams*", "squall._net", "squall._loop", "squall.ioloop", "squall.concurrent"},
+    # Subprocess: child processes with stream pipes, apart from the fork supervisor.
+    "squall._subprocess": LEAVES | {"squall._streams*", "squall.ioloop"},
     # squall.auth's implementation sits on top, beside httpclient: handlers and the client.
     "squall._auth*": LEAVES
     | {"squall._auth*", "squall.httputil", "squall.httpclient", "squall.web"},
