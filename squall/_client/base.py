@@ -22,7 +22,6 @@ from squall.concurrent import (
     future_set_exception_unless_cancelled,
     future_set_result_unless_cancelled,
 )
-from squall.httputil import HTTPHeaders
 from squall.ioloop import IOLoop
 from squall.util import Configurable
 
@@ -31,11 +30,6 @@ __all__ = ["AsyncHTTPClient", "HTTPClient"]
 # Every class's instance cache (IOLoop -> client), weakly: `_close_shared` walks them all.
 _CACHES: weakref.WeakKeyDictionary[type, weakref.WeakKeyDictionary[IOLoop, AsyncHTTPClient]]
 _CACHES = weakref.WeakKeyDictionary()
-
-
-def _header_text(value: Any) -> str:
-    """A header value given as bytes is sent as those bytes (latin-1 maps them one to one)."""
-    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 class AsyncHTTPClient(Configurable):
@@ -142,14 +136,7 @@ class AsyncHTTPClient(Configurable):
         elif kwargs:
             raise ValueError("kwargs can't be used if request is an HTTPRequest object")
         # The client adds fields (Host, Accept-Encoding, ...): never to the caller's object.
-        given: Any = request.headers
-        if isinstance(given, HTTPHeaders):
-            headers = given.copy()
-        else:
-            headers = HTTPHeaders()
-            for name, value in given.items():
-                headers[name] = _header_text(value)
-        request.headers = headers
+        request.headers = request.headers.copy()
         future: asyncio.Future[HTTPResponse] = self.io_loop.asyncio_loop.create_future()
         if callback is not None:
             done = functools.partial(self._legacy_callback, future, callback)
@@ -248,6 +235,6 @@ class HTTPClient:
         (``raise_error=False`` returns error statuses as responses)."""
         if self._closed:
             raise RuntimeError("fetch() called on a closed HTTPClient; make a new one")
-        return self._io_loop.run_sync(  # type: ignore[no-any-return]
+        return self._io_loop.run_sync(
             functools.partial(self._async_client.fetch, request, **kwargs)
         )

@@ -85,7 +85,7 @@ def authorization(
             return None
         count = "00000001"
         response = h(f"{secret}:{nonce}:{count}:{cnonce}:auth:{request}")
-        fields += [f"qop=auth", f"nc={count}", f"cnonce={_quote(cnonce)}"]
+        fields += ["qop=auth", f"nc={count}", f"cnonce={_quote(cnonce)}"]
     else:
         response = h(f"{secret}:{nonce}:{request}")
     fields.append(f"response={_quote(response)}")

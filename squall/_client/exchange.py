@@ -141,7 +141,7 @@ class _HTTPConnection(HTTPMessageDelegate):
         """Send the request and read the answer; every failure ends as a 599 response."""
         try:
             await self._run()
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the callback
+        except BaseException as exc:  # every failure must reach the callback
             if isinstance(exc, asyncio.CancelledError) and self.final_callback is None:
                 return
             if not self._handle_exception(exc) and not isinstance(exc, asyncio.CancelledError):
@@ -190,7 +190,9 @@ class _HTTPConnection(HTTPMessageDelegate):
         while True:
             reused = stream is not None
             if stream is None:
-                stream = await self._connect(host, port, family, ssl_options, source_ip, connect_timeout)
+                stream = await self._connect(
+                    host, port, family, ssl_options, source_ip, connect_timeout
+                )
             if self.final_callback is None:  # ended meanwhile (the client gave up on it)
                 stream.close()
                 return
@@ -217,11 +219,12 @@ class _HTTPConnection(HTTPMessageDelegate):
         family: int,
         ssl_options: Any,
         source_ip: str | None,
-        timeout: float | None,
+        limit: float | None,
     ) -> BaseIOStream:
+        """Open a connection (resolve, connect, TLS) within ``limit`` seconds of the start."""
         remaining = None
-        if timeout is not None:
-            remaining = max(self.start_time + timeout - self._loop.time(), 0.0)
+        if limit is not None:
+            remaining = max(self.start_time + limit - self._loop.time(), 0.0)
         try:
             stream = await self.tcp_client.connect(
                 host,
@@ -327,12 +330,7 @@ class _HTTPConnection(HTTPMessageDelegate):
                 await self._write_body()
         complete = await connection.read_response(self)
         if not complete and self.final_callback is not None:
-            problem = connection.input_error
-            if problem is not None:
-                error = HTTPStreamClosedError(f"Malformed HTTP response from {self._where}: {problem}")
-            else:
-                error = HTTPStreamClosedError(self._closed_message())
-            self._handle_exception(error)
+            self._handle_exception(self._closed_error())
 
     async def _write_body(self) -> None:
         """Write the body (or run the body producer) and end the request."""
@@ -426,7 +424,8 @@ class _HTTPConnection(HTTPMessageDelegate):
         """The answer is complete: reuse the connection, then deliver or follow it."""
         self._remove_timeout()
         self._release_stream()
-        original_request = getattr(self.request, "original_request", self.request)
+        request = self.request.request
+        original_request: HTTPRequest = getattr(request, "original_request", request)
         if self._follow is not None:
             next_request = self._next_request(original_request)
             if next_request is not None:
@@ -469,9 +468,7 @@ class _HTTPConnection(HTTPMessageDelegate):
         new_request.original_request = original_request  # type: ignore[attr-defined]
         if self._follow == "digest":
             username, password = self._digest_credentials or ("", "")
-            challenge = digest.parse_challenge(
-                ",".join(self.headers.get_list("WWW-Authenticate"))
-            )
+            challenge = digest.parse_challenge(",".join(self.headers.get_list("WWW-Authenticate")))
             parsed = urlsplit(request.url)
             uri = (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")
             answer = challenge and digest.authorization(
@@ -519,36 +516,44 @@ class _HTTPConnection(HTTPMessageDelegate):
                     final_callback(future.result())
                     return
                 error = error_or_none
-            final_callback(HTTPResponse(original_request, 599, error=error, start_time=self.start_wall_time))
+            final_callback(
+                HTTPResponse(original_request, 599, error=error, start_time=self.start_wall_time)
+            )
 
         try:
             future = self.client.fetch(next_request, raise_error=False)
         except Exception as exc:
-            final_callback(HTTPResponse(original_request, 599, error=exc, start_time=self.start_wall_time))
+            final_callback(
+                HTTPResponse(original_request, 599, error=exc, start_time=self.start_wall_time)
+            )
             return
         future.add_done_callback(deliver)
 
     def on_connection_close(self) -> None:
-        """The connection closed (or a callback failed) before the answer was complete."""
-        if self.final_callback is None:
-            return
-        if self._callback_error is not None:
-            error = self._callback_error
-            what = "streaming_callback" if self.code is not None and self._follow is None else "callback"
-            closed = HTTPStreamClosedError(f"Stream closed: the {what} raised {error!r}")
-            closed.__cause__ = error
-            self._handle_exception(closed)
-            return
-        stream = self.stream
-        real = stream.error if stream is not None else None
-        self._handle_exception(StreamClosedError(real_error=real))
+        """The connection closed (or a callback failed, or the answer turned out malformed)
+        before the answer was complete."""
+        if self.final_callback is not None:
+            self._handle_exception(self._closed_error())
 
     # ---- endings -------------------------------------------------------------------------
 
+    def _closed_error(self) -> BaseException:
+        """Why the connection ended early, as the caller should see it."""
+        if self._callback_error is not None:
+            error = self._callback_error
+            closed = HTTPStreamClosedError(f"Stream closed: a callback raised {error!r}")
+            closed.__cause__ = error
+            return closed
+        connection = self.connection
+        if connection is not None and connection.input_error is not None:
+            return HTTPStreamClosedError(
+                f"Malformed HTTP response from {self._where}: {connection.input_error}"
+            )
+        stream = self.stream
+        return StreamClosedError(real_error=stream.error if stream is not None else None)
+
     def _closed_message(self) -> str:
         where = self._where or "the server"
-        if self._callback_error is not None:
-            return f"Stream closed: a callback raised {self._callback_error!r}"
         if self.code is None:
             return f"Connection to {where} closed before a response arrived"
         return f"Connection to {where} closed before the response was complete"

@@ -63,7 +63,7 @@ class HTTPRequest:
       directly, never through a proxy); ``prepare_curl_callback`` is ignored.
     """
 
-    _headers: HTTPHeaders | dict[str, Any]
+    _headers: HTTPHeaders
     _body: bytes | None
 
     #: The defaults of the options a request leaves as None (a client's ``defaults`` come
@@ -115,12 +115,12 @@ class HTTPRequest:
         decompress_response: bool | None = None,
         ssl_options: Any = None,
     ) -> None:
-        self.headers = headers  # type: ignore[assignment]  # the setter accepts None
+        self.headers = headers
         if if_modified_since is not None:
             self.headers["If-Modified-Since"] = format_timestamp(if_modified_since)
         self.url = url
         self.method = method
-        self.body = body  # type: ignore[assignment]  # the setter encodes str
+        self.body = body
         self.body_producer = body_producer
         self.auth_username = auth_username
         self.auth_password = auth_password
@@ -154,13 +154,20 @@ class HTTPRequest:
 
     @property
     def headers(self) -> HTTPHeaders:
-        """The request's header fields (a dict given is kept as given; None gives an empty
-        ``HTTPHeaders``)."""
-        return self._headers  # type: ignore[return-value]  # a dict also works as one
+        """The request's header fields, an ``HTTPHeaders``: one given is kept (the client
+        never changes it: it sends a copy); a dict is copied into one, a bytes value taken
+        as its latin-1 text (the same bytes on the wire); None gives an empty one."""
+        return self._headers
 
     @headers.setter
     def headers(self, value: HTTPHeaders | dict[str, Any] | None) -> None:
-        self._headers = HTTPHeaders() if value is None else value
+        if isinstance(value, HTTPHeaders):
+            self._headers = value
+            return
+        headers = HTTPHeaders()
+        for name, field in (value or {}).items():
+            headers[name] = field.decode("latin-1") if isinstance(field, bytes) else str(field)
+        self._headers = headers
 
     @property
     def body(self) -> bytes:

@@ -618,4 +618,3 @@ class HTTP1Connection(HTTPConnection):
             return
         if not self._finish_future.done():
             self._finish_future.set_result(None)
-
