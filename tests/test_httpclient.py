@@ -235,6 +235,35 @@ def test_http_client_errors_str_copy_and_pickle() -> None:
     assert isinstance(closed, HTTPStreamClosedError) and str(closed) == "gone"
 
 
+def test_digest_answers_match_rfc_7616_examples() -> None:
+    from squall._client import digest
+
+    challenge = digest.parse_challenge(
+        'Basic realm="x", Digest realm="http-auth@example.org", qop="auth, auth-int", '
+        'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", '
+        'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"'
+    )
+    assert challenge is not None and challenge["realm"] == "http-auth@example.org"
+    cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+    expected = {  # RFC 7616 §3.9.1
+        "MD5": "8ca523f5e9506fed4657c9700eebdbec",
+        "SHA-256": "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+    }
+    for algorithm, response in expected.items():
+        header = digest.authorization(
+            {**challenge, "algorithm": algorithm},
+            "GET",
+            "/dir/index.html",
+            "Mufasa",
+            "Circle of Life",
+            cnonce=cnonce,
+        )
+        assert header is not None and f'response="{response}"' in header
+    assert digest.authorization({**challenge, "algorithm": "SHA-1"}, "GET", "/", "a", "b") is None
+    assert digest.authorization({**challenge, "qop": "auth-int"}, "GET", "/", "a", "b") is None
+    assert digest.parse_challenge('Basic realm="x"') is None
+
+
 # ---- against a squall Application ---------------------------------------------------------------
 
 
@@ -765,11 +794,13 @@ class ScriptedServerTest(testing.AsyncTestCase):
 
         server = self.serve(script)
         await self.client.fetch(server.url())
-        for _ in range(100):  # until the client noticed the close
+        for _ in range(200):  # until the idle connection notices the close and leaves the pool
             if not len(self.client._pool):
                 break
             await asyncio.sleep(0.01)
-        assert (await self.client.fetch(server.url())).body == b"ok"
+        assert not len(self.client._pool)
+        assert (await self.client.fetch(server.url(), method="POST", body=b"")).body == b"ok"
+        assert server.connections == 2
 
     def test_malformed_status_line(self) -> None:
         self.malformed(b"HTTP/1.1 OK\r\n\r\n", "start line")
