@@ -98,6 +98,20 @@ class _DelegateFailed(Exception):
         self.error = error
 
 
+class _Done:
+    """Stands for a finished future where none is ever awaited (a client's
+    ``_finish_future``): ``done()`` is True, ``set_result`` is never reached."""
+
+    def done(self) -> bool:
+        return True
+
+    def set_result(self, result: None) -> None:
+        raise AssertionError("a client connection has no finish future")
+
+
+_DONE: Any = _Done()
+
+
 def _failed_future(error: BaseException) -> asyncio.Future[None]:
     future: asyncio.Future[None] = asyncio.get_event_loop().create_future()
     future.set_exception(error)
@@ -148,7 +162,10 @@ class HTTP1Connection(HTTPConnection):
         self._request_connection_tokens: set[str] = set()
         #: The malformed-message error that ended the read, if one did.
         self.input_error: HTTPInputError | None = None
-        self._finish_future: asyncio.Future[None] = stream.io_loop.asyncio_loop.create_future()
+        # Resolved when a server's response is complete (a client never waits on it).
+        self._finish_future: asyncio.Future[None] = (
+            _DONE if is_client else (stream.io_loop.asyncio_loop.create_future())
+        )
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -178,7 +195,10 @@ class HTTP1Connection(HTTPConnection):
                     self._request_start_line, self._request_headers = start_line, headers
                     self._disconnect_on_finish = not self._request_keeps_alive(start_line, headers)
                 need_delegate_close = True
-                await self._call(delegate.headers_received, start_line, headers)
+                if (
+                    result := self._call(delegate.headers_received, start_line, headers)
+                ) is not None:
+                    await self._wait(result)
                 if self.stream is None:  # the delegate detached the stream
                     need_delegate_close = False
                     return False
@@ -199,7 +219,8 @@ class HTTP1Connection(HTTPConnection):
             await self._read_body(start_line, headers, delegate)
             self._read_finished = True
             if not self._write_finished or self.is_client:
-                await self._call(delegate.finish)
+                if (result := self._call(delegate.finish)) is not None:
+                    await self._wait(result)
                 need_delegate_close = False
             if (
                 not self.is_client
@@ -250,13 +271,23 @@ class HTTP1Connection(HTTPConnection):
             self.close()
             return None
 
-    async def _call(self, method: Callable[..., Any], *args: Any) -> None:
-        """Call a delegate method and await what it returns; its errors become
-        :class:`_DelegateFailed` (an ``HTTPInputError`` stays one: bad input)."""
+    @staticmethod
+    def _call(method: Callable[..., Any], *args: Any) -> Any:
+        """Call a delegate method; its errors become :class:`_DelegateFailed` (an
+        ``HTTPInputError`` stays one: bad input). Returns what it returned: an awaitable to
+        pass to :meth:`_wait`, or None."""
         try:
-            result = method(*args)
-            if result is not None:
-                await result
+            return method(*args)
+        except (HTTPInputError, _DelegateFailed):
+            raise
+        except Exception as exc:
+            raise _DelegateFailed(exc) from exc
+
+    @staticmethod
+    async def _wait(result: Awaitable[Any]) -> None:
+        """Await what a delegate method returned, its errors handled as :meth:`_call`'s."""
+        try:
+            await result
         except (HTTPInputError, _DelegateFailed):
             raise
         except asyncio.CancelledError as exc:
@@ -325,7 +356,8 @@ class HTTP1Connection(HTTPConnection):
             data = await stream.read_bytes(min(chunk_size, length), partial=True)
             length -= len(data)
             if self._delivers():
-                await self._call(delegate.data_received, data)
+                if (result := self._call(delegate.data_received, data)) is not None:
+                    await self._wait(result)
 
     async def _read_chunked_body(self, delegate: HTTPMessageDelegate) -> None:
         stream = self.stream
@@ -340,7 +372,8 @@ class HTTP1Connection(HTTPConnection):
             pending.clear()
             pending_size = 0
             if self._delivers():
-                await self._call(delegate.data_received, data)
+                if (result := self._call(delegate.data_received, data)) is not None:
+                    await self._wait(result)
 
         while True:
             line_future = stream.read_until(b"\r\n", max_bytes=_MAX_CHUNK_LINE)
@@ -392,7 +425,8 @@ class HTTP1Connection(HTTPConnection):
             total += len(data)
             if total > limit:
                 raise HTTPInputError("Body too long")
-            await self._call(delegate.data_received, data)
+            if (result := self._call(delegate.data_received, data)) is not None:
+                await self._wait(result)
 
     def _keeps_alive(self, version: str, headers: HTTPHeaders) -> bool:
         """Whether a response in ``version`` with ``headers`` leaves the stream reusable."""
