@@ -842,8 +842,15 @@ class ScriptedServerTest(testing.AsyncTestCase):
 
     def test_informational_answers_before_the_real_one(self) -> None:
         server = self.answer(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + _response(b"A"))
-        response = self.io_loop.run_sync(lambda: self.client.fetch(server.url()))
+        lines: list[str] = []
+        response = self.io_loop.run_sync(
+            lambda: self.client.fetch(server.url(), header_callback=lines.append)
+        )
         assert (response.code, response.body) == (200, b"A")
+        assert [line for line in lines if line.startswith("HTTP/")] == [
+            "HTTP/1.1 103 Early Hints\r\n",
+            "HTTP/1.1 200 OK\r\n",
+        ]
 
     def test_too_many_informational_answers(self) -> None:
         self.malformed(b"HTTP/1.1 100 Continue\r\n\r\n" * 11 + _response(), "Too many 1xx")

@@ -76,7 +76,8 @@ class AsyncHTTPClient(Configurable):
         instance with ``force_instance=True``. (An IOLoop in place of ``force_instance``, as
         Tornado 4 passed it, is ignored.)"""
         io_loop = IOLoop.current()
-        cache = None if force_instance is True else cls._async_clients()
+        forced = bool(force_instance) and not isinstance(force_instance, IOLoop)
+        cache = None if forced else cls._async_clients()
         if cache is not None:
             shared = cache.get(io_loop)
             if shared is not None and not shared._closed:

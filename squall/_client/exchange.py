@@ -141,13 +141,15 @@ class _HTTPConnection(HTTPMessageDelegate):
         """Send the request and read the answer; every failure ends as a 599 response."""
         try:
             await self._run()
-        except BaseException as exc:  # every failure must reach the callback
-            if isinstance(exc, asyncio.CancelledError) and self.final_callback is None:
-                return
-            if not self._handle_exception(exc) and not isinstance(exc, asyncio.CancelledError):
+        except asyncio.CancelledError:
+            if self.final_callback is not None:
+                self._handle_exception(
+                    HTTPStreamClosedError("The request was cancelled (its event loop stopped?)")
+                )
+            raise
+        except Exception as exc:
+            if not self._handle_exception(exc):
                 app_log.error("Exception in HTTP client after the response", exc_info=exc)
-            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
-                raise
 
     async def _run(self) -> None:
         request = self.request
@@ -357,17 +359,28 @@ class _HTTPConnection(HTTPMessageDelegate):
         code = start_line.code
         if code == 100 and self._expect_continue and not self._body_sent:
             return self._write_body()
-        if 100 <= code < 200:
-            return None  # another informational answer: the real one follows
+        if (
+            100 <= code < 200
+        ):  # an informational answer (103 Early Hints, ...): the real one follows
+            self._report_head(start_line, headers)
+            return None
         self.code, self.reason, self.headers = code, start_line.reason, headers
         self._follow = self._next_hop()
-        if self._follow is None and self._header_callback is not None:
-            callback = self._header_callback
-            self._user_call(callback, f"{start_line.version} {code} {start_line.reason}\r\n")
+        if self._follow is None:
+            self._report_head(start_line, headers)
+        return None
+
+    def _report_head(self, start_line: ResponseStartLine, headers: HTTPHeaders) -> None:
+        """Give the head to ``header_callback`` line by line, start line and final CRLF
+        included."""
+        callback = self._header_callback
+        if callback is not None:
+            self._user_call(
+                callback, f"{start_line.version} {start_line.code} {start_line.reason}\r\n"
+            )
             for name, value in headers.get_all():
                 self._user_call(callback, f"{name}: {value}\r\n")
             self._user_call(callback, "\r\n")
-        return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         """A piece of the body: to the streaming callback, or kept for ``response.body``."""
