@@ -453,7 +453,9 @@ class ServerSideTest(testing.AsyncTestCase):
             b"\r\n\r\n4\r\nbody\r\n0\r\n\r\n"
         )
         assert answer.endswith(b"\r\n\r\nbody")
-        streamed = await self.talk(b"GET /streamed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        streamed = await self.talk(
+            b"GET /streamed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         assert b"Transfer-Encoding: chunked" in streamed
         assert streamed.endswith(b"1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n")
 

@@ -327,7 +327,9 @@ class ClientTest(testing.AsyncHTTPTestCase):
         with pytest.raises(KeyError, match="unknown method"):
             self.fetch("/method", method="BREW")
         assert self.fetch("/method", method="POST", allow_nonstandard_methods=True).code == 200
-        response = self.fetch("/method", method="DELETE", body=b"xy", allow_nonstandard_methods=True)
+        response = self.fetch(
+            "/method", method="DELETE", body=b"xy", allow_nonstandard_methods=True
+        )
         assert response.body == b"DELETE 2"
 
     def test_header_values_with_line_breaks_are_refused(self) -> None:
@@ -607,7 +609,7 @@ class QueueTest(testing.AsyncHTTPTestCase):
             client.close()
 
 
-# ---- configuration and instances ------------------------------------------------------------------
+# ---- configuration and instances -----------------------------------------------------------------
 
 
 class ConfigureTest(testing.AsyncTestCase):
@@ -824,9 +826,7 @@ class ScriptedServerTest(testing.AsyncTestCase):
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nfooXX0\r\n\r\n",
             "improperly terminated chunk",
         )
-        self.malformed(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"
-        )
+        self.malformed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size")
 
     def test_equal_repeated_content_lengths_are_accepted(self) -> None:
         server = self.answer(
@@ -888,7 +888,10 @@ class ScriptedServerTest(testing.AsyncTestCase):
         client = SimpleAsyncHTTPClient(force_instance=True, max_body_size=1024)
         received: list[bytes] = []
         try:
-            for server, reason in ((big, "Content-Length too long"), (until_close, "Body too long")):
+            for server, reason in (
+                (big, "Content-Length too long"),
+                (until_close, "Body too long"),
+            ):
                 for options in ({}, {"streaming_callback": received.append}):
                     with ExpectLog(gen_log, f".*{reason}", level=logging.INFO):
                         with pytest.raises(HTTPStreamClosedError) as failure:
@@ -951,7 +954,8 @@ class ScriptedServerTest(testing.AsyncTestCase):
     def test_hostname_mapping(self) -> None:
         server = self.answer(_response(b"mapped"))
         client = SimpleAsyncHTTPClient(
-            force_instance=True, hostname_mapping={("www.example.test", 80): ("127.0.0.1", server.port)}
+            force_instance=True,
+            hostname_mapping={("www.example.test", 80): ("127.0.0.1", server.port)},
         )
         try:
             response = self.io_loop.run_sync(lambda: client.fetch("http://www.example.test/"))
@@ -984,7 +988,7 @@ class ScriptedServerTest(testing.AsyncTestCase):
         assert response.code == 403 and b"expect: 100-continue" in server.requests[0][0].lower()
 
 
-# ---- TLS ------------------------------------------------------------------------------------------
+# ---- TLS -----------------------------------------------------------------------------------------
 
 
 class TLSClientTest(testing.AsyncHTTPSTestCase):

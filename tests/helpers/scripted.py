@@ -16,8 +16,8 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
-from squall.iostream import IOStream, StreamClosedError
 from squall.ioloop import IOLoop
+from squall.iostream import IOStream, StreamClosedError
 from squall.netutil import add_accept_handler
 from squall.testing import bind_unused_port
 
