@@ -83,6 +83,19 @@ def _basic_credentials(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
+def _option_reader(request: _RequestProxy) -> Callable[[str], Any]:
+    """``request``'s options read as ``_RequestProxy`` reads them (the request's value, else the
+    client's default), without the proxy's failed-lookup-then-``__getattr__`` per read."""
+    raw = request.request
+    defaults = request.defaults or {}
+
+    def option(name: str) -> Any:
+        value = getattr(raw, name)
+        return defaults.get(name) if value is None else value
+
+    return option
+
+
 def _origin(scheme: str, netloc: str) -> tuple[str, str, int | None]:
     host, port = split_host_and_port(netloc.rpartition("@")[2].lower())
     if port is None:
@@ -125,9 +138,10 @@ class _HTTPConnection(HTTPMessageDelegate):
         self.stream: BaseIOStream | None = None
         self.connection: HTTP1Connection | None = None
         self._timeout: asyncio.TimerHandle | None = None
-        self._streaming_callback = request.streaming_callback
-        self._header_callback = request.header_callback
-        self._expect_continue = bool(request.expect_100_continue)
+        self._option = opt = _option_reader(request)
+        self._streaming_callback = opt("streaming_callback")
+        self._header_callback = opt("header_callback")
+        self._expect_continue = bool(opt("expect_100_continue"))
         self._body_sent = False
         self._head_received = False
         self._follow: str | None = None  # "redirect" or "digest": this answer is not the last
@@ -152,8 +166,8 @@ class _HTTPConnection(HTTPMessageDelegate):
                 app_log.error("Exception in HTTP client after the response", exc_info=exc)
 
     async def _run(self) -> None:
-        request = self.request
-        url = request.url
+        opt = self._option
+        url = opt("url")
         parsed = urlsplit(url)
         scheme = parsed.scheme
         if scheme not in ("http", "https"):
@@ -168,25 +182,25 @@ class _HTTPConnection(HTTPMessageDelegate):
             raise ValueError(f"No host in URL {url!r}")
         self._where = f"{host}:{port}"
         method, headers, body, start_line = self._prepare(parsed, netloc)
-        source_ip = request.network_interface
+        source_ip = opt("network_interface")
         if source_ip is not None and not is_valid_ip(source_ip):
             raise ValueError(
                 f"network_interface {source_ip!r} is not an IP address: give the local address "
                 "to connect from (binding to an interface by name is not supported)"
             )
-        family = socket.AF_INET if request.allow_ipv6 is False else socket.AF_UNSPEC
+        family = socket.AF_INET if opt("allow_ipv6") is False else socket.AF_UNSPEC
         ssl_options = None
         if scheme == "https":
             ssl_options = tls.client_ssl_options(
-                request.ssl_options,
-                request.validate_cert,
-                request.ca_certs,
-                request.client_cert,
-                request.client_key,
+                opt("ssl_options"),
+                opt("validate_cert"),
+                opt("ca_certs"),
+                opt("client_cert"),
+                opt("client_key"),
             )
         key = (scheme, host, port, family, source_ip, id(ssl_options))
-        connect_timeout = _positive(request.connect_timeout, request.request_timeout)
-        replayable = method in _IDEMPOTENT and request.body_producer is None
+        connect_timeout = _positive(opt("connect_timeout"), opt("request_timeout"))
+        replayable = method in _IDEMPOTENT and opt("body_producer") is None
         pool = self.client._pool
         stream = pool.take(key, self._loop.time())
         while True:
@@ -199,8 +213,8 @@ class _HTTPConnection(HTTPMessageDelegate):
                 stream.close()
                 return
             self.stream = stream
-            if self._timeout is None and request.request_timeout:
-                deadline = self.start_time + request.request_timeout
+            if self._timeout is None and opt("request_timeout"):
+                deadline = self.start_time + opt("request_timeout")
                 self._timeout = self._loop.call_at(deadline, self._on_timeout, "during request")
             try:
                 await self._exchange(stream, method, headers, body, start_line, key, ssl_options)
@@ -246,47 +260,47 @@ class _HTTPConnection(HTTPMessageDelegate):
         self, parsed: Any, netloc: str
     ) -> tuple[str, HTTPHeaders, bytes | None, RequestStartLine]:
         """Check the method and body, and complete the header fields."""
-        request = self.request
-        method = request.method
-        body = request.body
-        if not request.allow_nonstandard_methods:
+        opt = self._option
+        method = opt("method")
+        body = opt("body")
+        if not opt("allow_nonstandard_methods"):
             if method not in self._SUPPORTED_METHODS:
                 raise KeyError(f"unknown method {method}")
             expected = method in _BODY_EXPECTED
-            present = body is not None or request.body_producer is not None
+            present = body is not None or opt("body_producer") is not None
             if expected != present:
                 raise ValueError(
                     f"Body must {'not ' if expected else ''}be None for method {method} "
                     "(unless allow_nonstandard_methods is true)"
                 )
         for name in _PROXY_OPTIONS:
-            if getattr(request, name):  # the request's or the client's defaults
+            if opt(name):  # the request's own, or the client's defaults
                 raise NotImplementedError(
                     f"{name} is not supported: squall's HTTP client connects directly, never "
                     "through a proxy"
                 )
-        headers: HTTPHeaders = request.headers
+        headers: HTTPHeaders = opt("headers")
         if "Host" not in headers:
             headers["Host"] = netloc
         username = password = None
         if parsed.username is not None:
             username, password = unquote(parsed.username), unquote(parsed.password or "")
-        elif request.auth_username is not None:
-            username, password = request.auth_username, request.auth_password or ""
+        elif opt("auth_username") is not None:
+            username, password = opt("auth_username"), opt("auth_password") or ""
         if username is not None:
-            mode = request.auth_mode
+            mode = opt("auth_mode")
             if mode not in (None, "basic", "digest"):
                 raise ValueError(f"unsupported auth_mode {mode!r}: use 'basic' or 'digest'")
             if mode == "digest":
                 self._digest_credentials = (username, password or "")
             else:
                 headers["Authorization"] = _basic_credentials(username, password or "")
-        user_agent = request.user_agent
+        user_agent = opt("user_agent")
         if user_agent:
             headers["User-Agent"] = user_agent
         elif "User-Agent" not in headers:
             headers["User-Agent"] = self.client.default_user_agent
-        if request.decompress_response and "Accept-Encoding" not in headers:
+        if opt("decompress_response") and "Accept-Encoding" not in headers:
             headers["Accept-Encoding"] = "gzip"
         if body is not None:
             headers["Content-Length"] = str(len(body))
@@ -311,7 +325,7 @@ class _HTTPConnection(HTTPMessageDelegate):
         key: tuple[Any, ...],
         ssl_options: Any,
     ) -> None:
-        request = self.request
+        opt = self._option
         self._pool_key, self._ssl_options = key, ssl_options
         connection = self.connection = HTTP1Connection(
             stream,
@@ -319,7 +333,7 @@ class _HTTPConnection(HTTPMessageDelegate):
             HTTP1ConnectionParameters(
                 max_header_size=self.max_header_size,
                 max_body_size=self.max_body_size,
-                decompress=bool(request.decompress_response),
+                decompress=bool(opt("decompress_response")),
             ),
         )
         if body is not None and not self._expect_continue:
@@ -336,14 +350,14 @@ class _HTTPConnection(HTTPMessageDelegate):
 
     async def _write_body(self) -> None:
         """Write the body (or run the body producer) and end the request."""
+        opt = self._option
         self._body_sent = True
         connection = self.connection
         assert connection is not None
-        request = self.request
-        if request.body is not None:
-            connection.write(request.body)
-        elif request.body_producer is not None:
-            result = request.body_producer(connection.write)
+        if opt("body") is not None:
+            connection.write(opt("body"))
+        elif opt("body_producer") is not None:
+            result = opt("body_producer")(connection.write)
             if result is not None:
                 await result
         connection.finish()
@@ -415,11 +429,12 @@ class _HTTPConnection(HTTPMessageDelegate):
 
     def _next_hop(self) -> str | None:
         """Whether this answer leads to another request: "redirect", "digest" or None."""
+        opt = self._option
         request, headers = self.request, self.headers
         assert headers is not None
         if (
-            request.follow_redirects
-            and request.max_redirects > 0
+            opt("follow_redirects")
+            and opt("max_redirects") > 0
             and self.code in _REDIRECTS
             and headers.get("Location") is not None
         ):
@@ -474,6 +489,7 @@ class _HTTPConnection(HTTPMessageDelegate):
 
     def _next_request(self, original_request: HTTPRequest) -> HTTPRequest | None:
         """The request that follows this answer (a redirect, or the Digest retry)."""
+        opt = self._option
         request = self.request
         assert self.headers is not None and self.code is not None
         new_request = copy.copy(request.request)
@@ -482,10 +498,10 @@ class _HTTPConnection(HTTPMessageDelegate):
         if self._follow == "digest":
             username, password = self._digest_credentials or ("", "")
             challenge = digest.parse_challenge(",".join(self.headers.get_list("WWW-Authenticate")))
-            parsed = urlsplit(request.url)
+            parsed = urlsplit(opt("url"))
             uri = (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")
             answer = challenge and digest.authorization(
-                challenge, request.method, uri, username, password
+                challenge, opt("method"), uri, username, password
             )
             if not answer:
                 return None
@@ -497,7 +513,7 @@ class _HTTPConnection(HTTPMessageDelegate):
         new_request.url = urljoin(request.url, location)
         new_request.max_redirects = request.max_redirects - 1
         new_request.headers.pop("Host", None)
-        method = request.method
+        method = opt("method")
         if (self.code in (301, 302) and method == "POST") or (
             self.code == 303 and method != "HEAD"
         ):
