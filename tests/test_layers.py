@@ -45,7 +45,9 @@ ALLOWED: dict[str, set[str]] = {
     "squall.httputil": LEAVES | {"squall._forms", "squall._delegates"},
     "squall._net": {"squall.log"},
     "squall._http1*": LEAVES | {"squall.httputil", "squall._http1*"},
-    "squall._server": LEAVES | {"squall.httputil", "squall._http1*", "squall._net"},
+    "squall._server": LEAVES
+    | {"squall.httputil", "squall._http1*", "squall._net", "squall._proxyproto"},
+    "squall._proxyproto": LEAVES | {"squall._http1.context"},
     "squall._ws*": LEAVES | {"squall._ws*"},
     # Rendering sits below the handler and knows nothing of it (see WEB_RENDERING).
     "squall._web.templates": {"squall.escape", "squall.template", "squall.httputil"},
