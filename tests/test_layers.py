@@ -97,6 +97,8 @@ ALLOWED: dict[str, set[str]] = {
     "squall._template*": LEAVES | {"squall._template*"},
     "squall.template": LEAVES | {"squall._template*"},
     "squall._locale_data": set(),
+    # The pieces of the squall command sit on top, beside squall.cli.
+    "squall._cli*": {"squall*"},
     "squall.locale": LEAVES | {"squall._locale_data"},
 }
 

@@ -42,7 +42,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, NoReturn
@@ -131,6 +131,8 @@ class Master:
     binds its own). The master closes them when it starts draining. ``loop_factory`` makes
     each worker's event loop. ``metrics_socket``, a listening TCP socket, turns on the
     Prometheus endpoint (``GET /metrics``, served from the master's loop; closed at exit).
+    ``on_ready`` is called once, when the first generation is serving (the listeners are
+    announced then, never before the app has loaded).
     :meth:`run` returns the exit code: 0 after a clean shutdown, 1 if a worker had to be killed
     at the deadline, 3 when workers cannot boot."""
 
@@ -143,6 +145,7 @@ class Master:
         inherit: bool = True,
         loop_factory: LoopFactory,
         metrics_socket: socket.socket | None = None,
+        on_ready: Callable[[], object] | None = None,
     ) -> None:
         if sys.platform == "win32":
             raise NotImplementedError(
@@ -179,6 +182,8 @@ class Master:
         self._watcher: TreeWatch | None = None
         self._metrics_socket = metrics_socket
         self._metrics_server: metrics.MetricsServer | None = None
+        self._when_ready = on_ready
+        self._boot_errors: dict[str, int] = {}  # report -> workers that sent it
         jitter = config.max_requests_jitter
         self._jitter = config.max_requests // 10 if jitter is None else jitter
 
@@ -390,18 +395,37 @@ class Master:
                 self._changes.request_recycle(child)
             elif kind == ipc.BYE:
                 child.stats.update(message)  # the final counts
+            elif kind == ipc.BOOT_ERROR:
+                self._on_boot_error(child, str(message.get("text", "")))
         if child.channel.eof and self._sel is not None:
             self._sel.unregister(child.channel.sock)  # reaped soon; stop polling the EOF
+
+    def _on_boot_error(self, child: Child, text: str) -> None:
+        child.boot_error = True
+        seen = self._boot_errors.get(text, 0)
+        self._boot_errors[text] = seen + 1
+        if seen:
+            gen_log.debug(
+                "Worker %d (slot %d) cannot boot either, the same way", child.pid, child.slot
+            )
+            return
+        gen_log.error(
+            "Worker %d (slot %d, generation %d) cannot boot: %s",
+            child.pid, child.slot, child.generation, text,
+        )  # fmt: skip
 
     def _on_ready(self, child: Child, now: float) -> None:
         child.ready_at = child.last_beat = now
         self.boot_failures = 0
+        self._boot_errors.clear()
         gen_log.info(
             "Worker %d ready (slot %d, generation %d)", child.pid, child.slot, child.generation
         )
         slots = self.slots.values()
         if not self.booted and all(s.current and s.current.ready_at for s in slots):
             self.booted = True
+            if self._when_ready is not None:
+                self._when_ready()
             gen_log.info("Ready: %d worker(s) serving", len(self.slots))
             sd_notify("READY=1")
 
@@ -436,7 +460,8 @@ class Master:
             return
         slot.respawn_cause = "timeout" if child.timed_out else "crash"
         if child.ready_at is None:
-            gen_log.error(
+            log = gen_log.info if child.boot_error else gen_log.error  # reported already
+            log(
                 "Worker %d (slot %d, generation %d) failed to boot: %s",
                 child.pid, child.slot, child.generation, how,
             )  # fmt: skip

@@ -90,23 +90,45 @@ class Histogram:
             self.total = float(total)
 
 
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
 @dataclass(eq=False, slots=True)
 class WorkerStats:
-    """One worker process's counters: its own side, or the master's copy of them."""
+    """One worker process's counters: its own side, or the master's copy of them.
+
+    ``statuses`` counts responses by status class (1xx..5xx). ``idle`` is, in a message, the
+    seconds since the worker's last request ended (-1: none yet); ``last_request`` is the
+    worker's own monotonic time of that end (its side only)."""
 
     served: int = 0
     inflight: int = 0
     lag: float = 0.0
     latency: Histogram = field(default_factory=Histogram)
+    statuses: list[int] = field(default_factory=lambda: [0] * len(STATUS_CLASSES))
+    idle: float = -1.0
+    last_request: float = 0.0
 
-    def fields(self) -> dict[str, Any]:
-        """The counters as message fields (``hb`` and ``bye``)."""
+    def count_status(self, status: int) -> None:
+        """Count one response of ``status`` in its class (codes outside 100..599 are not)."""
+        index = status // 100 - 1
+        if 0 <= index < len(STATUS_CLASSES):
+            self.statuses[index] += 1
+
+    def fields(self, now: float | None = None) -> dict[str, Any]:
+        """The counters as message fields (``hb`` and ``bye``); ``now`` is the worker's
+        monotonic clock, for ``idle``."""
+        idle = -1.0
+        if self.last_request and now is not None:
+            idle = round(max(0.0, now - self.last_request), 3)
         return {
             "lag": round(self.lag, 4),
             "inflight": self.inflight,
             "served": self.served,
             "hist": list(self.latency.counts),
             "hsum": round(self.latency.total, 6),
+            "st": list(self.statuses),
+            "idle": idle,
         }
 
     def update(self, message: Mapping[str, Any]) -> None:
@@ -121,6 +143,16 @@ class WorkerStats:
         if isinstance(lag, int | float) and math.isfinite(lag) and lag >= 0:
             self.lag = float(lag)
         self.latency.load(message.get("hist"), message.get("hsum"))
+        statuses = message.get("st")
+        if (
+            isinstance(statuses, list)
+            and len(statuses) == len(self.statuses)
+            and all(type(n) is int and n >= 0 for n in statuses)
+        ):
+            self.statuses = [max(a, b) for a, b in zip(self.statuses, statuses, strict=True)]
+        idle = message.get("idle")
+        if isinstance(idle, int | float) and math.isfinite(idle):
+            self.idle = float(idle)
 
 
 # (slot, generation, pid, counters) of one live worker process

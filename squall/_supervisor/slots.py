@@ -33,6 +33,7 @@ class Child:
     kill_at: float | None = None  # SIGKILL at this time (set after the stack dump)
     killed: bool = False
     timed_out: bool = False  # killed by the watchdog (boot or heartbeat timeout)
+    boot_error: bool = False  # it reported why it could not boot (printed once by the master)
     recycle: bool = False  # it served its max_requests and waits for its replacement
     stats: metrics.WorkerStats = field(default_factory=metrics.WorkerStats)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=5))
