@@ -99,9 +99,10 @@ def _loader_frame(filename: str) -> bool:
         os.path.join("importlib", "__init__.py")
     ):
         return True
-    return (
-        f"{os.sep}squall{os.sep}" in filename
-        and os.path.basename(filename) in ("worker.py", "appload.py", "serving.py")
+    return f"{os.sep}squall{os.sep}" in filename and os.path.basename(filename) in (
+        "worker.py",
+        "appload.py",
+        "serving.py",
     )
 
 
