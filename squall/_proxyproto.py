@@ -115,13 +115,12 @@ class ProxyProtocolGate(asyncio.Protocol):
         self._factory = factory
         self._timeout = timeout
         self._buffer = b""
-        self._transport: asyncio.Transport | None = None
+        self._transport: Any = None
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Wait for the header, at most ``timeout`` seconds."""
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # uvloop transports are no asyncio.Transport subclass
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._timeout, self._expired)
 
