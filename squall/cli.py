@@ -239,6 +239,8 @@ def _serve(options: ServeOptions) -> int:
         loop_factory=_new_loop,
         metrics_socket=metrics_socket,
         on_ready=announce,
+        description=f"squall {version}, {_build()} build, {_loop_name()} loop, "
+        f"serving {options.app} on {', '.join(where)}",
     )
     return master.run()
 

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from squall._supervisor import ipc, metrics
+from squall._supervisor.scoreboard import Scoreboard
 
 __all__ = ["Child", "Slot"]
 
@@ -37,6 +38,9 @@ class Child:
     recycle: bool = False  # it served its max_requests and waits for its replacement
     stats: metrics.WorkerStats = field(default_factory=metrics.WorkerStats)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=5))
+    board: Scoreboard | None = None  # shared page: the request it runs (see scoreboard.py)
+    rate: float = 0.0  # requests per second, smoothed over heartbeats
+    rate_mark: tuple[float, int] | None = None  # (time, served) at the last rate update
 
 
 @dataclass(eq=False, slots=True)
@@ -48,3 +52,5 @@ class Slot:
     incoming: Child | None = None
     respawn_at: float | None = None
     respawn_cause: str = "crash"  # "crash" or "timeout": counted when the respawn is forked
+    restarts: int = 0  # replacement workers forked for this slot
+    last_cause: str = ""  # why the last one was (crash, timeout, recycle, reload)

@@ -49,6 +49,7 @@ from squall._supervisor.ipc import (
     reopen_log_files,
 )
 from squall._supervisor.metrics import WorkerStats
+from squall._supervisor.scoreboard import Scoreboard
 from squall.log import gen_log
 
 __all__ = [
@@ -131,6 +132,7 @@ class Worker:
         graceful_timeout: float = 25.0,
         max_requests: int = 0,
         channel: Channel | None = None,
+        board: Scoreboard | None = None,
     ) -> None:
         self.slot = slot
         self.generation = generation
@@ -142,6 +144,7 @@ class Worker:
         self.shutting_down = False
         self.recycling = False
         self._channel = channel
+        self._board = board
         self._hooks: list[Hook] = []
         self._recycle_hooks: list[Hook] = []
         self._deadline: float | None = None  # loop time at which the drain must be over
@@ -185,7 +188,11 @@ class Worker:
     def request_started(self, label: str | None = None) -> None:
         """Count a request as in flight; ``label`` (``"GET /path"``) names it to the master's
         watchdog should the event loop block while it runs."""
-        self.stats.inflight += 1
+        stats = self.stats
+        stats.inflight += 1
+        board = self._board
+        if board is not None and label is not None:
+            board.started(label, stats.inflight)
 
     def request_finished(self, duration: float | None = None, status: int = 0) -> None:
         """Count a request as served; at ``max_requests`` ask the master for a replacement.
@@ -198,6 +205,8 @@ class Worker:
         stats.inflight = max(0, stats.inflight - 1)
         stats.served += 1
         stats.last_request = time.monotonic()
+        if self._board is not None:
+            self._board.finished(stats.inflight)
         if status:
             stats.count_status(status)
         if duration is not None:
@@ -462,6 +471,7 @@ def run_child(
     graceful_timeout: float,
     max_requests: int,
     loop_factory: LoopFactory,
+    board: Scoreboard | None = None,
 ) -> int:
     """Run a supervised worker to its end in a freshly forked child; return its exit code.
 
@@ -479,6 +489,7 @@ def run_child(
         graceful_timeout=graceful_timeout,
         max_requests=max_requests,
         channel=channel,
+        board=board,
     )
     return _run(worker, serve, loop_factory, standalone=False, master_pid=master_pid)
 
