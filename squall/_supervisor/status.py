@@ -203,6 +203,9 @@ def routes(
     def style() -> Answer:
         return 200, "text/css; charset=utf-8", _asset("status.css"), _SECURITY
 
+    def icon() -> Answer:
+        return 200, "image/svg+xml", _asset("favicon.svg"), _SECURITY
+
     def data() -> Answer:
         body = json.dumps(snapshot().to_json(time.monotonic()), separators=(",", ":"))
         return 200, "application/json", body.encode(), _SECURITY
@@ -215,4 +218,6 @@ def routes(
         "/status.js": script,
         "/status.css": style,
         "/status.json": data,
+        "/favicon.svg": icon,
+        "/favicon.ico": icon,
     }
