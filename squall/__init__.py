@@ -2,13 +2,16 @@
 
 ``import squall`` is cheap: submodules (``squall.web``, ``squall.ioloop``, ...) are imported
 on first attribute access, so ``import squall; squall.web.Application`` works without
-importing the whole package up front.
+importing the whole package up front. It does one thing: ``asyncio.run(main())`` gets the
+event loop ``SQUALL_LOOP`` selects (uvloop when installed; see ``squall._loop``).
 """
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
+
+from squall._loop import install_run_policy as _install_run_policy
 
 __all__ = ["version", "version_info"]
 
@@ -45,6 +48,9 @@ _SUBMODULES = frozenset(
         "websocket",
     }
 )
+
+
+_install_run_policy()
 
 
 def __getattr__(name: str) -> ModuleType:
