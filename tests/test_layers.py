@@ -40,6 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall.log": set(),
     "squall.util": set(),
     "squall._loop": {"squall.log"},
+    "squall._loop_hook": set(),  # imports squall._loop lazily, once asyncio is there
     "squall._stack_context": {"squall.log"},
     "squall._forms": LEAVES,
     "squall.httputil": LEAVES | {"squall._forms", "squall._delegates"},
