@@ -5,8 +5,8 @@
 - ``logsource``: true source locations for log records made by compiled code.
 
 Rules: the modules here import the standard library, ``squall.log``, ``squall.httputil`` and
-``squall._compiled`` only. ``_web`` and ``_server`` call into them, never the reverse; objects from those layers are
-recognised by their shape. Importing this package starts nothing.
+``squall._compiled`` only. ``_web`` and ``_server`` call into them, never the reverse; objects
+from those layers are recognised by their shape. Importing this package starts nothing.
 """
 
 from __future__ import annotations
