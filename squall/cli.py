@@ -134,17 +134,18 @@ def _reload_dirs(options: ServeOptions) -> tuple[str, ...]:
     return tuple(options.reload_dir or [options.app_dir])
 
 
-def _listen(options: ServeOptions, reuse: bool) -> list[socket.socket]:
-    """The listening sockets (or the reuse-port placeholders); OSError when binding fails,
-    UsageError for an inherited descriptor that cannot serve."""
+def _listen(options: ServeOptions, reuse: bool) -> tuple[list[socket.socket], bool]:
+    """The listening sockets (or the reuse-port placeholders), and whether we bound them (an
+    inherited socket's file is not ours to remove); OSError when binding fails, UsageError for
+    an inherited descriptor that cannot serve."""
     try:
         if options.fd is not None:
-            return [listeners.inherited(options.fd)]
+            return [listeners.inherited(options.fd)], False
         activated = listeners.systemd_sockets()
     except ValueError as exc:
         raise UsageError(f"--fd {options.fd}: {exc}" if options.fd is not None else str(exc))
     if activated:
-        return activated
+        return activated, False
     if options.unix_socket:
         return [
             listeners.bind_unix(
@@ -153,10 +154,10 @@ def _listen(options: ServeOptions, reuse: bool) -> list[socket.socket]:
                 options.unix_socket_group,
                 options.backlog,
             )
-        ]
+        ], True
     if reuse:
-        return listeners.placeholders(options.host, options.port)
-    return listeners.bind_tcp(options.host, options.port, options.backlog)
+        return listeners.placeholders(options.host, options.port), True
+    return listeners.bind_tcp(options.host, options.port, options.backlog), True
 
 
 def _serve(options: ServeOptions) -> int:
@@ -179,7 +180,7 @@ def _serve(options: ServeOptions) -> int:
         sys.path.insert(0, app_dir)
     reuse = bool(options.reuse_port and workers)
     try:
-        sockets = _listen(options, reuse)
+        sockets, bound = _listen(options, reuse)
     except OSError as exc:
         where = options.unix_socket or f"{options.host}:{options.port}"
         gen_log.error("Cannot listen on %s: %s", where, exc)
@@ -190,7 +191,7 @@ def _serve(options: ServeOptions) -> int:
     )  # fmt: skip
     own_listener = (options.host, sockets[0].getsockname()[1]) if reuse else None
     serve = make_serve(options, own_listener)
-    unlink = (options.unix_socket,) if options.unix_socket and options.fd is None else ()
+    unlink = (options.unix_socket,) if options.unix_socket and bound else ()
     if workers == 0:
         code = run_standalone(
             serve,

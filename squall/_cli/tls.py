@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["TLSConfig", "TLSError"]
@@ -60,10 +61,13 @@ class TLSConfig:
         _exists(self.certfile, "--ssl-certfile")
         if self.keyfile:
             _exists(self.keyfile, "--ssl-keyfile")
+        key = self.keyfile or self.certfile
         try:
-            ctx.load_cert_chain(self.certfile, self.keyfile, self.password)
+            ctx.load_cert_chain(self.certfile, self.keyfile, self.password or _no_password(key))
         except ssl.SSLError as exc:
             reason = _why(exc)
+            if self.password and _encrypted(key):
+                raise TLSError(f"--ssl-keyfile-password: wrong password for {key}") from None
             if "KEY_VALUES_MISMATCH" in reason or "key values mismatch" in reason.lower():
                 raise TLSError(
                     f"--ssl-keyfile {self.keyfile or self.certfile} does not belong to the "
@@ -83,6 +87,23 @@ class TLSConfig:
             ) from None
         except OSError as exc:
             raise TLSError(f"--ssl-certfile {self.certfile}: {exc.strerror or exc}") from None
+
+
+def _no_password(key: str) -> Callable[[], str]:
+    """A password callback for a key given no password: never let OpenSSL prompt."""
+
+    def refuse() -> str:
+        raise TLSError(f"--ssl-keyfile {key} is encrypted: give --ssl-keyfile-password")
+
+    return refuse
+
+
+def _encrypted(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return b"ENCRYPTED" in file.read(1 << 20)
+    except OSError:
+        return False
 
 
 def _exists(path: str, flag: str) -> None:

@@ -87,6 +87,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         paths[f"{name}_key"] = str(directory / f"{name}.key")
         cert.cert_chain_pems[0].write_to_path(paths[f"{name}_cert"])
         cert.private_key_pem.write_to_path(paths[f"{name}_key"])
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(Path(paths["a_key"]).read_bytes(), None)
+    paths["a_enc_key"] = str(directory / "a.enc.key")
+    Path(paths["a_enc_key"]).write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+    )
     (directory / "bad.json").write_text("{not json")
     paths["bad_json"] = str(directory / "bad.json")
     return paths
@@ -122,6 +133,8 @@ USAGE_ERRORS: list[tuple[list[str], dict[str, str], str]] = [
     (["--ssl-certfile", "@a_cert", "--ssl-keyfile", "@b_key"], {}, "does not belong to"),
     (["--ssl-certfile", "@a_cert", "--ssl-keyfile", "@a_key", "--ssl-cert-reqs",
       "required"], {}, "--ssl-cert-reqs optional/required needs --ssl-ca-certs"),
+    (["--ssl-certfile", "@a_cert", "--ssl-keyfile", "@a_enc_key"], {},
+     "is encrypted: give --ssl-keyfile-password"),
     (["--ssl-certfile", "@a_cert", "--ssl-keyfile", "@a_key", "--ssl-cert-reqs", "maybe"],
      {}, "argument --ssl-cert-reqs"),
     (["--ssl-certfile", "@a_cert", "--ssl-keyfile", "@a_key", "--ssl-ciphers", "NOPE-NONE"],
@@ -441,3 +454,49 @@ def test_proxy_protocol_gives_the_client_address(squall: SquallFactory) -> None:
     with pytest.raises(EOFError):  # no header: closed without an answer
         raw(server.port, request)
     server.wait_log("did not start with a PROXY protocol header")
+
+
+def test_tls_client_certificates_an_encrypted_key_and_a_cipher_list(
+    squall: SquallFactory, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    client_cert = ca.issue_cert("client@example.org")
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "s.crt", tmp_path / "s.key"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server_cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    key = serialization.load_pem_private_key(server_cert.private_key_pem.bytes(), None)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"s3cret"),
+        )
+    )
+    args = ["--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file)]
+    wrong = subprocess.run(
+        [sys.executable, "-m", "squall", "serve", APP, *args, "--ssl-keyfile-password", "nope"],
+        cwd=ROOT, env=squall_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "--ssl-keyfile-password: wrong password" in wrong.stderr
+    server = squall(*args, "--ssl-keyfile-password", "s3cret", "--ssl-ca-certs", str(ca_file),
+                    "--ssl-cert-reqs", "required", "--ssl-ciphers", "ECDHE+AESGCM")  # fmt: skip
+    server.wait_ready(1)
+
+    def handshake(with_certificate: bool) -> int:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        context.maximum_version = ssl.TLSVersion.TLSv1_2  # so that the cipher list applies
+        if with_certificate:
+            client_cert.configure_cert(context)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw_sock:
+            with context.wrap_socket(raw_sock, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                cipher = tls.cipher()
+                assert cipher is not None and "GCM" in cipher[0] and "ECDHE" in cipher[0]
+                return _read_response(tls, bytearray()).status
+
+    assert handshake(with_certificate=True) == 200
+    with pytest.raises((ssl.SSLError, ConnectionResetError, EOFError)):
+        handshake(with_certificate=False)
