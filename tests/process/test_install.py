@@ -46,6 +46,7 @@ def _compiler() -> str | None:
     return shutil.which(configured[0]) if configured else shutil.which("cc")
 
 
+@pytest.mark.timeout(900)
 @pytest.mark.skipif(_compiler() is None, reason="no C compiler: pip falls back to pure Python")
 def test_the_readme_first_command_installs_the_compiled_build(tmp_path: Path) -> None:
     command = readme_first_command()
