@@ -173,3 +173,8 @@ def reset_after_fork() -> None:
     """Forget the record in a freshly forked child, which starts with no loop of its own."""
     global _loop_created
     _loop_created = False
+
+
+# squall/__init__.py's hook (squall._loop_hook) fires when asyncio is first imported; when that
+# import was this module's own, the policy could not be installed then: it is installed here.
+install_run_policy()

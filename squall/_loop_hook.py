@@ -25,6 +25,9 @@ def install() -> None:
 
 
 def _activate() -> None:
+    partial = sys.modules.get("squall._loop")
+    if partial is not None and not hasattr(partial, "install_run_policy"):
+        return  # squall._loop is importing asyncio right now: its last line installs
     from squall._loop import install_run_policy
 
     install_run_policy()
