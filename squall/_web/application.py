@@ -403,7 +403,7 @@ class _RequestDispatcher(DirectMessageDelegate):
             handler._prepared_future = asyncio.get_running_loop().create_future()
         elif parse_body and request.body:  # any method, as Tornado: the Content-Type decides
             try:
-                request._parse_body(app.settings.get("form_limits"))
+                request._parse_body(app.settings.get("parse_body_config"))
             except FormError as exc:
                 gen_log.info("Malformed request body from %s: %s", request.remote_ip, exc)
                 handler._transforms = transforms
