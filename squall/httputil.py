@@ -33,8 +33,6 @@ from squall._forms import (
     ParseBodyConfig,
     ParseMultipartConfig,
     ParseUrlEncodedConfig,
-    _encode_header,
-    _parse_header,
     check_query_fields,
     default_parse_body_config,
     format_timestamp,
@@ -45,6 +43,8 @@ from squall._forms import (
     split_host_and_port,
     url_concat,
 )
+from squall._forms import _encode_header as _encode_header  # Tornado's private helpers,
+from squall._forms import _parse_header as _parse_header  # which some code imports
 from squall._forms import set_parse_body_config as _set_default_config
 from squall._types import MaybeAwaitable
 from squall.escape import parse_qs_bytes
@@ -268,7 +268,7 @@ class HTTPHeaders:
             self._refresh()
         return self._dict[_normalize_name(name)]
 
-    def __setitem__(self, name: str, value: str) -> None:
+    def __setitem__(self, name: str, value: Any) -> None:  # Any: str() of anything, as before
         norm = _normalize_name(name)
         self._dict[norm] = str(value)
         self._checked = False

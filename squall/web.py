@@ -9,7 +9,8 @@
     app = web.Application([(r"/", MainHandler)])
     app.listen(8888)
 
-The implementation lives in ``squall._web``; this module keeps Tornado's names.
+The implementation lives in ``squall._web``; this module keeps Tornado's names (including
+the routing names Tornado's ``web`` module imports from ``tornado.routing``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ from squall._web.decorators import (
 )
 from squall._web.errors import Finish, HTTPError, MissingArgumentError
 from squall._web.handler import RequestHandler
-from squall._web.routing import URLSpec, url
+from squall._web.matchers import AnyMatches as AnyMatches  # Tornado's web module has these
+from squall._web.matchers import DefaultHostMatches as DefaultHostMatches  # routing names
+from squall._web.matchers import HostMatches as HostMatches  # as attributes too; squall.routing
+from squall._web.matchers import PathMatches as PathMatches  # exports them
+from squall._web.rules import ReversibleRouter as ReversibleRouter
+from squall._web.rules import ReversibleRuleRouter as ReversibleRuleRouter
+from squall._web.rules import Rule as Rule
+from squall._web.rules import URLSpec, url
+from squall._web.rules import _RoutingDelegate as _RoutingDelegate
 from squall._web.static import StaticFileHandler
 from squall._web.transforms import GZipContentEncoding, OutputTransform
 

@@ -451,7 +451,10 @@ def test_form_error_is_an_http_input_error_and_a_value_error() -> None:
 
 
 def test_parse_header_splits_value_and_parameters() -> None:
-    assert _parse_header('Form-Data; NAME="a;b"; flag=x') == ("Form-Data", {"name": "a;b", "flag": "x"})
+    assert _parse_header('Form-Data; NAME="a;b"; flag=x') == (
+        "Form-Data",
+        {"name": "a;b", "flag": "x"},
+    )
     assert _parse_header("text/html") == ("text/html", {})
     assert _parse_header("") == ("", {})
     assert _encode_header("form-data", {"name": "x", "b": None}) == "form-data; b; name=x"

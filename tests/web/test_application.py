@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from squall.httpserver import HTTPServer
-from squall.httputil import HTTPHeaders, HTTPServerRequest
+from squall.httputil import HTTPHeaders, HTTPMessageDelegate, HTTPServerRequest
 from squall.testing import AsyncHTTPTestCase, ExpectLog, gen_test
 from squall.web import (
     Application,
@@ -529,12 +529,17 @@ def test_compress_response_wins_over_gzip_alias() -> None:
     assert app.transforms == []
 
 
-def test_find_handler_returns_the_class_kwargs_and_groups() -> None:
+def test_find_handler_returns_a_delegate_with_the_class_kwargs_and_groups() -> None:
+    # Tornado's Router interface: a message delegate (the dispatcher, route chosen).
     app = Application([(r"/u/(\d+)", NameHandler, {"name": "u"})])
     req = HTTPServerRequest(method="GET", uri="/u/5", headers=HTTPHeaders({"Host": "x"}))
-    assert app.find_handler(req) == (NameHandler, {"name": "u"}, ["5"], {})
-    missing = HTTPServerRequest(method="GET", uri="/nope")
-    assert app.find_handler(missing) == (ErrorHandler, {"status_code": 404}, [], {})
+    found: Any = app.find_handler(req)
+    assert isinstance(found, HTTPMessageDelegate)
+    route = (found.handler_class, found.handler_kwargs, found.path_args, found.path_kwargs)
+    assert route == (NameHandler, {"name": "u"}, ["5"], {})
+    assert found.request is req
+    missing: Any = app.find_handler(HTTPServerRequest(method="GET", uri="/nope"))
+    assert (missing.handler_class, missing.handler_kwargs) == (ErrorHandler, {"status_code": 404})
 
 
 class FilesHandler(RequestHandler):
