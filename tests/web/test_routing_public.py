@@ -36,7 +36,7 @@ from squall.routing import (
 from squall.testing import AsyncHTTPTestCase, ExpectLog, gen_test
 from squall.web import Application, RequestHandler, stream_request_body
 from squall.wsgi import WSGIContainer
-from tests.helpers.raw_http import RawClient, parse_responses, request
+from tests.helpers.raw_http import RawClient, request
 
 
 def reply(connection: HTTPConnection, body: bytes, status: int = 200) -> None:
