@@ -35,17 +35,19 @@ from squall._forms import (
     ParseUrlEncodedConfig,
     check_query_fields,
     default_parse_body_config,
-    format_timestamp,
     parse_body_arguments,
-    parse_cookie,
     parse_multipart_form_data,
+)
+from squall._forms import set_parse_body_config as _set_default_config
+from squall._httpfmt import _encode_header as _encode_header  # Tornado's private helpers,
+from squall._httpfmt import _parse_header as _parse_header  # which some code imports
+from squall._httpfmt import (
+    format_timestamp,
+    parse_cookie,
     qs_to_qsl,
     split_host_and_port,
     url_concat,
 )
-from squall._forms import _encode_header as _encode_header  # Tornado's private helpers,
-from squall._forms import _parse_header as _parse_header  # which some code imports
-from squall._forms import set_parse_body_config as _set_default_config
 from squall._types import MaybeAwaitable
 from squall.escape import parse_qs_bytes
 

@@ -1,4 +1,5 @@
-"""Tests for squall._forms: body parsing (urlencoded, multipart) and the httputil helpers."""
+"""Tests for squall._forms (body parsing: urlencoded, multipart, their limits) and the small
+httputil helpers of squall._httpfmt."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from squall._forms import (
     ParseBodyConfig,
     ParseMultipartConfig,
     ParseUrlEncodedConfig,
-    _encode_header,
-    _parse_header,
     default_parse_body_config,
-    format_timestamp,
     parse_body_arguments,
-    parse_cookie,
     parse_multipart_form_data,
     parse_urlencoded,
-    qs_to_qsl,
     set_parse_body_config,
+)
+from squall._httpfmt import (
+    _encode_header,
+    _parse_header,
+    format_timestamp,
+    parse_cookie,
+    qs_to_qsl,
     split_host_and_port,
     url_concat,
 )

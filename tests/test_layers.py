@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent / "squall"
 LEAVES = {
     "squall._types",
     "squall._util",
+    "squall._httpfmt",
     "squall._malloc",
     "squall._compiled",
     "squall.escape",
@@ -33,6 +34,7 @@ LEAVES = {
 ALLOWED: dict[str, set[str]] = {
     "squall._types": set(),
     "squall._util": set(),
+    "squall._httpfmt": set(),
     "squall._malloc": set(),
     "squall._compiled": set(),
     "squall._delegates": {"squall._types"},
