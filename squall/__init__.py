@@ -37,6 +37,7 @@ _SUBMODULES = frozenset(
         "platform",
         "process",
         "queues",
+        "routing",
         "template",
         "testing",
         "util",
