@@ -15,9 +15,17 @@ the routing names Tornado's ``web`` module imports from ``tornado.routing``).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from squall._web.application import Application
 from squall._web.builtin import ErrorHandler, FallbackHandler, RedirectHandler
-from squall._web.cookies import create_signed_value, decode_signed_value
+from squall._web.cookies import (
+    create_signed_value,
+    decode_signed_value,
+    get_signature_key_version,
+    to_bytes,
+)
 from squall._web.decorators import (
     addslash,
     asynchronous,
@@ -39,6 +47,7 @@ from squall._web.rules import URLSpec, url
 from squall._web.rules import _RoutingDelegate as _RoutingDelegate
 from squall._web.static import StaticFileHandler
 from squall._web.transforms import GZipContentEncoding, OutputTransform
+from squall._web.uimodules import UIModule
 
 __all__ = [
     "DEFAULT_SIGNED_VALUE_MIN_VERSION",
@@ -56,12 +65,14 @@ __all__ = [
     "RedirectHandler",
     "RequestHandler",
     "StaticFileHandler",
+    "UIModule",
     "URLSpec",
     "addslash",
     "asynchronous",
     "authenticated",
     "create_signed_value",
     "decode_signed_value",
+    "get_signature_key_version",
     "removeslash",
     "stream_request_body",
     "threaded",
@@ -73,3 +84,17 @@ MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
 MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
 DEFAULT_SIGNED_VALUE_VERSION = 2
 DEFAULT_SIGNED_VALUE_MIN_VERSION = 1
+
+
+def _create_signature_v1(secret: str | bytes, *parts: str | bytes) -> bytes:
+    """Tornado's version-1 signed-value signature: the hex HMAC-SHA1 of ``parts`` (UTF-8,
+    concatenated) under ``secret``. Kept for code that checks v1 values by hand."""
+    mac = hmac.new(to_bytes(secret), digestmod=hashlib.sha1)
+    for part in parts:
+        mac.update(to_bytes(part))
+    return mac.hexdigest().encode()
+
+
+def _create_signature_v2(secret: str | bytes, s: bytes) -> bytes:
+    """Tornado's version-2 signed-value signature: the hex HMAC-SHA256 of ``s``."""
+    return hmac.new(to_bytes(secret), s, hashlib.sha256).hexdigest().encode()
