@@ -45,6 +45,7 @@ _SUBMODULES = frozenset(
         "tcpclient",
         "tcpserver",
         "queues",
+        "routing",
         "simple_httpclient",
         "template",
         "testing",

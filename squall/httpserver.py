@@ -30,6 +30,7 @@ from squall.httputil import (
     FormError,
     HTTPConnection,
     HTTPHeaders,
+    HTTPInputError,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
     HTTPServerRequest,
@@ -310,18 +311,23 @@ class _CallableAdapter(HTTPMessageDelegate):
         self._conn = request_conn
         self._request: HTTPServerRequest | None = None
         self._chunks: list[bytes] = []
+        self._refused: HTTPInputError | None = None  # a request the peer got wrong
 
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         """Build the request object."""
         assert isinstance(start_line, RequestStartLine)  # server side only
-        self._request = HTTPServerRequest(
-            connection=self._conn,
-            server_connection=self._server_conn,
-            start_line=start_line,
-            headers=headers,
-        )
+        try:
+            self._request = HTTPServerRequest(
+                connection=self._conn,
+                server_connection=self._server_conn,
+                start_line=start_line,
+                headers=headers,
+            )
+        except HTTPInputError as exc:  # e.g. a query with too many fields: 400, as Tornado
+            gen_log.info("Malformed HTTP request: %s", exc)
+            self._refused = exc
         return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
@@ -331,6 +337,13 @@ class _CallableAdapter(HTTPMessageDelegate):
 
     def finish(self) -> None:
         """Parse form arguments (a malformed body is logged, not fatal) and call back."""
+        if self._refused is not None:
+            self._conn.write_headers(
+                ResponseStartLine("HTTP/1.1", self._refused.status_code, "Bad Request"),
+                HTTPHeaders({"Content-Length": "0"}),
+            )
+            self._conn.finish()
+            return
         request = self._request
         assert request is not None
         request.body = b"".join(self._chunks)
