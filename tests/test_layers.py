@@ -49,7 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall._http1*": LEAVES | {"squall.httputil", "squall._http1*"},
     "squall._server": LEAVES | {"squall.httputil", "squall._http1*", "squall._net"},
     # The WebSocket client connects through the stream layer (TCPClient, IOStream).
-    "squall._ws.client": LEAVES
+    "squall._ws.client*": LEAVES
     | {"squall._ws*", "squall.httputil", "squall._streams*", "squall.tcpclient", "squall.ioloop"},
     "squall._ws*": LEAVES | {"squall._ws*"},
     # Rendering sits below the handler and knows nothing of it (see WEB_RENDERING).

@@ -35,8 +35,10 @@ class WebSocketHandler(RequestHandler):
     :meth:`write_message`; end with :meth:`close`. Application settings:
     ``websocket_ping_interval`` (seconds between keepalive pings; off by default),
     ``websocket_ping_timeout`` (close a peer that does not answer a ping within this many
-    seconds; default: the interval), ``websocket_max_message_size`` (default 10 MiB; a larger
-    message closes the connection with 1009).
+    seconds, with 1000 "ping timed out"; default: the interval; 0: never; at most the
+    interval), ``websocket_max_message_size`` (default 10 MiB; a larger message closes the
+    connection with 1009 "message too big"). A flood of small frames that arrives at once is
+    handled 128 frames per turn of the event loop, so other connections keep being served.
 
     After the upgrade, the HTTP response methods (``write``, ``finish``, ``set_header``, ...)
     raise ``RuntimeError``.
@@ -208,7 +210,7 @@ class WebSocketHandler(RequestHandler):
 
     @property
     def ping_timeout(self) -> float | None:
-        """The ``websocket_ping_timeout`` setting (None: the ping interval)."""
+        """The ``websocket_ping_timeout`` setting (None: the ping interval; 0: no timeout)."""
         value: float | None = self.settings.get("websocket_ping_timeout")
         return value
 

@@ -1,268 +1,48 @@
 """Tornado's WebSocket client (``websocket_connect``, ``WebSocketClientConnection``) on
-squall's own stack: a ``TCPClient`` connection (an ``IOStream``), the handshake and framing
-of ``websockets``' sans-IO client codec, and the same :class:`~squall._ws.session.Session`
-as the server end.
+squall's own stack: a ``TCPClient`` connection (an ``IOStream``), the handshake of
+:mod:`squall._ws.client_handshake`, and a :class:`~squall._ws.client_session.ClientSession`
+(the same message layer as the server end).
 
 How this works
 --------------
-:class:`WebSocketClientConnection` starts :func:`_open` at construction (its
+:class:`WebSocketClientConnection` starts connecting at construction (its
 ``connect_future``): connect (``resolver``, TLS options and ``connect_timeout`` from the
-request), write the upgrade request the codec builds (with the request's own headers), read
-the response head. A ``101`` the codec accepts becomes a :class:`ClientSession` on the
-stream; any other status raises ``HTTPClientError`` (a 2xx: ``WebSocketError``, the server
-did not upgrade). From then on a read loop feeds the session, the session calls the
-connection through :class:`_ClientDelegate`, and messages go to ``on_message`` (an
-``on_message_callback`` or the queue :meth:`WebSocketClientConnection.read_message` takes
-from; ``None`` marks the end).
+request), then the handshake, bounded by the request's ``request_timeout``. From then on the
+session calls the connection through :class:`_ClientDelegate`, and messages go to
+``on_message``: to an ``on_message_callback``, or to the buffer
+:meth:`WebSocketClientConnection.read_message` takes from; ``None`` marks the end.
 
-Rules:
-
-1. Reading waits while a message is waiting for ``read_message`` (one is buffered): a client
-   that does not read holds back its server through TCP, as in Tornado.
-2. Closing is bounded: once a close frame was sent or received, the stream is closed if the
-   server has not closed the connection ``close_timeout`` seconds later.
-3. A keepalive pong that does not come within ``ping_timeout`` closes with 1000
-   "ping timed out", as the server end does.
+Rule: reading waits while a message waits for ``read_message`` (one is buffered), so a client
+that does not read holds back its server through TCP, as in Tornado.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
-import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from websockets.exceptions import InvalidURI
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from websockets.frames import CloseCode
-from websockets.http11 import Response
-from websockets.protocol import OPEN
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from squall import escape
-from squall._streams.errors import StreamClosedError
 from squall._streams.sockets import IOStream
-from squall._util import wake_waiters
+from squall._ws import client_handshake as opening
+from squall._ws.client_session import ClientSession
 from squall._ws.codec import CODEC_LOG, ClientCodec
-from squall._ws.delegate import WebSocketClosedError, WebSocketError
-from squall._ws.keepalive import Timers
-from squall._ws.protocol import PING_TIMED_OUT
-from squall._ws.session import Session
+from squall._ws.delegate import WebSocketClosedError
 from squall.httputil import HTTPHeaders
 from squall.ioloop import IOLoop
 from squall.log import app_log
 from squall.tcpclient import TCPClient
 
-__all__ = [
-    "DEFAULT_MAX_MESSAGE_SIZE",
-    "ClientSession",
-    "WebSocketClientConnection",
-    "websocket_connect",
-]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "WebSocketClientConnection", "websocket_connect"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # bytes, as for the server end
-DEFAULT_TIMEOUT = 20.0  # seconds: Tornado's connect_timeout and request_timeout defaults
-MAX_RESPONSE_HEAD = 65536  # bytes: the longest handshake response head accepted
-READ_SIZE = 65536  # bytes asked of the stream per read
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
-# Headers the handshake sets itself: the request's own values for these are not sent.
-_HANDSHAKE_HEADERS = frozenset(
-    {
-        "upgrade",
-        "connection",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-    }
-)
 
 MessageCallback = Callable[[str | bytes | None], object]
-
-
-class ClientSession(Session):
-    """The client end of one connection, on an ``IOStream`` (Tornado's client ``protocol``).
-
-    ``stream`` is the stream; the rest of the interface is :class:`Session`'s. Instances take
-    attributes of their own, so a method can be wrapped per connection."""
-
-    __slots__ = (
-        "__dict__",
-        "_last_write",
-        "_loop",
-        "_read_paused",
-        "_resume",
-        "_timers",
-        "_waiters",
-        "stream",
-    )
-
-    def __init__(
-        self,
-        stream: IOStream,
-        codec: ClientCodec,
-        delegate: _ClientDelegate,
-        *,
-        ping_interval: float | None = None,
-        ping_timeout: float | None = None,
-        close_timeout: float = 5.0,
-    ) -> None:
-        super().__init__(codec, delegate)
-        self.stream = stream
-        self._loop = asyncio.get_running_loop()
-        self._timers = Timers(self._loop, ping_interval, ping_timeout, close_timeout)
-        self._timers.on(self._keepalive, self._timed_out, self._abort)
-        self._read_paused = False
-        self._resume: asyncio.Future[None] | None = None
-        self._last_write: asyncio.Future[None] | None = None
-        self._waiters: list[asyncio.Future[None]] = []  # writes not yet handed to the stream
-
-    @property
-    def ping_interval(self) -> float:
-        """Seconds between keepalive pings (0: none)."""
-        return self._timers.interval
-
-    @property
-    def ping_timeout(self) -> float:
-        """Seconds a pong may take before the connection is closed (0: no deadline)."""
-        return self._timers.timeout
-
-    @property
-    def close_timeout(self) -> float:
-        """Seconds the server has to close the connection once closing started (default 5)."""
-        return self._timers.close_timeout
-
-    @close_timeout.setter
-    def close_timeout(self, value: float) -> None:
-        self._timers.close_timeout = value
-
-    def set_nodelay(self, value: bool) -> None:
-        """Set TCP_NODELAY on the socket (True sends small messages without delay)."""
-        if not self.stream.closed():
-            self.stream.set_nodelay(value)
-
-    # -- running -----------------------------------------------------------------------------
-
-    def run(self) -> asyncio.Task[None]:
-        """Start: keepalive timer, the (no-op) opening, then the read loop (a task)."""
-        self._timers.start()
-        self._start()
-        self._flush()
-        return self._loop.create_task(self._read_loop())
-
-    async def _read_loop(self) -> None:
-        stream = self.stream
-        try:
-            while not self._closed:
-                if self._read_paused:
-                    self._resume = self._loop.create_future()
-                    await self._resume
-                    continue
-                self._receive(await stream.read_bytes(READ_SIZE, partial=True))
-        except StreamClosedError:
-            pass
-        if not self._closed:
-            # The server closed the connection: let the codec conclude, then end.
-            self._codec.receive_eof()
-            self._flush()
-            self._connection_lost()
-
-    def _connection_lost(self) -> None:
-        if self._closed:
-            return
-        self._timers.cancel()
-        if not self.stream.closed():
-            self.stream.close()
-        waiters, self._waiters = self._waiters, []
-        wake_waiters(waiters, WebSocketClosedError("WebSocket connection closed"))
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_result(None)
-        self._lost()
-
-    # -- the transport side of Session -------------------------------------------------------
-
-    def _write_out(self, writes: list[bytes]) -> None:
-        if not writes:
-            return
-        stream = self.stream
-        eof = not writes[-1]
-        data = b"".join(writes)
-        waiters, self._waiters = self._waiters, []
-        if data and not stream.closed():
-            self._wire_bytes_out += len(data)
-            written = stream.write(data)
-            self._last_write = written
-            for waiter in waiters:
-                _chain(written, waiter)
-        else:
-            wake_waiters(waiters, None if not data else WebSocketClosedError("closed"))
-        if self._codec.state is not OPEN:
-            self._timers.closing()
-        if eof:
-            # The codec ends the stream only once the server has closed it: close our end.
-            self._loop.call_soon(self._connection_lost)
-
-    def _drained(self) -> Awaitable[None]:
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        if self._codec.writes:
-            self._waiters.append(waiter)  # resolved by the next _write_out
-        else:
-            _chain(self._last_write, waiter)
-        return waiter
-
-    def _pause_reading(self) -> None:
-        self._read_paused = True
-
-    def _resume_reading(self) -> None:
-        self._read_paused = False
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_result(None)
-
-    def _call_soon(self, callback: Callable[[], None]) -> None:
-        self._loop.call_soon(callback)
-
-    def _closing_started(self) -> None:
-        self._timers.closing()
-
-    def _pong_received(self) -> None:
-        self._timers.pong_received()
-
-    # -- timers ------------------------------------------------------------------------------
-
-    def _keepalive(self) -> bool:
-        if self._closed or self._codec.state is not OPEN:
-            return False
-        self._write_frame(True, 0x9, b"")
-        return True
-
-    def _timed_out(self) -> None:
-        self.close(CloseCode.NORMAL_CLOSURE, PING_TIMED_OUT)
-
-    def _abort(self) -> None:
-        self._connection_lost()
-
-
-def _chain(source: asyncio.Future[None] | None, target: asyncio.Future[None]) -> None:
-    """Resolve ``target`` when ``source`` does (failing as WebSocketClosedError)."""
-
-    def settle(done: asyncio.Future[None]) -> None:
-        if target.done():
-            return
-        if done.cancelled() or done.exception() is not None:
-            wake_waiters([target], WebSocketClosedError("WebSocket closed while writing"))
-        else:
-            target.set_result(None)
-
-    if source is None:
-        target.set_result(None)
-    elif source.done():
-        settle(source)
-    else:
-        source.add_done_callback(settle)
 
 
 class _ClientDelegate:
@@ -498,7 +278,7 @@ class WebSocketClientConnection:
             raise ValueError(f"Not a ws:// or wss:// URL: {request.url!r} ({exc})") from None
         extensions = None
         if compression_options is not None:
-            extensions = [_deflate_offer(compression_options)]
+            extensions = [opening.deflate_offer(compression_options)]
         codec = ClientCodec(
             uri,
             extensions=extensions,
@@ -506,31 +286,31 @@ class WebSocketClientConnection:
             max_size=max_message_size,
             logger=CODEC_LOG,
         )
-        connect_timeout = _seconds(request.connect_timeout)
-        request_timeout = _seconds(request.request_timeout)
+        connect_timeout = opening.seconds(request.connect_timeout)
+        request_timeout = opening.seconds(request.request_timeout)
         client = TCPClient(resolver=resolver)
         try:
             stream = await client.connect(
                 uri.host,
                 uri.port,
-                ssl_options=_ssl_options(request) if uri.secure else None,
+                ssl_options=opening.ssl_options(request) if uri.secure else None,
                 timeout=connect_timeout,
             )
         except TimeoutError:
-            raise _timeout_error("Timeout while connecting") from None
+            raise opening.timeout_error("Timeout while connecting") from None
         finally:
             client.close()
         self.stream = stream
         try:
             response = await asyncio.wait_for(
-                _handshake(stream, codec, request), timeout=request_timeout
+                opening.handshake(stream, codec, request), timeout=request_timeout
             )
         except BaseException as exc:
             stream.close()
             if isinstance(exc, TimeoutError):
-                raise _timeout_error("Timeout during the WebSocket handshake") from None
+                raise opening.timeout_error("Timeout during the WebSocket handshake") from None
             raise
-        self.headers = _http_headers(response)
+        self.headers = opening.http_headers(response)
         session = ClientSession(
             stream,
             codec,
@@ -542,108 +322,6 @@ class WebSocketClientConnection:
         self._session = self.protocol = session
         self._reader = session.run()
         return self
-
-
-def _seconds(value: Any) -> float:
-    """A request timeout in seconds (Tornado's default of 20 s when None)."""
-    if value is None:
-        return DEFAULT_TIMEOUT
-    if hasattr(value, "total_seconds"):
-        return float(value.total_seconds())
-    return float(value)
-
-
-def _deflate_offer(options: Mapping[str, Any]) -> ClientPerMessageDeflateFactory:
-    """A permessage-deflate offer from Tornado-style ``compression_options``."""
-    return ClientPerMessageDeflateFactory(
-        client_max_window_bits=True,
-        compress_settings={
-            "level": options.get("compression_level", 6),
-            "memLevel": options.get("mem_level", 8),
-        },
-    )
-
-
-def _ssl_options(request: Any) -> ssl.SSLContext | Mapping[str, Any]:
-    """TLS settings for a ``wss://`` request: its ``ssl_options``, or a context built from
-    ``validate_cert``, ``ca_certs``, ``client_cert`` and ``client_key``."""
-    options = getattr(request, "ssl_options", None)
-    if options is not None:
-        return options  # type: ignore[no-any-return]  # an SSLContext or a dict: given as is
-    context = ssl.create_default_context(cafile=getattr(request, "ca_certs", None))
-    if getattr(request, "validate_cert", None) is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    client_cert = getattr(request, "client_cert", None)
-    if client_cert is not None:
-        context.load_cert_chain(client_cert, getattr(request, "client_key", None))
-    return context
-
-
-async def _handshake(stream: IOStream, codec: ClientCodec, request: Any) -> Response:
-    """Write the upgrade request; read and check the response head. Raises HTTPClientError
-    for a non-101 status (WebSocketError for a 2xx), WebSocketError for a bad 101."""
-    upgrade = codec.connect()
-    headers = upgrade.headers
-    for name, value in request.headers.get_all():
-        if name.lower() in _HANDSHAKE_HEADERS:
-            continue
-        if name.lower() == "host":
-            del headers["Host"]
-        headers[name] = value
-    if request.user_agent and "User-Agent" not in headers:
-        headers["User-Agent"] = request.user_agent
-    username = getattr(request, "auth_username", None)
-    if username is not None and "Authorization" not in headers:
-        mode = getattr(request, "auth_mode", None) or "basic"
-        if mode != "basic":
-            raise ValueError(f"WebSocket requests support auth_mode 'basic', not {mode!r}")
-        token = f"{username}:{request.auth_password or ''}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
-    codec.send_request(upgrade)
-    await stream.write(b"".join(codec.data_to_send()))
-    try:
-        head = await stream.read_until_regex(_HEAD_END, max_bytes=MAX_RESPONSE_HEAD)
-    except StreamClosedError:
-        raise WebSocketError("Connection closed before the WebSocket handshake response") from None
-    code, reason = _status(head)
-    if code != 101:
-        if 200 <= code < 300:
-            raise WebSocketError(f"Non-websocket response: HTTP {code} {reason}")
-        from squall.httpclient import HTTPClientError  # upward, lazily: the client's error type
-
-        raise HTTPClientError(code, reason or None)
-    codec.receive_data(head)
-    events = codec.events_received()
-    if codec.handshake_exc is not None:
-        raise WebSocketError(f"Invalid WebSocket handshake: {codec.handshake_exc}")
-    if codec.state is not OPEN or not events or not isinstance(events[0], Response):
-        raise WebSocketError("Invalid WebSocket handshake response")
-    return events[0]
-
-
-def _status(head: bytes) -> tuple[int, str]:
-    """The status code and reason of a response head (WebSocketError if it has none)."""
-    line = head.split(b"\n", 1)[0].decode("latin-1").strip()
-    parts = line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise WebSocketError(f"Not an HTTP response to the WebSocket handshake: {line!r}")
-    return int(parts[1]), parts[2] if len(parts) > 2 else ""
-
-
-def _http_headers(response: Response) -> HTTPHeaders:
-    """The response's headers as ``HTTPHeaders``."""
-    headers = HTTPHeaders()
-    for name, value in response.headers.raw_items():
-        headers.add(name, value)
-    return headers
-
-
-def _timeout_error(message: str) -> Exception:
-    """Tornado's error for a timed-out connect or handshake: HTTP 599 with ``message``."""
-    from squall.httpclient import HTTPClientError  # upward, lazily: the client's error type
-
-    return HTTPClientError(599, message)
 
 
 def websocket_connect(
