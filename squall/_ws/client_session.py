@@ -30,6 +30,7 @@ from squall._ws.delegate import WebSocketClosedError, WebSocketDelegate
 from squall._ws.keepalive import Timers
 from squall._ws.protocol import PING_TIMED_OUT
 from squall._ws.session import Session
+from squall.log import gen_log
 
 __all__ = ["READ_SIZE", "ClientSession"]
 
@@ -117,6 +118,10 @@ class ClientSession(Session):
                 self._receive(await stream.read_bytes(READ_SIZE, partial=True))
         except StreamClosedError:
             pass
+        except Exception:
+            gen_log.error("Uncaught exception in a WebSocket client connection", exc_info=True)
+            self._connection_lost()
+            return
         if not self._closed:
             # The server closed the connection: let the codec conclude, then end.
             self._codec.receive_eof()

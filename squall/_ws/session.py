@@ -421,7 +421,7 @@ class Session:
         codec = self._codec
         if self._closed or codec.state is not OPEN:
             return
-        if code is None and reason:
+        if code is None and reason is not None:
             code = CloseCode.NORMAL_CLOSURE
         try:
             codec.send_close(code, reason or "")
