@@ -101,6 +101,17 @@ ALLOWED: dict[str, set[str]] = {
     "squall._streams.pollguard": set(),
     "squall._streams*": LEAVES
     | {"squall._streams*", "squall._net", "squall._loop", "squall.ioloop", "squall.concurrent"},
+    # Subprocess: child processes with stream pipes, apart from the fork supervisor.
+    "squall._subprocess": LEAVES | {"squall._streams*", "squall.ioloop"},
+    # HTTP/1.1 over a stream (squall.http1connection): the stream layer and the contract,
+    # never the server's own protocol layer.
+    "squall._h1stream*": LEAVES
+    | {"squall._h1stream*", "squall.httputil", "squall._streams*", "squall.gen"}
+    | {"squall.ioloop", "squall.concurrent"},
+    # The HTTP client sits on top of the streams: tcpclient and http1connection's package.
+    "squall._client*": LEAVES
+    | {"squall._client*", "squall._h1stream*", "squall._streams*", "squall.httputil"}
+    | {"squall._net", "squall.ioloop", "squall.concurrent", "squall.tcpclient", "squall"},
     # squall.auth's implementation sits on top, beside httpclient: handlers and the client.
     "squall._auth*": LEAVES
     | {"squall._auth*", "squall.httputil", "squall.httpclient", "squall.web"},
@@ -124,6 +135,8 @@ TOP = {
     "squall.websocket",
     "squall.testing",
     "squall.httpclient",
+    "squall.simple_httpclient",
+    "squall.http1connection",
     "squall.auth",
     "squall.pytest_plugin",
     "squall.cli",
