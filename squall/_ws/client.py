@@ -308,7 +308,7 @@ class WebSocketClientConnection:
         except BaseException as exc:
             stream.close()
             if isinstance(exc, TimeoutError):
-                raise opening.timeout_error("Timeout during the WebSocket handshake") from None
+                raise opening.timeout_error("Timeout during request") from None
             raise
         self.headers = opening.http_headers(response)
         session = ClientSession(

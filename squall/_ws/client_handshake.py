@@ -5,12 +5,14 @@ options that shape it (TLS, timeouts, compression offer).
 with the ``HTTPRequest``'s own headers added (``Host`` may be replaced; the handshake's own
 headers may not), reads the response head and checks it: a ``101`` the codec accepts leaves
 the codec OPEN; a 2xx raises ``WebSocketError`` (the server did not upgrade); any other status
-raises ``HTTPClientError`` with it (redirects are not followed, as in Tornado).
+raises ``HTTPClientError`` with it and the response (redirects are not followed, as in
+Tornado). Timeouts raise ``HTTPTimeoutError`` (599) with Tornado's messages.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import re
 import ssl
 from collections.abc import Mapping
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 20.0  # seconds: Tornado's connect_timeout and request_timeout defaults
+MAX_ERROR_BODY = 1024 * 1024  # bytes: the longest body of a refused upgrade that is read
 MAX_RESPONSE_HEAD = 65536  # bytes: the longest handshake response head accepted
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 # Headers the handshake sets itself: the request's own values for these are not sent.
@@ -118,9 +121,7 @@ async def handshake(stream: IOStream, codec: ClientCodec, request: Any) -> Respo
     if code != 101:
         if 200 <= code < 300:
             raise WebSocketError(f"Non-websocket response: HTTP {code} {reason}")
-        from squall.httpclient import HTTPClientError  # upward, lazily: the client's error type
-
-        raise HTTPClientError(code, reason or None)
+        raise await _refused(stream, request, code, reason, head)
     codec.receive_data(head)
     events = codec.events_received()
     if codec.handshake_exc is not None:
@@ -128,6 +129,35 @@ async def handshake(stream: IOStream, codec: ClientCodec, request: Any) -> Respo
     if codec.state is not OPEN or not events or not isinstance(events[0], Response):
         raise WebSocketError("Invalid WebSocket handshake response")
     return events[0]
+
+
+async def _refused(
+    stream: IOStream, request: Any, code: int, reason: str, head: bytes
+) -> Exception:
+    """The ``HTTPClientError`` for a refused upgrade, with the response (its body read when
+    its length is known and at most MAX_ERROR_BODY), as Tornado gives it."""
+    from squall.httpclient import HTTPClientError, HTTPResponse  # upward, lazily
+
+    headers = HTTPHeaders.parse(head.split(b"\n", 1)[1].decode("latin-1"))
+    body = b""
+    length = headers.get("Content-Length", "")
+    if length.isdigit() and int(length) <= MAX_ERROR_BODY and request.method != "HEAD":
+        try:
+            body = await stream.read_bytes(int(length))
+        except StreamClosedError:
+            pass  # the server sent less than it announced: what matters is the status
+    url = request.url
+    scheme, sep, rest = url.partition(":")
+    effective_url = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme) + sep + rest
+    response = HTTPResponse(
+        request,
+        code,
+        headers=headers,
+        buffer=io.BytesIO(body),
+        effective_url=effective_url,
+        reason=reason or None,
+    )
+    return HTTPClientError(code, reason or None, response=response)
 
 
 def _status(head: bytes) -> tuple[int, str]:
@@ -148,7 +178,7 @@ def http_headers(response: Response) -> HTTPHeaders:
 
 
 def timeout_error(message: str) -> Exception:
-    """Tornado's error for a timed-out connect or handshake: HTTP 599 with ``message``."""
-    from squall.httpclient import HTTPClientError  # upward, lazily: the client's error type
+    """Tornado's error for a timed-out connect or handshake: ``HTTPTimeoutError`` (599)."""
+    from squall.simple_httpclient import HTTPTimeoutError  # upward, lazily: the client's error
 
-    return HTTPClientError(599, message)
+    return HTTPTimeoutError(message)

@@ -19,6 +19,7 @@ from squall.httpclient import HTTPClientError, HTTPRequest
 from squall.ioloop import IOLoop
 from squall.log import app_log
 from squall.netutil import OverrideResolver, Resolver
+from squall.simple_httpclient import HTTPTimeoutError
 from squall.testing import ExpectLog
 from squall.web import Application, RequestHandler
 from squall.websocket import (
@@ -251,6 +252,11 @@ def test_refused_upgrade_raises_http_client_error(run: Runner[Any]) -> None:
             with pytest.raises(HTTPClientError) as info:
                 await websocket_connect(served.url("/missing"))
             assert info.value.code == 404
+            response = info.value.response  # as in Tornado: the whole refusal
+            assert response is not None and response.code == 404
+            assert response.body.startswith(b"<html><title>404: Not Found")
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert response.effective_url == f"http://127.0.0.1:{served.port}/missing"
             with pytest.raises(HTTPClientError) as info:
                 await websocket_connect(served.url("/moved"))  # redirects are not followed
             assert info.value.code == 302
@@ -258,6 +264,8 @@ def test_refused_upgrade_raises_http_client_error(run: Runner[Any]) -> None:
                 request = HTTPRequest(served.url(), headers={"Origin": "http://evil.example"})
                 await websocket_connect(request)
             assert info.value.code == 403
+            assert info.value.response is not None
+            assert info.value.response.body == b"Cross origin websockets not allowed"
 
     run(body())
 
@@ -551,7 +559,7 @@ def test_wss_with_ca_certs_and_validation(run: Runner[Any]) -> None:
     run(body())
 
 
-def test_connect_timeout_is_a_599(run: Runner[Any]) -> None:
+def test_handshake_timeout_is_a_599(run: Runner[Any]) -> None:
     async def body() -> None:
         # A server that accepts TCP but never answers the upgrade request.
         async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -564,8 +572,9 @@ def test_connect_timeout_is_a_599(run: Runner[Any]) -> None:
             request = HTTPRequest(f"ws://127.0.0.1:{port}/", request_timeout=0.1)
             with pytest.raises(HTTPClientError) as info:
                 await websocket_connect(request)
+            assert isinstance(info.value, HTTPTimeoutError)
             assert info.value.code == 599
-            assert "handshake" in str(info.value)
+            assert str(info.value) == "Timeout during request"
         finally:
             server.close()
             await server.wait_closed()
