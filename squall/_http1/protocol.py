@@ -606,7 +606,7 @@ class HTTP1Protocol(asyncio.Protocol):
         headers = ex.headers = headers_from_raw(ex.raw_headers)
         params = self._params
         if params.xheaders:
-            self.context.apply_xheaders(headers, params.trusted_downstream)
+            self.context.apply_xheaders(headers, params)  # trust rules: context.py
         if ex.content_encoding and params.decompress and ex.content_encoding == b"gzip":
             ex.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")

@@ -40,7 +40,9 @@ def async_test(fn: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
-        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 30))
+        # asyncio.run() would get squall's loop (uvloop): this helper means asyncio's own.
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            runner.run(asyncio.wait_for(fn(*args, **kwargs), 30))
 
     return wrapper
 
