@@ -3,9 +3,13 @@ options that shape it (TLS, timeouts, compression offer).
 
 :func:`handshake` writes the upgrade request that ``websockets``' sans-IO client codec builds,
 with the ``HTTPRequest``'s own headers added (``Host`` may be replaced; the handshake's own
-headers may not), reads the response head and checks it: a ``101`` the codec accepts leaves
-the codec OPEN; a 2xx raises ``WebSocketError`` (the server did not upgrade); any other status
-raises ``HTTPClientError`` with it and the response (redirects are not followed, as in
+headers may not), and reads the response through an ``HTTP1Connection`` (squall's HTTP/1.1
+client side, the one ``simple_httpclient`` uses): the same head parsing, size limits and body
+framing as any other response. A ``101`` is handed to the codec, which checks it (accept key,
+extensions, subprotocol) and leaves itself OPEN; the stream is then detached from the
+HTTP/1.1 layer, with whatever frames followed the head still in its buffer. A 2xx raises
+``WebSocketError`` (the server did not upgrade); any other status raises ``HTTPClientError``
+with the response, its body read whatever its framing (redirects are not followed, as in
 Tornado). Timeouts raise ``HTTPTimeoutError`` (599) with Tornado's messages.
 """
 
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -22,11 +25,17 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from websockets.http11 import Response
 from websockets.protocol import OPEN
 
+from squall._h1stream.connection import HTTP1Connection, HTTP1ConnectionParameters
 from squall._streams.errors import StreamClosedError
 from squall._streams.sockets import IOStream
 from squall._ws.codec import ClientCodec
 from squall._ws.delegate import WebSocketError
-from squall.httputil import HTTPHeaders
+from squall.httputil import (
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -39,9 +48,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 20.0  # seconds: Tornado's connect_timeout and request_timeout defaults
-MAX_ERROR_BODY = 1024 * 1024  # bytes: the longest body of a refused upgrade that is read
 MAX_RESPONSE_HEAD = 65536  # bytes: the longest handshake response head accepted
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 # Headers the handshake sets itself: the request's own values for these are not sent.
 _HANDSHAKE_HEADERS = frozenset(
     {
@@ -92,8 +99,8 @@ def ssl_options(request: Any) -> ssl.SSLContext | Mapping[str, Any]:
 
 
 async def handshake(stream: IOStream, codec: ClientCodec, request: Any) -> Response:
-    """Write the upgrade request; read and check the response head. Raises HTTPClientError
-    for a non-101 status (WebSocketError for a 2xx), WebSocketError for a bad 101."""
+    """Write the upgrade request; read and check the response. Raises HTTPClientError for a
+    non-101 status (WebSocketError for a 2xx), WebSocketError for a bad or missing 101."""
     upgrade = codec.connect()
     headers = upgrade.headers
     for name, value in request.headers.get_all():
@@ -111,18 +118,30 @@ async def handshake(stream: IOStream, codec: ClientCodec, request: Any) -> Respo
             raise ValueError(f"WebSocket requests support auth_mode 'basic', not {mode!r}")
         token = f"{username}:{request.auth_password or ''}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
+    # The codec writes the request itself (it keeps the key it will check the answer by).
     codec.send_request(upgrade)
     await stream.write(b"".join(codec.data_to_send()))
+    connection = HTTP1Connection(
+        stream, True, HTTP1ConnectionParameters(max_header_size=MAX_RESPONSE_HEAD)
+    )
+    answer = _Answer(connection)
+    closed: StreamClosedError | None = None
     try:
-        head = await stream.read_until_regex(_HEAD_END, max_bytes=MAX_RESPONSE_HEAD)
-    except StreamClosedError:
-        raise WebSocketError("Connection closed before the WebSocket handshake response") from None
-    code, reason = _status(head)
+        await connection.read_response(answer)
+    except StreamClosedError as exc:
+        closed = exc  # before the head: no answer; within a refused upgrade's body: what came
+    start_line, response_headers = answer.start_line, answer.headers
+    if start_line is None or response_headers is None:
+        error = connection.input_error or (closed.real_error if closed is not None else None)
+        if error is not None:
+            raise WebSocketError(f"Invalid WebSocket handshake response: {error}")
+        raise WebSocketError("Connection closed before the WebSocket handshake response")
+    code, reason = start_line.code, start_line.reason
     if code != 101:
         if 200 <= code < 300:
             raise WebSocketError(f"Non-websocket response: HTTP {code} {reason}")
-        raise await _refused(stream, request, code, reason, head)
-    codec.receive_data(head)
+        raise _refused(request, start_line, response_headers, answer.body())
+    codec.receive_data(_head_bytes(start_line, response_headers))
     events = codec.events_received()
     if codec.handshake_exc is not None:
         raise WebSocketError(f"Invalid WebSocket handshake: {codec.handshake_exc}")
@@ -131,21 +150,52 @@ async def handshake(stream: IOStream, codec: ClientCodec, request: Any) -> Respo
     return events[0]
 
 
-async def _refused(
-    stream: IOStream, request: Any, code: int, reason: str, head: bytes
+class _Answer(HTTPMessageDelegate):
+    """Collects the handshake's response from the ``HTTP1Connection``: the stream is taken
+    back at a ``101`` or a 2xx (nothing after their head is read); any other final answer is
+    read whole (or as far as the server sent it)."""
+
+    def __init__(self, connection: HTTP1Connection) -> None:
+        self._connection = connection
+        self.start_line: ResponseStartLine | None = None
+        self.headers: HTTPHeaders | None = None
+        self._chunks: list[bytes] = []
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> None:
+        """Keep the final answer's head; take the stream back at a 101 or a 2xx."""
+        if not isinstance(start_line, ResponseStartLine):
+            return  # a client connection reads only responses
+        if 100 <= start_line.code < 200 and start_line.code != 101:
+            return  # 100 Continue and the like: the real answer follows
+        self.start_line, self.headers = start_line, headers
+        if start_line.code == 101 or 200 <= start_line.code < 300:
+            self._connection.detach()
+
+    def data_received(self, chunk: bytes) -> None:
+        """Keep a piece of a refused upgrade's body."""
+        self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        """The body read so far."""
+        return b"".join(self._chunks)
+
+
+def _head_bytes(start_line: ResponseStartLine, headers: HTTPHeaders) -> bytes:
+    """A response head written back out, for the codec to parse and check."""
+    lines = [f"{start_line.version} {start_line.code} {start_line.reason}"]
+    lines.extend(f"{name}: {value}" for name, value in headers.get_all())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _refused(
+    request: Any, start_line: ResponseStartLine, headers: HTTPHeaders, body: bytes
 ) -> Exception:
-    """The ``HTTPClientError`` for a refused upgrade, with the response (its body read when
-    its length is known and at most MAX_ERROR_BODY), as Tornado gives it."""
+    """The ``HTTPClientError`` for a refused upgrade, with the response, as Tornado gives it."""
     from squall.httpclient import HTTPClientError, HTTPResponse  # upward, lazily
 
-    headers = HTTPHeaders.parse(head.split(b"\n", 1)[1].decode("latin-1"))
-    body = b""
-    length = headers.get("Content-Length", "")
-    if length.isdigit() and int(length) <= MAX_ERROR_BODY and request.method != "HEAD":
-        try:
-            body = await stream.read_bytes(int(length))
-        except StreamClosedError:
-            pass  # the server sent less than it announced: what matters is the status
+    code, reason = start_line.code, start_line.reason or None
     url = request.url
     scheme, sep, rest = url.partition(":")
     effective_url = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme) + sep + rest
@@ -155,18 +205,9 @@ async def _refused(
         headers=headers,
         buffer=io.BytesIO(body),
         effective_url=effective_url,
-        reason=reason or None,
+        reason=reason,
     )
-    return HTTPClientError(code, reason or None, response=response)
-
-
-def _status(head: bytes) -> tuple[int, str]:
-    """The status code and reason of a response head (WebSocketError if it has none)."""
-    line = head.split(b"\n", 1)[0].decode("latin-1").strip()
-    parts = line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise WebSocketError(f"Not an HTTP response to the WebSocket handshake: {line!r}")
-    return int(parts[1]), parts[2] if len(parts) > 2 else ""
+    return HTTPClientError(code, reason, response=response)
 
 
 def http_headers(response: Response) -> HTTPHeaders:

@@ -191,7 +191,8 @@ def test_http_request_headers_are_sent_and_response_headers_kept(run: Runner[Any
 
 def test_code_and_reason_exist_and_are_none_as_in_tornado(run: Runner[Any]) -> None:
     """Tornado sets them only for a refused handshake, which raises instead; code that reads
-    them on a connection must find them (issue 19: a notebook server's tests did)."""
+    them on a connection must find them (issue 19: a notebook server's tests did). The close
+    frame's code is ``close_code``: ``code`` stays None after it, as on Tornado 6.6.1."""
 
     async def body() -> None:
         async with serve(app()) as served:
@@ -200,6 +201,13 @@ def test_code_and_reason_exist_and_are_none_as_in_tornado(run: Runner[Any]) -> N
             assert conn.reason is None
             conn.close()
             await conn.wait_closed()
+            conn = await websocket_connect(served.url())
+            await conn.write_message("close me")
+            assert await wait_for(conn.read_message()) is None
+            assert (conn.close_code, conn.close_reason) == (4002, "as asked")
+            assert conn.code is None
+            conn.code = 1000  # a plain attribute, as in Tornado: code may set it
+            assert conn.code == 1000
 
     run(body())
 
