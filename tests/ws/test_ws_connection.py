@@ -153,3 +153,32 @@ def test_ws_connection_is_forgotten_when_the_peer_goes_away(run: Runner[Any]) ->
 
     run(body())
     assert seen == [(None, 4001, "client leaves")]
+
+
+def test_a_live_handler_whose_connection_was_set_to_none_acts_closed(run: Runner[Any]) -> None:
+    """Code that assigns ``ws_connection = None`` on a live handler (as Tornado applications and
+    tests do) gets Tornado's behaviour: writes and pings raise WebSocketClosedError, close()
+    does nothing, and putting the connection back makes the handler speak again."""
+    seen: list[str] = []
+
+    class Detaching(Echo):
+        def on_message(self, message: str | bytes) -> None:
+            connection = self.ws_connection
+            self.ws_connection = None
+            for attempt in (lambda: self.write_message("x"), lambda: self.ping(b"p")):
+                try:
+                    attempt()
+                except WebSocketClosedError:
+                    seen.append("refused")
+            self.close(4000, "ignored")  # no connection: nothing to close
+            self.ws_connection = connection
+            self.write_message(f"back: {message!r}")
+
+    async def body() -> None:
+        async with serve(Application([("/ws", Detaching)])) as served:
+            async with connect(served.url(), proxy=None) as ws:
+                await ws.send("hi")
+                assert await wait_for(ws.recv()) == "back: 'hi'"
+
+    run(body())
+    assert seen == ["refused", "refused"]
