@@ -9,9 +9,9 @@ process is the load generator, pinned to CPU 1 (when the machine has two CPUs or
 the result is echoed messages per second over ``--seconds`` after ``--warmup``, and the
 server's CPU time per message (user + system, from /proc), which varies far less than the rate
 on a shared machine. The client is a bare asyncio Protocol on uvloop with pre-masked frames, so
-that it costs far less per message than any server. Tornado and the websockets server run with ``PEER_PYTHON`` (default
-``/tmp/peers-venv/bin/python``), squall with this interpreter; compression and keepalive
-pings are off everywhere.
+that it costs far less per message than any server. Tornado and the websockets server run with
+``PEER_PYTHON`` (default ``/tmp/peers-venv/bin/python``), squall with this interpreter;
+compression and keepalive pings are off everywhere.
 """
 
 from __future__ import annotations
