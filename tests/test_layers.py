@@ -42,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall.escape": set(),
     "squall.log": set(),
     "squall.util": set(),
+    "squall.speedups": set(),
     "squall._loop": {"squall.log"},
     "squall._loop_hook": set(),  # imports squall._loop lazily, once asyncio is there
     "squall._stack_context": {"squall.log"},
@@ -52,6 +53,17 @@ ALLOWED: dict[str, set[str]] = {
     "squall._server": LEAVES
     | {"squall.httputil", "squall._http1*", "squall._net", "squall._proxyproto"},
     "squall._proxyproto": LEAVES | {"squall._http1.context"},
+    # The WebSocket client connects through the stream layer (TCPClient, IOStream) and reads
+    # the handshake's answer through HTTP1Connection, as the HTTP client does.
+    "squall._ws.client*": LEAVES
+    | {
+        "squall._ws*",
+        "squall.httputil",
+        "squall._streams*",
+        "squall._h1stream*",
+        "squall.tcpclient",
+        "squall.ioloop",
+    },
     "squall._ws*": LEAVES | {"squall._ws*"},
     # Rendering sits below the handler and knows nothing of it (see WEB_RENDERING).
     "squall._web.templates": {"squall.escape", "squall.template", "squall.httputil"},
