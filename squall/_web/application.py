@@ -156,7 +156,7 @@ class Application(ReversibleRouter):
         )
         return handler_class
 
-    def _static_rules(self, static_path: str) -> list[tuple[Any, ...]]:
+    def _static_rules(self, static_path: Any) -> list[tuple[Any, ...]]:
         settings = self.settings
         prefix = settings.get("static_url_prefix", "/static/")
         handler_class = self.static_handler_class

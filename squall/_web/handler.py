@@ -50,6 +50,7 @@ from squall._web.arguments import REQUIRED
 from squall._web.errors import Finish, HTTPError
 from squall._web.headers import checked_name, field_value, is_plain, reason_phrase
 from squall._web.transforms import OutputTransform
+from squall._web.verbs import unimplemented_method
 from squall.httputil import (
     HTTPHeaders,
     HTTPServerRequest,
@@ -72,7 +73,6 @@ _START_LINES: Final = {
     code: ResponseStartLine("HTTP/1.1", code, r) for code, r in http.client.responses.items()
 }
 _UNSET: Final[Any] = object()
-_SAFE_METHODS: Final = frozenset(("GET", "HEAD", "OPTIONS"))  # no XSRF or origin check
 # Shared defaults, replaced (never mutated) when a request has transforms or path arguments.
 _NO_TRANSFORMS: Final[list[Any]] = []
 _NO_ARGS: Final[list[Any]] = []
@@ -94,7 +94,8 @@ class RequestHandler:
     ``on_finish()``. ``on_connection_close()`` runs if the client goes away first. Raise
     :class:`HTTPError` for an error status; :class:`Finish` to end quietly.
 
-    Do not override ``__init__``; use :meth:`initialize`.
+    Do not override ``__init__``; use :meth:`initialize`. A verb method a subclass does not
+    define is ``RequestHandler._unimplemented_method`` (405).
     """
 
     SUPPORTED_METHODS: ClassVar[tuple[str, ...]] = (
@@ -110,6 +111,16 @@ class RequestHandler:
     # Class-level switches that subclasses and decorators set on the class: ClassVars, so the
     # compiled build reads them from the class too (see squall._compiled).
     _stream_request_body: ClassVar[bool] = False
+    # The verb methods a subclass has not defined: one plain function under every name (see
+    # verbs.py), so ``type(h).post is RequestHandler._unimplemented_method`` works.
+    _unimplemented_method: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    head: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    get: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    post: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    delete: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    patch: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    put: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    options: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
     # Tornado's names for the process-wide template loader cache, by template folder (its
     # tests clear it between applications); the objects live in templates.py.
     _template_loaders: ClassVar[dict[str, Any]] = templates.LOADERS
@@ -259,20 +270,6 @@ class RequestHandler:
         elsewhere, or return ``squall.web.Jinja2Loader(template_path)`` to render with Jinja2.
         """
         return templates.create_loader(self.application.settings, template_path)
-
-    # -- verb methods (absent by default: 405) -----------------------------------------------
-
-    def _unimplemented_method(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """A verb method the handler does not define: the request is answered 405.
-
-        Every verb of ``RequestHandler`` (``head``, ``get``, ``post``, ``delete``, ``patch``,
-        ``put``, ``options``) is this very function until a subclass defines it, so
-        ``type(handler).post is RequestHandler._unimplemented_method`` tells whether a handler
-        implements POST (applications check "every implemented method is authenticated" so).
-        The 405 lists the implemented methods in ``Allow``."""
-        raise HTTPError(405)
-
-    head = get = post = delete = patch = put = options = _unimplemented_method
 
     # -- status and headers ------------------------------------------------------------------
 
@@ -565,8 +562,10 @@ class RequestHandler:
 
     # -- ETags -------------------------------------------------------------------------------
 
-    def compute_etag(self) -> str | None:
-        """The ETag of the buffered body (quoted SHA-1 hex); return None to send no ETag."""
+    def compute_etag(self) -> str | bytes | None:
+        """The ETag of the buffered body (quoted SHA-1 hex); return None to send no ETag.
+
+        An override may return ``str`` or ``bytes`` (sent as latin-1, as Tornado does)."""
         return etag.body_etag(self._write_buffer)
 
     def set_etag_header(self) -> None:
@@ -907,7 +906,7 @@ def execute_handler(
             path_args, path_kwargs = handler._decode_path(path_args, path_kwargs)
         handler.path_args = path_args
         handler.path_kwargs = path_kwargs
-        if method not in _SAFE_METHODS:
+        if method not in ("GET", "HEAD", "OPTIONS"):  # no XSRF or origin check for these
             _check_request_origin(handler)
         # Hooks left at their no-op defaults are skipped (this runs for every request).
         result = None if type(handler).prepare is _prepare else handler.prepare()
@@ -998,7 +997,7 @@ def _finish_response(handler: RequestHandler, chunk: Any) -> Awaitable[None]:
                     handler._write_buffer = []
                     handler.set_status(304)
                     status = 304
-        if _bodyless(status):
+        if status in (204, 304) or 100 <= status < 200:  # _bodyless, inline: every response
             if handler._write_buffer and any(handler._write_buffer):
                 raise RuntimeError(f"Cannot send a body with a {status} response")
             for name in _NO_BODY_HEADERS:
@@ -1083,5 +1082,5 @@ _prepare: Final = RequestHandler.prepare
 _on_finish: Final = RequestHandler.on_finish
 _set_etag_header: Final = RequestHandler.set_etag_header
 _check_etag_header: Final = RequestHandler.check_etag_header
-_unimplemented: Final = RequestHandler._unimplemented_method
+_unimplemented: Final = unimplemented_method
 _VERB: Final = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}

@@ -79,7 +79,7 @@ class BytesEtag(RequestHandler):
     def get(self, tag: str) -> None:
         self.write(tag)
 
-    def compute_etag(self) -> bytes | None:  # type: ignore[override]
+    def compute_etag(self) -> bytes | None:
         return self._write_buffer[0]
 
 
