@@ -635,8 +635,10 @@ class RequestHandler:
                             return
                     if self._finished:  # e.g. an error while the body was streaming in
                         return
-                method = self.request.method
-                awaitable = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
+                verb = getattr(self, self.request.method.lower(), None)
+                if verb is None:  # as in execute_handler
+                    raise HTTPError(405)
+                awaitable = verb(*self.path_args, **self.path_kwargs)
             if awaitable is not None:
                 await awaitable
             if self._auto_finish and not self._finished:
@@ -916,7 +918,9 @@ def execute_handler(
             return None
         if handler._stream_request_body:
             return handler._continue_async(None, stage=1)
-        verb = getattr(handler, _VERB.get(method) or method.lower())
+        verb = getattr(handler, _VERB.get(method) or method.lower(), None)
+        if verb is None:  # a SUPPORTED_METHODS entry without its method (Tornado: a 500)
+            raise HTTPError(405)
         result = verb(*path_args, **path_kwargs) if path_args or path_kwargs else verb()
         if result is not None:
             return handler._continue_async(result, stage=2)
