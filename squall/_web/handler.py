@@ -861,8 +861,19 @@ class RequestHandler:
         return base + str(handler_class.make_static_url(settings, path, **kwargs))
 
     def detach(self) -> Any:
-        """Not supported: squall hands a connection over only through a WebSocket upgrade."""
-        raise NotImplementedError("detach() is not supported; use the upgrade hand-off")
+        """Take over the connection: returns its stream (an ``IOStream``) and ends HTTP for
+        this request (no response is sent, ``finish`` is not called: the stream is yours, to
+        speak another protocol over or to close).
+
+        Raises ``NotImplementedError`` when the request's connection cannot be detached."""
+        detach = getattr(self.request.connection, "detach", None)
+        if detach is None:
+            raise NotImplementedError(
+                "detach() needs a connection that can hand over its stream; this request's "
+                f"connection ({type(self.request.connection).__name__}) cannot"
+            )
+        self._finished = True
+        return detach()
 
 
 _decode_argument: Final = RequestHandler.decode_argument

@@ -10,6 +10,8 @@ import json
 import logging
 from typing import Any, ClassVar
 
+import pytest
+
 from squall.testing import AsyncHTTPTestCase, ExpectLog, gen_test
 from squall.web import Application, HTTPError, RequestHandler
 from tests.helpers.raw_http import RawClient, request
@@ -251,3 +253,35 @@ class ExtensionMethodTest(AsyncHTTPTestCase):
             with ExpectLog("squall.general", ".*Malformed HTTP request line", level=logging.INFO):
                 (response,) = await self.exchange(request(method, "/ext"))
             assert response.status == 400, method
+
+
+class _Detachable:
+    """A connection that can hand over its stream (what the HTTP/1.1 exchange offers)."""
+
+    def __init__(self) -> None:
+        self.stream = object()
+
+    def set_close_callback(self, callback: Any) -> None:
+        pass
+
+    def detach(self) -> Any:
+        return self.stream
+
+
+class _NotDetachable:
+    def set_close_callback(self, callback: Any) -> None:
+        pass
+
+
+def test_detach_hands_over_the_connections_stream_and_ends_http() -> None:
+    from squall.httputil import HTTPServerRequest
+
+    conn = _Detachable()
+    handler = RequestHandler(Application(), HTTPServerRequest("GET", "/", connection=conn))
+    assert handler.detach() is conn.stream
+    assert handler._finished  # no response, no finish(): the stream belongs to the caller
+    other = RequestHandler(
+        Application(), HTTPServerRequest("GET", "/", connection=_NotDetachable())
+    )
+    with pytest.raises(NotImplementedError, match="_NotDetachable"):
+        other.detach()
