@@ -1,9 +1,11 @@
 """In-process micro-benchmark of the request path, without sockets (for profiling).
 
-    python bench/micro.py [raw|web] [N] [--profile]
+    python bench/micro.py [raw|web|serve] [N] [--profile]
 
 Feeds ``GET /plaintext`` N times through ``HTTP1Protocol.data_received`` with a transport
-that only counts bytes, and prints the time per request. ``--profile`` runs cProfile and
+that only counts bytes, and prints the time per request. ``serve`` is ``web`` behind the
+per-request layer ``squall serve`` adds (request id, counters, access line; the access log off
+as for the others). ``--profile`` runs cProfile and
 prints the top functions by own time. Use it to see where the time goes; the comparison
 with other servers is ``bench/README.md``'s job.
 """
@@ -62,7 +64,14 @@ def make_delegate(kind: str) -> Any:
     from squall.web import Application
 
     logging.getLogger("squall.access").setLevel(logging.WARNING)
-    return Application([("/plaintext", PlaintextHandler), ("/json", JsonHandler)])
+    app = Application([("/plaintext", PlaintextHandler), ("/json", JsonHandler)])
+    if kind != "serve":
+        return app
+    from squall._cli.request_layer import ServeSettings, ServingDelegate
+    from squall._supervisor.worker import Worker
+
+    worker = Worker(sockets=[], graceful_timeout=1.0)
+    return ServingDelegate(app, worker, ServeSettings(None, None, None))
 
 
 async def run(kind: str, n: int, profile: bool) -> None:

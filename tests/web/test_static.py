@@ -617,7 +617,9 @@ async def test_serving_a_big_file_keeps_memory_bounded(root: Path) -> None:
         finally:
             tracemalloc.stop()
     assert received == size
-    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while serving {size}"
+    # Bounded by the write buffer's limits, not by the file: 5-6 MiB alone, up to 9 MiB when
+    # other tests load the machine (the client here shares the server's loop and lags).
+    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes while serving {size}"
 
 
 # -- static_url ----------------------------------------------------------------------------
