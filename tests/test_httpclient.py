@@ -24,11 +24,13 @@ import unicodedata
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 import trustme
 
 from squall import testing
+from squall._client import exchange as client_exchange
 from squall.httpclient import (
     AsyncHTTPClient,
     HTTPClient,
@@ -770,9 +772,30 @@ class ScriptedServerTest(testing.AsyncTestCase):
                 stream.close()
 
         server = self.serve(script)
-        assert (await self.client.fetch(server.url())).body == b"first"
-        assert (await self.client.fetch(server.url())).body == b"fresh"
+        # As if the connection had waited idle past REPLAY_AFTER_IDLE (no sleeping here).
+        with mock.patch.object(client_exchange, "REPLAY_AFTER_IDLE", 0.0):
+            assert (await self.client.fetch(server.url())).body == b"first"
+            assert (await self.client.fetch(server.url())).body == b"fresh"
         assert server.connections == 2
+
+    @gen_test
+    async def test_a_connection_that_dies_right_after_its_last_answer_is_not_replayed(
+        self,
+    ) -> None:
+        # Idle for milliseconds, then closed on the next request: the server most likely
+        # handled that request (and died of it); sending it again would run it twice.
+        async def script(stream: IOStream, index: int) -> None:
+            await server.request(stream)
+            await stream.write(_response())
+            await server.request(stream)
+            stream.close()
+
+        server = self.serve(script)
+        await self.client.fetch(server.url())
+        with pytest.raises(HTTPStreamClosedError, match="closed before a response arrived"):
+            await self.client.fetch(server.url() + "?exit=1")
+        assert server.connections == 1
+        assert len(server.requests) == 2
 
     @gen_test
     async def test_post_is_not_retried_on_a_reused_connection(self) -> None:

@@ -257,6 +257,7 @@ WEB_ORDER = (
     "squall._web.arguments",
     "squall._web.xsrf",
     "squall._web.transforms",
+    "squall._web.verbs",
     "squall._web.matchers",
     "squall._web.routing",
     "squall._web.rules",

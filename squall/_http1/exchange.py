@@ -211,6 +211,8 @@ class HTTP1Exchange(DirectConnection):
                 keep_alive = True
         elif "Content-Length" in d:
             try:
+                if not (d["Content-Length"].isascii() and d["Content-Length"].isdigit()):
+                    raise ValueError  # int() also takes "+10", "1_0", " 10": digits only
                 self._remaining = int(d["Content-Length"])
             except ValueError:
                 proto._abort_response()

@@ -68,6 +68,7 @@ Counters and deadlines (which bytes each one counts)
 from __future__ import annotations
 
 import asyncio
+import re
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -115,6 +116,9 @@ _UNSEEN: Final = b"\x00"
 
 _HttpParserCallbackError: Final = httptools.HttpParserCallbackError
 _HttpParserError: Final = httptools.HttpParserError
+_HttpParserInvalidMethod: Final = httptools.HttpParserInvalidMethodError
+# RFC 9110 §9.1: a method is a token; llhttp knows a fixed list, squall serves any token.
+_METHOD_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
 _HttpParserUpgrade: Final = httptools.HttpParserUpgrade
 
 
@@ -131,6 +135,7 @@ class HTTP1Protocol(asyncio.Protocol):
         "_direct_delegate",
         "_draining",
         "_eof",
+        "_extension_method",
         "_flow",
         "_framing",
         "_framing_due",
@@ -192,6 +197,7 @@ class HTTP1Protocol(asyncio.Protocol):
         self._close_when_idle = False
         self._draining = False
         self._eof = False
+        self._extension_method: str | None = None  # see _with_known_method
         self._suspended = False
         self._upgraded = False
         self._upgrade_tail = b""
@@ -229,6 +235,7 @@ class HTTP1Protocol(asyncio.Protocol):
             self._pause_reading()
             return
         before = self._cur
+        retry: bytes | None = None
         # A request that begins at the first byte of this read can have its version read from
         # its request line (on_headers_complete), cheaper than asking the parser.
         self._chunk = data if before is None else None
@@ -258,6 +265,10 @@ class HTTP1Protocol(asyncio.Protocol):
             else:
                 app_log.error("Uncaught exception in HTTP/1.1 parser callback", exc_info=cause)
                 self._reject(500, "Internal Server Error")
+        except _HttpParserInvalidMethod:
+            retry = self._with_known_method(data)
+            if retry is None:
+                self._reject(400, "Bad Request: Malformed HTTP request line (invalid method)")
         except _HttpParserError as exc:
             message = str(exc) or exc.__class__.__name__
             # A well-formed but unsupported version (HTTP/1.2, HTTP/3.0) is 505; a malformed
@@ -273,7 +284,28 @@ class HTTP1Protocol(asyncio.Protocol):
                 self._after_read(data, before, received, queued)
         finally:
             self._chunk = None  # never kept beyond this read
+        if retry is not None:
+            self.data_received(retry)
+            return
         self._process()
+
+    def _with_known_method(self, data: bytes) -> bytes | None:
+        """The read again, its first request's method (a token llhttp does not know, such as
+        ``OTHER``) replaced by one it does; the real method is kept for that exchange (the
+        handler answers it, 405 if it does not support it). None, for a 400, when the method is
+        not a token or the request is not the first of the read (a pipelined one)."""
+        cur = self._cur
+        if cur is None or cur.line_chunk is not data or cur.url:
+            return None
+        start = len(data) - len(data.lstrip(b"\r\n"))
+        end = data.find(b" ", start)
+        if end < 0 or not _METHOD_TOKEN.fullmatch(data, start, end):
+            return None
+        self._queue.pop()  # cur: the head it began is parsed again
+        self._cur = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._extension_method = data[start:end].decode("ascii")
+        return b"PUT" + data[end:]  # llhttp frames any request's body by its headers alike
 
     def _after_read(
         self, data: bytes, before: HTTP1Exchange | None, received: int, queued: int
@@ -488,6 +520,8 @@ class HTTP1Protocol(asyncio.Protocol):
                 raise RequestRejected("HTTP Version Not Supported", 505)
         ex.version = version
         ex.method = _METHOD_NAMES.get(method) or method.decode("ascii")
+        if self._extension_method is not None:  # the method llhttp did not know
+            ex.method, self._extension_method = self._extension_method, None
         # llhttp reports an upgrade only for CONNECT or with "Connection: upgrade": skip the
         # call (one per request) when neither is there.
         tokens = ex.connection_tokens  # usually empty: skip the method call then
