@@ -82,15 +82,22 @@ __all__ = ["GROUP", "MODULES", "Extensible", "mypyc_attr", "stale_sources"]
 
 #: The modules a wheel build compiles (paths below the project root, as ``setup.py`` uses).
 MODULES: tuple[str, ...] = (
+    "squall/_http1/accounting.py",
+    "squall/_http1/body.py",
     "squall/_http1/context.py",
     "squall/_http1/exchange.py",
     "squall/_http1/fields.py",
     "squall/_http1/flow.py",
     "squall/_http1/framing.py",
     "squall/_http1/head.py",
+    "squall/_http1/inflate.py",
+    "squall/_http1/owner.py",
     "squall/_http1/params.py",
+    "squall/_http1/phases.py",
     "squall/_http1/protocol.py",
+    "squall/_http1/refusals.py",
     "squall/_http1/state.py",
+    "squall/_http1/upgrade.py",
     "squall/_http1/wire.py",
     "squall/_web/application.py",
     "squall/_web/etag.py",
