@@ -34,14 +34,15 @@ class ExchangeOwner(asyncio.Protocol):
     Attributes an exchange reads: ``params`` (the server's :class:`HTTP1Params`), ``state``
     (its :class:`ServerState`: the Date line, the loop), ``flow`` (write back-pressure),
     ``context`` (client address and scheme), ``server_text`` (the ``Server:`` line, or ""),
-    ``draining`` (the server is shutting down: no keep-alive)."""
+    ``draining`` (the server is shutting down: no keep-alive). The parser callbacks
+    (``record.py``) also move ``deadline`` and ``deadline_kind``."""
 
     __slots__ = (
-        "_deadline_kind",
         "_out",
         "_transport",
         "context",
         "deadline",
+        "deadline_kind",
         "draining",
         "flow",
         "params",
@@ -57,9 +58,9 @@ class ExchangeOwner(asyncio.Protocol):
         self.server_text = f"Server: {server}\r\n" if server else ""
         self.context = ConnectionContext(None, "http")
         self.draining = False
-        #: When the current deadline passes (0.0: none); see ``state.py``.
+        #: When the current deadline passes (0.0: none), and what it is for (``state.py``).
         self.deadline = 0.0
-        self._deadline_kind = DEADLINE_NONE
+        self.deadline_kind = DEADLINE_NONE
         self._transport: Any = None
         # The output of the current ``data_received`` (or resumed Task), written once at its
         # end; None outside of one, when bytes are written at once.
@@ -80,7 +81,7 @@ class ExchangeOwner(asyncio.Protocol):
     def set_deadline(self, kind: int, when: float) -> None:
         """Set the connection's deadline: ``kind`` (``state.DEADLINE_*``) at loop time
         ``when``."""
-        self._deadline_kind = kind
+        self.deadline_kind = kind
         self.deadline = when
 
     def transport_info(self, name: str) -> Any:

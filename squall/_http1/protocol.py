@@ -15,9 +15,10 @@ Rules:
 1. Nothing here imports the framework, the server or any facade: bytes, ``HTTP1Params``,
    ``ServerState`` and ``httputil`` delegates only.
 2. Parser callbacks only *record* (start line, raw headers, body pieces, the reading phase) or
-   raise :class:`RequestRejected` for a request our checks refuse. No delegate or user code
-   runs inside ``feed_data``; :meth:`HTTP1Protocol._process` replays what was recorded
-   afterwards, in order.
+   raise :class:`RequestRejected` for a request our checks refuse; they live in their own
+   object, which cannot reach a delegate (``record.py``). No delegate or user code runs inside
+   ``feed_data``; :meth:`HTTP1Protocol._process` replays what was recorded afterwards, in
+   order.
 3. Requests are served one at a time, in arrival order (pipelining); a queued request is
    dispatched only when the previous response has finished. Responses are therefore written in
    order, and everything produced while processing one ``data_received`` leaves in a single
@@ -36,10 +37,11 @@ Rules:
    positions.
 
 The rest of the layer, one concept a module: ``phases.py`` (the phases of an exchange, as
-data), ``accounting.py`` (counters), ``framing.py`` (where messages lie inside a read),
-``head.py`` (request-head rules), ``refusals.py`` (the error answers), ``inflate.py`` (gzip
-request bodies, a delegate wrapped around the application's), ``upgrade.py`` (the hand-off of
-the transport), ``exchange.py`` and ``wire.py`` (the response side).
+data), ``record.py`` (the parser callbacks), ``head.py`` (request-head rules),
+``accounting.py`` (what each counter counts), ``framing.py`` (where messages lie inside a
+read), ``body.py`` (the request body path), ``inflate.py`` (gzip request bodies, a delegate
+wrapped around the application's), ``refusals.py`` (the error answers), ``upgrade.py`` (the
+hand-off of the transport), ``exchange.py`` and ``wire.py`` (the response side).
 """
 
 from __future__ import annotations
@@ -52,13 +54,11 @@ from typing import Any, Final
 import httptools
 
 from squall._http1 import wire
-from squall._http1.accounting import ReadAccount
 from squall._http1.body import deliver_body, over_limit, wants_continue
 from squall._http1.context import ConnectionContext
 from squall._http1.exchange import HTTP1Exchange
 from squall._http1.fields import headers_from_raw
 from squall._http1.flow import settled
-from squall._http1.head import VERSIONS, classify_header, note_header, validate_head
 from squall._http1.inflate import GzipBody
 from squall._http1.owner import ExchangeOwner
 from squall._http1.params import HTTP1Params, RequestRejected
@@ -66,12 +66,12 @@ from squall._http1.phases import (
     DELIVER_BODY,
     DELIVER_DONE,
     DELIVER_HEAD,
-    READ_BODY,
     READ_DONE,
     READ_HEAD,
     RESPONSE_DONE,
     RESPONSE_NONE,
 )
+from squall._http1.record import Recorder
 from squall._http1.refusals import (
     Rejection,
     callback_failure,
@@ -86,7 +86,7 @@ from squall._http1.state import (
     DEADLINE_NONE,
     ServerState,
 )
-from squall._http1.upgrade import body_parser, switch_protocol
+from squall._http1.upgrade import switch_protocol
 from squall.httputil import (
     DirectServerDelegate,
     HTTPConnection,
@@ -102,12 +102,6 @@ __all__ = ["HTTP1Protocol"]
 _new_start_line: Final = tuple.__new__
 _RequestStartLine: Final = RequestStartLine
 _COALESCE_LIMIT: Final = 256 * 1024  # bytes: output joined into one write below this size
-_METHOD_NAMES: Final = {
-    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
-}
-# Raw header name -> its lower-cased form if the protocol tracks it, else None (see head.py).
-_CLASSIFIED: Final[dict[bytes, bytes | None]] = {}
-_UNSEEN: Final = b"\x00"
 
 _HttpParserCallbackError: Final = httptools.HttpParserCallbackError
 _HttpParserError: Final = httptools.HttpParserError
@@ -118,23 +112,18 @@ class HTTP1Protocol(ExchangeOwner):
     """An HTTP/1.1 server connection (see the module docstring for how it works)."""
 
     __slots__ = (
-        "_account",
         "_active",
-        "_chunk",
         "_close_when_idle",
-        "_cur",
         "_delegate",
         "_direct_delegate",
         "_eof",
         "_held",
         "_loop",
-        "_max_header_size",
-        "_max_headers",
-        "_parser",
         "_processing",
         "_queue",
         "_read_ahead",
         "_reading_paused",
+        "_rec",
         "_server_line",
         "_suspended",
         "_tls",
@@ -157,17 +146,13 @@ class HTTP1Protocol(ExchangeOwner):
         self._loop = state.loop
         self._tls = tls
         self._server_line = self.server_text.encode("latin-1")
-        self._max_header_size = params.max_header_size
-        self._max_headers = params.max_headers
         self._read_ahead = 4 * params.chunk_size
-        # The requests in arrival order: the one being parsed is last (``_cur``); the one being
-        # served (``_active``) has left the queue; a refused one is a Rejection (refusals.py).
+        # The requests in arrival order: the one being parsed is last (``_rec.cur``); the one
+        # being served (``_active``) has left the queue; a refused one is a Rejection.
         self._queue: deque[HTTP1Exchange | Rejection] = deque()
         self._active: HTTP1Exchange | None = None
-        self._cur: HTTP1Exchange | None = None
-        # The read being parsed, while a request may still begin at its first byte.
-        self._chunk: bytes | None = None
-        self._account = ReadAccount(params.max_header_size)
+        # The parser and its callbacks, which record requests into the queue (record.py).
+        self._rec = Recorder(self, self._queue)
         self._processing = False
         self._reading_paused = False
         self._close_when_idle = False
@@ -176,14 +161,13 @@ class HTTP1Protocol(ExchangeOwner):
         self._upgraded = False
         self._upgrade_tail = b""  # the bytes after an upgrade request (upgrade.py)
         self._held: list[bytes] = []  # reads that arrived while suspended
-        self._parser: Any = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start a connection: parser, context, head deadline."""
         self._transport = transport
-        self._parser = httptools.HttpRequestParser(self)
+        self._rec.new_parser()
         params = self.params
         proto = params.protocol or ("https" if self._tls else "http")
         self.context = ConnectionContext(transport.get_extra_info("peername"), proto)
@@ -201,16 +185,17 @@ class HTTP1Protocol(ExchangeOwner):
             self._held.append(data)
             self._pause_reading()
             return
-        before = self._cur
+        rec = self._rec
+        before = rec.cur
         # A request that begins at the first byte of this read can have its version read from
         # its request line (on_headers_complete), cheaper than asking the parser.
-        self._chunk = data if before is None else None
+        rec.chunk = data if before is None else None
         queued = len(self._queue)
         # The body bytes ``before`` had, or -1 while its head was open (it may end in this read).
         received = -1 if before is None or before.reading == READ_HEAD else before.body_received
-        account = self._account
+        account = rec.account
         try:
-            self._parser.feed_data(data)
+            rec.parser.feed_data(data)
         except _HttpParserUpgrade as exc:
             offset = exc.args[0]
             if account.walker is not None or account.walker_due:
@@ -232,21 +217,21 @@ class HTTP1Protocol(ExchangeOwner):
                 self._suspended = True
         except _HttpParserCallbackError as exc:
             status, message = callback_failure(exc.__context__)
-            self._refuse(self._cur, status, message)
+            self._refuse(rec.cur, status, message)
         except _HttpParserError as exc:
             status, message = parser_failure(exc)
-            self._refuse(self._cur, status, message)
+            self._refuse(rec.cur, status, message)
         else:
             # A read that left a message open, or holds chunked framing (never a read holding
             # whole body-less requests only: the hot path).
-            if self._cur is not None or account.walker is not None or account.walker_due:
-                refusal = account.after_read(
-                    data, before, received, self._queue, queued, self._cur, self.context.remote_ip
-                )
+            cur = rec.cur
+            if cur is not None or account.walker is not None or account.walker_due:
+                ip = self.context.remote_ip
+                refusal = account.after_read(data, before, received, self._queue, queued, cur, ip)
                 if refusal is not None:
                     self._refuse(refusal.ex, refusal.status, refusal.message)
         finally:
-            self._chunk = None  # never kept beyond this read
+            rec.chunk = None  # never kept beyond this read
         self._process()
 
     def eof_received(self) -> bool | None:
@@ -259,9 +244,9 @@ class HTTP1Protocol(ExchangeOwner):
             # The client went away while its response was being produced (a half-close is
             # how most clients close): close, so the delegate hears on_connection_close.
             return None
-        cur = self._cur
+        cur = self._rec.cur
         if cur is not None:
-            self._cur = None
+            self._rec.cur = None
             drop_from(self._queue, cur)
         if not self._queue:
             return None
@@ -291,127 +276,6 @@ class HTTP1Protocol(ExchangeOwner):
     def resume_writing(self) -> None:
         """The transport drained."""
         self.flow.resume_writing()
-
-    # -- httptools callbacks (record only; see rule 2) ---------------------------------------
-
-    def on_message_begin(self) -> None:
-        ex = HTTP1Exchange(self)
-        ex.line_chunk = self._chunk  # only the first request of a read starts at its first byte
-        self._chunk = None
-        self._cur = ex
-        self._queue.append(ex)
-        self._account.head_bytes = 0
-        if self._deadline_kind != DEADLINE_HEAD:
-            self.set_deadline(DEADLINE_HEAD, self._loop.time() + self.params.header_timeout)
-
-    def on_url(self, url: bytes) -> None:
-        ex = self._cur
-        assert ex is not None  # httptools always calls on_message_begin first
-        ex.url += url
-        ex.head_size += len(url)
-        if ex.head_size > self._max_header_size:
-            raise RequestRejected("Request-URI Too Long", 414)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        ex = self._cur
-        assert ex is not None
-        if ex.reading != READ_HEAD:
-            self._on_trailer(ex, name, value)
-            return
-        # llhttp drops leading whitespace only; a field value excludes trailing OWS too
-        # (RFC 9112 §5.1). rstrip returns the same object when there is nothing to strip.
-        if value and value[-1] in (32, 9):  # most values end in neither: no method call
-            value = value.rstrip(b" \t")
-        raw = ex.raw_headers
-        raw.append((name, value))
-        ex.head_size += len(name) + len(value) + 4
-        if ex.head_size > self._max_header_size or len(raw) > self._max_headers:
-            if len(raw) > self._max_headers:
-                raise RequestRejected("Request Header Fields Too Large: too many fields", 431)
-            raise RequestRejected("Request Header Fields Too Large", 431)
-        tracked = _CLASSIFIED.get(name, _UNSEEN)
-        if tracked is _UNSEEN:
-            tracked = classify_header(name)
-            if len(_CLASSIFIED) < 4096:  # a peer inventing names cannot grow it without bound
-                _CLASSIFIED[name] = tracked
-        if tracked is not None:
-            note_header(ex, tracked, value)
-
-    def _on_trailer(self, ex: HTTP1Exchange, name: bytes, value: bytes) -> None:
-        """A field of a chunked body's trailer section: bounded like the head, then dropped.
-
-        RFC 9110 §6.5.1: trailer fields are not merged into the header section (the delegate
-        has seen the headers already, or will, depending on where a read ended); none of them
-        changes how the request is framed or served."""
-        ex.trailer_size += len(name) + len(value) + 4
-        ex.trailer_count += 1
-        if ex.trailer_size > self._max_header_size or ex.trailer_count > self._max_headers:
-            raise RequestRejected("Request Header Fields Too Large: trailer section", 431)
-
-    def on_headers_complete(self) -> None:
-        ex = self._cur
-        assert ex is not None
-        parser = self._parser
-        method = parser.get_method()
-        version: str | None = None
-        chunk = ex.line_chunk
-        if chunk is not None:
-            # The request began at the first byte of ``chunk``: if that is the whole request
-            # line with HTTP/1.1, the parser read the same. (get_http_version formats a string.)
-            ex.line_chunk = None
-            if chunk.startswith(b"".join([method, b" ", ex.url, b" HTTP/1.1\r\n"])):
-                version = "HTTP/1.1"
-        if version is None:
-            version = VERSIONS.get(parser.get_http_version())
-            if version is None:
-                raise RequestRejected("HTTP Version Not Supported", 505)
-        ex.version = version
-        ex.method = _METHOD_NAMES.get(method) or method.decode("ascii")
-        # llhttp reports an upgrade only for CONNECT or with "Connection: upgrade": skip the
-        # call (one per request) when neither is there.
-        tokens = ex.connection_tokens  # usually empty: skip the method call then
-        ex.is_upgrade = (
-            (bool(tokens) and tokens.find(b"upgrade") >= 0) or ex.method == "CONNECT"
-        ) and parser.should_upgrade()
-        validate_head(ex, version, self.params.no_keep_alive)
-        ex.reading = READ_BODY
-        self._account.head_bytes = 0
-        if ex.has_body:
-            if ex.transfer_encoding:
-                self._account.walker_due = True  # chunk-size lines are measured after this read
-            now = self._loop.time()
-            ex.body_started_at = now
-            timeout = ex.body_timeout
-            if timeout is None:
-                timeout = self.params.body_start_timeout
-            self._deadline_kind = DEADLINE_BODY
-            self.deadline = now + timeout
-        else:
-            self._deadline_kind = DEADLINE_NONE
-            self.deadline = 0.0
-
-    def on_body(self, body: bytes) -> None:
-        ex = self._cur
-        assert ex is not None
-        ex.body_pending.append(body)
-        ex.body_received += len(body)
-        if ex.body_received > ex.max_body_size and ex.delivery >= DELIVER_BODY:
-            raise RequestRejected("Request body too large", 413)
-        if ex.body_timeout is None:
-            params = self.params
-            self.deadline = (
-                ex.body_started_at
-                + params.body_start_timeout
-                + ex.body_received / params.body_min_rate
-            )
-
-    def on_message_complete(self) -> None:
-        ex = self._cur
-        assert ex is not None
-        ex.reading = READ_DONE
-        self._cur = None
-        self._deadline_kind = DEADLINE_NONE
-        self.deadline = 0.0
 
     # -- serving: the phases of phases.py, in order ------------------------------------------
 
@@ -577,8 +441,8 @@ class HTTP1Protocol(ExchangeOwner):
             self._close_when_idle = True
         elif active.is_upgrade and self._suspended and not self._upgraded:
             self._resume_after_upgrade()
-        elif not self._queue and self._cur is None:
-            self._deadline_kind = DEADLINE_IDLE
+        elif not self._queue and self._rec.cur is None:
+            self.deadline_kind = DEADLINE_IDLE
             self.deadline = self._loop.time() + self.params.idle_connection_timeout
         if not self._processing:
             self._process()
@@ -636,23 +500,15 @@ class HTTP1Protocol(ExchangeOwner):
         """``ex`` (the request being parsed, or one the framing walker refused; None when no
         request began) cannot be served: it and every request after it go, and the error
         answer takes their place, after the responses to the requests before it."""
-        self._cur = None
+        self._rec.cur = None
         self._suspended = True  # stop parsing: nothing after this point can be trusted
         if ex is not None and ex is self._active:
             self.fail_request(status, message)
             return
-        head = self._is_head(ex)
+        head = self._rec.is_head(ex)
         if ex is not None:
             drop_from(self._queue, ex)
         self._queue.append(Rejection(status, message, head))
-
-    def _is_head(self, ex: HTTP1Exchange | None) -> bool:
-        """Whether ``ex``, perhaps still in its head, is a HEAD request (as far as known)."""
-        if ex is None or not ex.url:
-            return False  # the method was not read (or not read whole)
-        if ex.reading != READ_HEAD:
-            return ex.method == "HEAD"
-        return bool(self._parser.get_method() == b"HEAD")
 
     def _send_rejection(self, rejection: Rejection) -> None:
         ip = self.context.remote_ip
@@ -666,9 +522,7 @@ class HTTP1Protocol(ExchangeOwner):
         """Serve an upgrade request that has a body as a normal request (RFC 9110 §7.8): a
         fresh parser reads its body, then the requests after it (``upgrade.body_parser``)."""
         ex.is_upgrade = False
-        ex.reading = READ_BODY  # httptools marked it complete without reading the body
-        self._cur = ex
-        self._parser = body_parser(self, ex)
+        self._rec.read_body_of(ex)
         timeout = ex.body_timeout
         if timeout is None:
             timeout = self.params.body_start_timeout
@@ -681,8 +535,7 @@ class HTTP1Protocol(ExchangeOwner):
         self._upgrade_tail = b""
         self._held.clear()
         self._suspended = False
-        self._account.walker = None
-        self._parser = httptools.HttpRequestParser(self)
+        self._rec.new_parser()
         if tail:
             self._loop.call_soon(self._feed_tail, tail)
         else:
@@ -705,7 +558,7 @@ class HTTP1Protocol(ExchangeOwner):
         if self._eof:
             return  # nothing more to read (resuming would report the EOF again)
         ex = self._active
-        cur = self._cur
+        cur = self._rec.cur
         want_pause = (
             self._suspended
             or len(self._queue) > self.params.max_pipelined
@@ -723,23 +576,24 @@ class HTTP1Protocol(ExchangeOwner):
 
     def on_deadline(self, now: float) -> None:
         """Called by the sweeper once ``deadline`` has passed."""
-        kind = self._deadline_kind
+        kind = self.deadline_kind
         self.deadline = 0.0
-        self._deadline_kind = DEADLINE_NONE
+        self.deadline_kind = DEADLINE_NONE
         params = self.params
         if kind == DEADLINE_HEAD:
             if self._active is not None:
                 # A pipelined head arrives slowly while a response is being produced.
                 self.set_deadline(DEADLINE_HEAD, now + params.header_timeout)
                 return
-            if self._cur is not None:
+            cur = self._rec.cur
+            if cur is not None:
                 gen_log.info("Timeout reading request head from %s", self.context.remote_ip)
                 self._queue.clear()
-                head = self._is_head(self._cur)
+                head = self._rec.is_head(cur)
                 self.send(wire.error_response(408, "Request Timeout", self._server_line, head=head))
             self._close()
         elif kind == DEADLINE_BODY:
-            cur = self._cur
+            cur = self._rec.cur
             if self._reading_paused and cur is not None and cur.body_timeout is None:
                 # We stopped reading (a slow consumer): the client is not sending slowly.
                 # Restart the minimum-rate clock from now.

@@ -78,7 +78,7 @@ def squall_verdict(raw: bytes) -> Verdict:
             for r in delegate.requests
             if r.finished and r.start_line is not None
         )
-        waiting = h.proto._cur is not None
+        waiting = h.proto._rec.cur is not None
         closed = h.closed
         h.close()
         if last is not None and last.status >= 400:
