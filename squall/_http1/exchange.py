@@ -1,14 +1,11 @@
 """HTTP1Exchange: one request/response exchange, the ``HTTPConnection`` a handler writes to.
 
-The parser fills in the request side (see ``protocol.py``); the response side frames what the
-application writes (status line, headers, Content-Length or chunked body) and hands the bytes to
-the connection. Everything per-request lives here, so a connection object holds no request state.
-
-The exchange knows its connection only as an :class:`~squall._http1.owner.ExchangeOwner` (the
-public section of ``HTTP1Protocol``) and never imports the protocol; the protocol changes an
-exchange only through its public members: the request record, the phases (``phases.py``),
-:meth:`HTTP1Exchange.detach`, :meth:`HTTP1Exchange.release` and
-:meth:`HTTP1Exchange.connection_lost`.
+The parser fills in the request side (``record.py``); the response side frames what the
+application writes (``wire.response_head``) and hands the bytes to the connection, which it
+knows only as an ``owner.ExchangeOwner`` (the public section of ``HTTP1Protocol``). Everything
+per-request lives here, so a connection object holds no request state; the protocol changes an
+exchange only through its public members (the request record, the phases of ``phases.py``,
+``detach()``, ``release()``, ``connection_lost()``).
 """
 
 from __future__ import annotations
