@@ -332,10 +332,13 @@ class HTTP1Exchange(DirectConnection):
 
     def connection_lost(self) -> None:
         """The connection closed before the response was finished: tell the delegate
-        (``on_connection_close()``) and run the close callback, now."""
+        (``on_connection_close()``) and run the close callback, now; nothing more is
+        delivered."""
+        msg = self.msg
         callback = self._close_callback
+        self.msg = None
         self._close_callback = None
-        _notify_closed(self.msg, callback)
+        _notify_closed(msg, callback)
 
 
 def _notify_closed(msg: HTTPMessageDelegate | None, callback: Callable[[], None] | None) -> None:
