@@ -2,13 +2,17 @@
 
 ``import squall`` is cheap: submodules (``squall.web``, ``squall.ioloop``, ...) are imported
 on first attribute access, so ``import squall; squall.web.Application`` works without
-importing the whole package up front.
+importing the whole package up front. It does one thing: ``asyncio.run(main())`` gets the
+event loop ``SQUALL_LOOP`` selects (uvloop when installed; see ``squall._loop`` and
+``squall._loop_hook``), without importing asyncio itself.
 """
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
+
+from squall._loop_hook import install as _install_run_policy
 
 __all__ = ["version", "version_info"]
 
@@ -26,6 +30,7 @@ _SUBMODULES = frozenset(
         "escape",
         "gen",
         "httpclient",
+        "http1connection",
         "httpserver",
         "httputil",
         "ioloop",
@@ -40,6 +45,8 @@ _SUBMODULES = frozenset(
         "tcpclient",
         "tcpserver",
         "queues",
+        "routing",
+        "simple_httpclient",
         "template",
         "testing",
         "util",
@@ -48,6 +55,9 @@ _SUBMODULES = frozenset(
         "websocket",
     }
 )
+
+
+_install_run_policy()
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -20,7 +20,7 @@ Compiled classes are *native*: their attributes live in fixed C slots and their 
 called without the interpreter. The rules, each with the place that shows it:
 
 1. **Subclassable classes** (``RequestHandler``, ``Application``, ``HTTPServerRequest``,
-   ``HTTPHeaders``, ``URLSpec``, ``Router``, the Direct bases) are marked
+   ``HTTPHeaders``, ``RouteTable``, the Direct bases) are marked
    ``@mypyc_attr(allow_interpreted_subclasses=True)``, so a Python subclass overrides methods
    as usual, also when squall's compiled code calls them.
 2. **Class-level switches** that subclasses or decorators set (``SUPPORTED_METHODS``,
@@ -30,9 +30,14 @@ called without the interpreter. The rules, each with the place that shows it:
    own (``request.user_id = ...``, ``app.db = ...``) derives from :class:`Extensible`, a Python
    class, which gives every instance a ``__dict__`` beside its slots.
 4. **Python classes where users subclass freely or catch**: exceptions stay ordinary Python
-   classes (``HTTPInputError``, ``HTTPOutputError`` are ``native_class=False``;
+   classes (``HTTPInputError``, ``HTTPOutputError`` live in ``squall._delegates``;
    ``_http1/errors.py`` is not compiled at all), and so do the delegate interfaces
-   (``squall._delegates``, not compiled).
+   (``squall._delegates``, not compiled) and Tornado's routers and rules (``_web/rules.py``,
+   ``_web/matchers.py``: ``ReversibleRuleRouter`` has two bases, which a native class
+   cannot). A native class may derive from such Python classes (``Application`` from
+   ``ReversibleRouter``), but a method that one of them overrides and the native class
+   does not is missed by compiled callers (they use the native base's vtable): so
+   ``Application`` defines ``start_request`` itself, although ``Router`` has one.
 5. **Module functions for lifecycle bodies** (``_web/handler.py``, "Why module functions"): a
    method call on an instance of a Python subclass, which every handler is, goes by name; a
    module function is a C call. So ``finish``/``flush``/``_execute`` are one-line methods over

@@ -4,7 +4,9 @@ The HTTP/1.1 protocol calls an :class:`HTTPServerConnectionDelegate` for each re
 feeds the :class:`HTTPMessageDelegate` it returns; the response goes out through the
 :class:`HTTPConnection` the protocol offers. Applications and servers subclass these freely,
 so they stay plain Python classes even in the compiled build (``squall._compiled``); the
-compiled classes that derive from them (``Application``) get a ``__dict__`` from them.
+compiled classes that derive from them (``Application``) get a ``__dict__`` from them. The
+contract's two exceptions live here too, for the same reason (and so that ``_forms``, below
+``httputil``, can raise :class:`HTTPInputError`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,27 @@ if TYPE_CHECKING:
 
     from squall.httputil import HTTPHeaders, RequestStartLine, ResponseStartLine
 
-__all__ = ["HTTPConnection", "HTTPMessageDelegate", "HTTPServerConnectionDelegate"]
+__all__ = [
+    "HTTPConnection",
+    "HTTPInputError",
+    "HTTPMessageDelegate",
+    "HTTPOutputError",
+    "HTTPServerConnectionDelegate",
+]
+
+
+class HTTPInputError(Exception):
+    """The peer sent a malformed HTTP message (a bad start line, header or body framing).
+
+    ``status_code`` is the status a server should answer with (400 unless more specific)."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class HTTPOutputError(Exception):
+    """The application produced an invalid HTTP message, e.g. more bytes than its Content-Length."""
 
 
 class HTTPMessageDelegate:

@@ -6,6 +6,14 @@ Which loop ``new_event_loop()`` builds is chosen by the ``SQUALL_LOOP`` environm
 - ``uvloop``: uvloop's loop, and a clear error when it is not installed;
 - ``asyncio``: the standard library's loop.
 
+``asyncio.run(main())``, the way Tornado 6 documents to start a program, gets the same loop:
+``install_run_policy()`` (called when squall is imported) puts in an event loop policy whose
+loops for ``asyncio.run()`` and ``asyncio.Runner()`` (without a ``loop_factory``) come from
+``new_event_loop()``; a loop asked for directly with ``asyncio.new_event_loop()`` stays
+asyncio's own. It leaves alone a policy someone else installed (``uvloop.install()``, say),
+and Python 3.14+, where policies are deprecated (pass ``loop_factory=squall._loop.new_event_loop``
+to ``asyncio.run`` there).
+
 The record exists for the multi-process code. A forked child that inherits an event loop shares
 its selector and self-pipe with the parent, so ``process`` asks ``loop_was_created()`` and refuses
 to fork once it is true; the child calls ``reset_after_fork()``. Rule: nothing here creates a loop
@@ -21,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 LOOP_ENV = "SQUALL_LOOP"
+_RUNNERS = os.path.join("asyncio", "runners.py")
 LOOP_CHOICES = ("auto", "uvloop", "asyncio")
 
 _loop_created = False
@@ -65,6 +74,40 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
             loop = uvloop.new_event_loop()
     note_loop_created()
     return loop
+
+
+class RunPolicy(asyncio.DefaultEventLoopPolicy):
+    """asyncio's default policy, except that ``asyncio.run()`` gets ``new_event_loop()``'s loop."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """``SQUALL_LOOP``'s loop for ``asyncio.run``/``asyncio.Runner``; else asyncio's."""
+        try:
+            # 0: here, 1: asyncio.events.new_event_loop, 2: whoever asked for a loop.
+            caller = sys._getframe(2).f_code.co_filename
+        except ValueError:
+            caller = ""
+        if caller.endswith(_RUNNERS):
+            return new_event_loop()
+        return super().new_event_loop()
+
+
+def install_run_policy() -> bool:
+    """Give ``asyncio.run()`` the loop ``SQUALL_LOOP`` selects (see the module docstring).
+
+    Returns True when squall's policy is in place. Never raises, never imports uvloop."""
+    if sys.version_info >= (3, 14):
+        return False
+    policy = asyncio.get_event_loop_policy()
+    if isinstance(policy, RunPolicy):
+        return True
+    if type(policy) is not asyncio.DefaultEventLoopPolicy:
+        return False  # the program chose its own
+    replacement = RunPolicy()
+    local = getattr(policy, "_local", None)
+    if local is not None:
+        replacement._local = local  # type: ignore[attr-defined]  # keep the thread's loop
+    asyncio.set_event_loop_policy(replacement)
+    return True
 
 
 def loop_name(loop: asyncio.AbstractEventLoop) -> str:
@@ -130,3 +173,8 @@ def reset_after_fork() -> None:
     """Forget the record in a freshly forked child, which starts with no loop of its own."""
     global _loop_created
     _loop_created = False
+
+
+# squall/__init__.py's hook (squall._loop_hook) fires when asyncio is first imported; when that
+# import was this module's own, the policy could not be installed then: it is installed here.
+install_run_policy()

@@ -14,6 +14,7 @@ from typing import Any
 
 from squall._http1 import HTTP1Params, HTTP1Protocol, ServerState
 from squall._malloc import tune_malloc
+from squall._proxyproto import ProxyProtocolGate
 from squall.httputil import HTTPServerConnectionDelegate
 from squall.log import gen_log
 
@@ -21,14 +22,22 @@ __all__ = ["Server"]
 
 
 class Server:
-    """Serves HTTP/1.1 on a set of listening sockets, on one event loop."""
+    """Serves HTTP/1.1 on a set of listening sockets, on one event loop.
+
+    With ``proxy_protocol`` each connection first goes through a
+    :class:`~squall._proxyproto.ProxyProtocolGate` (the client's address from a PROXY header)."""
 
     def __init__(
         self,
         delegate: HTTPServerConnectionDelegate,
         params: HTTP1Params,
         ssl_context: ssl.SSLContext | None = None,
+        *,
+        proxy_protocol: bool = False,
     ) -> None:
+        if proxy_protocol and ssl_context is not None:
+            raise ValueError("the PROXY protocol in front of TLS is not supported")
+        self._proxy_protocol = proxy_protocol
         self._delegate = delegate
         self._params = params
         self._ssl = ssl_context
@@ -49,7 +58,12 @@ class Server:
         """The live-connection registry (None until the first socket is added)."""
         return self._state
 
-    def _make_protocol(self) -> HTTP1Protocol:
+    def _make_protocol(self) -> asyncio.Protocol:
+        if self._proxy_protocol:
+            return ProxyProtocolGate(self._make_http, self._params.header_timeout)
+        return self._make_http()
+
+    def _make_http(self) -> HTTP1Protocol:
         assert self._state is not None  # set before any socket is served
         return HTTP1Protocol(self._delegate, self._params, self._state, tls=self._ssl is not None)
 

@@ -22,7 +22,11 @@ Twice on one loop does nothing; a second loop gets a warning.
 The wrapper ``python -m squall.autoreload [--until-success] [-m module | script.py] args...``
 runs the program and, when it ends (normally, by ``sys.exit`` or by an exception, a SyntaxError
 at import included), waits for a change of a file it loaded or that is in the traceback, then
-runs it again. ``--until-success`` stops after a run that exits with status 0.
+runs it again. ``--until-success`` stops after a run that exits with status 0. A script runs
+as ``python script.py`` would run it (its folder first on ``sys.path``), and the working
+directory stays importable as under Tornado's wrapper; a module or a directory runs as with
+``python -m``/``python dir``. ``_reload()`` (private, but Tornado's tests and some programs call
+it) restarts at once.
 """
 
 from __future__ import annotations
@@ -235,12 +239,15 @@ def _post(fn: Callable[..., object], *args: Any) -> None:
 # -- restarting ------------------------------------------------------------------------------------
 
 
-def _reload(path: str) -> None:
+def _reload(path: str | None = None) -> None:
+    """Restart now: run the reload hooks, then re-exec (Tornado's private ``_reload()``, which
+    programs and Tornado's own tests call directly; ``path`` is the file that changed)."""
     global _reload_attempted
     if _reload_attempted:
         return
     _reload_attempted = True
-    gen_log.info("%s modified; restarting server", path)
+    if path is not None:
+        gen_log.info("%s modified; restarting server", path)
     for hook in list(_reload_hooks):
         try:
             hook()
@@ -301,7 +308,10 @@ def _run(module: str | None, script: str | None, rest: list[str]) -> tuple[bool,
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         elif script is not None:
             sys.argv = [script, *rest]
-            sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python script.py`
+            if not os.path.isdir(script):  # run_path itself puts a directory or zip first
+                # As `python script.py`, the script's folder comes first; the wrapper's own
+                # sys.path[0] (the working directory, from -m) stays, as under Tornado's.
+                sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
             runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
         return exc.code in (0, None), f"with status {exc.code}"

@@ -317,10 +317,12 @@ class _Runner:
                 self._finish(stop.value, None)
                 return
             except asyncio.CancelledError:
+                value = error = None  # this frame is in the failure's traceback: see _wake
                 if (future := self._settle()) is not None:
                     future.cancel()
                 return
             except Exception as exc:
+                value = error = None
                 self._finish(None, exc)
                 return
             value, error = self._resolve(yielded)
@@ -370,6 +372,10 @@ class _Runner:
             except Exception as exc:
                 value, error = None, exc
         self._step(value, error)
+        # A failure thrown into the generator has _step's frame in its traceback, and that
+        # frame's f_back is this one: holding the failure (or the future that holds it) here
+        # would make a reference cycle of every failed coroutine (circlerefs_test).
+        del future, value, error
 
     def _finish(self, value: Any, error: BaseException | None) -> None:
         if error is None and self.pending_callbacks:

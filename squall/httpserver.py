@@ -24,11 +24,13 @@ from typing import Any
 
 from squall import version as _version
 from squall._http1 import HTTP1Params
+from squall._http1.context import TrustedProxies
 from squall._server import Server
 from squall.httputil import (
     FormError,
     HTTPConnection,
     HTTPHeaders,
+    HTTPInputError,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
     HTTPServerRequest,
@@ -57,9 +59,15 @@ class HTTPServer(HTTPServerConnectionDelegate):
     Arguments (Tornado's, same meaning, safer defaults where noted):
 
     - ``no_keep_alive``: close every connection after one response.
-    - ``xheaders``: trust ``X-Real-Ip``/``X-Forwarded-For`` and ``X-Scheme``/``X-Forwarded-Proto``
-      (behind a proxy); ``trusted_downstream`` lists proxy addresses to skip in
-      ``X-Forwarded-For``.
+    - ``xheaders``: take the client's address, scheme and host from ``X-Real-Ip``/
+      ``X-Forwarded-For``, ``X-Scheme``/``X-Forwarded-Proto``, ``X-Forwarded-Host`` and RFC 7239
+      ``Forwarded`` (behind a proxy), **only when the connection comes from a trusted proxy**:
+      ``forwarded_allow_ips`` (squall's keyword: addresses, CIDR networks or ``"*"``, a list or a
+      comma-separated string; default ``SQUALL_FORWARDED_ALLOW_IPS``, else ``127.0.0.1``) or
+      ``trusted_downstream`` (Tornado's: more proxy addresses, also skipped when the chain is
+      walked right to left). Unix-socket peers are trusted. See ``squall._http1.context``.
+    - ``proxy_protocol`` (squall's keyword): every connection starts with a PROXY protocol v1 or
+      v2 header (HAProxy, AWS NLB), which gives the client's address; not with ``ssl_options``.
     - ``ssl_options``: an ``ssl.SSLContext``, or a dict of ``wrap_socket`` arguments
       (``certfile`` required; a missing file fails here, in the constructor).
     - ``protocol``: force ``request.protocol`` (e.g. ``"https"`` behind a TLS proxy).
@@ -95,6 +103,8 @@ class HTTPServer(HTTPServerConnectionDelegate):
         *,
         header_timeout: float | None = None,
         max_headers: int | None = None,
+        forwarded_allow_ips: str | list[str] | None = None,
+        proxy_protocol: bool = False,
         io_loop: Any = None,
         gzip: bool | None = None,
     ) -> None:
@@ -135,7 +145,14 @@ class HTTPServer(HTTPServerConnectionDelegate):
             )
         if max_body_size is None:
             max_body_size = max_buffer_size
+        allow: TrustedProxies | None = None
+        if forwarded_allow_ips is not None:
+            if isinstance(forwarded_allow_ips, str):
+                allow = TrustedProxies.parse(forwarded_allow_ips)
+            else:
+                allow = TrustedProxies(tuple(str(ip).strip() for ip in forwarded_allow_ips))
         values: dict[str, Any] = {
+            "forwarded_allow_ips": allow,
             "no_keep_alive": no_keep_alive,
             "xheaders": xheaders,
             "trusted_downstream": frozenset(trusted_downstream or ()),
@@ -154,7 +171,14 @@ class HTTPServer(HTTPServerConnectionDelegate):
         self.params = HTTP1Params(**{k: v for k, v in values.items() if v is not None})
         self.ssl_options = ssl_options
         ssl_context = None if ssl_options is None else ssl_options_to_context(ssl_options)
-        self._server = Server(delegate, self.params, ssl_context)
+        if proxy_protocol and ssl_context is not None:
+            raise ValueError(
+                "proxy_protocol with ssl_options is not supported: terminate TLS at the proxy"
+            )
+        self._ssl_context = ssl_context
+        self.delegate = delegate
+        self.proxy_protocol = proxy_protocol
+        self._server = Server(delegate, self.params, ssl_context, proxy_protocol=proxy_protocol)
         self._pending_sockets: list[socket.socket] = []
         self._started = False
 
@@ -258,6 +282,16 @@ class HTTPServer(HTTPServerConnectionDelegate):
         await self._server.close_all_connections()
 
     @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context built from ``ssl_options`` (None without TLS)."""
+        return self._ssl_context
+
+    @property
+    def started(self) -> bool:
+        """True once this server was given sockets (``listen``, ``add_sockets``, ``start``)."""
+        return self._started or bool(self._pending_sockets)
+
+    @property
     def sockets(self) -> list[socket.socket]:
         """The listening sockets being served."""
         return self._server.sockets
@@ -277,18 +311,23 @@ class _CallableAdapter(HTTPMessageDelegate):
         self._conn = request_conn
         self._request: HTTPServerRequest | None = None
         self._chunks: list[bytes] = []
+        self._refused: HTTPInputError | None = None  # a request the peer got wrong
 
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         """Build the request object."""
         assert isinstance(start_line, RequestStartLine)  # server side only
-        self._request = HTTPServerRequest(
-            connection=self._conn,
-            server_connection=self._server_conn,
-            start_line=start_line,
-            headers=headers,
-        )
+        try:
+            self._request = HTTPServerRequest(
+                connection=self._conn,
+                server_connection=self._server_conn,
+                start_line=start_line,
+                headers=headers,
+            )
+        except HTTPInputError as exc:  # e.g. a query with too many fields: 400, as Tornado
+            gen_log.info("Malformed HTTP request: %s", exc)
+            self._refused = exc
         return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
@@ -298,6 +337,13 @@ class _CallableAdapter(HTTPMessageDelegate):
 
     def finish(self) -> None:
         """Parse form arguments (a malformed body is logged, not fatal) and call back."""
+        if self._refused is not None:
+            self._conn.write_headers(
+                ResponseStartLine("HTTP/1.1", self._refused.status_code, "Bad Request"),
+                HTTPHeaders({"Content-Length": "0"}),
+            )
+            self._conn.finish()
+            return
         request = self._request
         assert request is not None
         request.body = b"".join(self._chunks)

@@ -11,6 +11,7 @@ server-extension interfaces runs unchanged.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from http.client import responses
@@ -19,15 +20,30 @@ from typing import Any, Final, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from squall._compiled import Extensible, mypyc_attr
-from squall._delegates import HTTPConnection, HTTPMessageDelegate, HTTPServerConnectionDelegate
+from squall._delegates import (
+    HTTPConnection,
+    HTTPInputError,
+    HTTPMessageDelegate,
+    HTTPOutputError,
+    HTTPServerConnectionDelegate,
+)
 from squall._forms import (
     FormError,
-    FormLimits,
     HTTPFile,
-    format_timestamp,
+    ParseBodyConfig,
+    ParseMultipartConfig,
+    ParseUrlEncodedConfig,
+    check_query_fields,
+    default_parse_body_config,
     parse_body_arguments,
-    parse_cookie,
     parse_multipart_form_data,
+)
+from squall._forms import set_parse_body_config as _set_default_config
+from squall._httpfmt import _encode_header as _encode_header  # Tornado's private helpers,
+from squall._httpfmt import _parse_header as _parse_header  # which some code imports
+from squall._httpfmt import (
+    format_timestamp,
+    parse_cookie,
     qs_to_qsl,
     split_host_and_port,
     url_concat,
@@ -37,7 +53,6 @@ from squall.escape import parse_qs_bytes
 
 __all__ = [
     "FormError",
-    "FormLimits",
     "HTTPConnection",
     "HTTPFile",
     "HTTPHeaders",
@@ -46,6 +61,9 @@ __all__ = [
     "HTTPOutputError",
     "HTTPServerConnectionDelegate",
     "HTTPServerRequest",
+    "ParseBodyConfig",
+    "ParseMultipartConfig",
+    "ParseUrlEncodedConfig",
     "RequestStartLine",
     "ResponseStartLine",
     "format_timestamp",
@@ -56,29 +74,10 @@ __all__ = [
     "parse_response_start_line",
     "qs_to_qsl",
     "responses",
+    "set_parse_body_config",
     "split_host_and_port",
     "url_concat",
 ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)
-class HTTPInputError(Exception):
-    """The peer sent a malformed HTTP message (a bad start line, header or body framing).
-
-    ``status_code`` is the status a server should answer with (400 unless more specific)."""
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)
-class HTTPOutputError(Exception):
-    """The application produced an invalid HTTP message, e.g. more bytes than its Content-Length."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +87,16 @@ class HTTPOutputError(Exception):
 # a handful of names, so the cache turns normalisation into one dict lookup.
 _NORMALIZED: Final[dict[str, str]] = {}
 _NORMALIZED_MAX: Final = 1000  # entries; a peer inventing names cannot grow the cache without bound
+# Names add() has validated (RFC 9110 §5.1: a field name is a token), normalised, same bound.
+_TOKENS: Final[dict[str, str]] = {}
+_TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A field value may hold no control character other than HTAB, and no DEL (RFC 9110 §5.5).
+_FORBIDDEN_VALUE_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A name's joined value is rebuilt by add() while it has at most this many values; past that,
+# add() only appends and the next read through a method rebuilds it once (so n adds cost O(n),
+# not O(n²): CVE-2025-67725's shape). Below the threshold ``_dict`` is always exact, which
+# the few direct readers of ``_dict`` in squall (the response path) rely on.
+_EAGER_JOIN_MAX: Final = 8
 
 
 def _normalize_name(name: str) -> str:
@@ -102,6 +111,27 @@ def _normalize_name(name: str) -> str:
     return normalized
 
 
+def _checked_token(name: str) -> str:
+    """``name`` normalised, after checking that it is a token (else HTTPInputError)."""
+    norm = _TOKENS.get(name)
+    if norm is not None:
+        return norm
+    if not isinstance(name, str) or _TOKEN_RE.fullmatch(name) is None:
+        raise HTTPInputError(f"Invalid header name {name!r}")
+    norm = _normalize_name(name)
+    if len(_TOKENS) < _NORMALIZED_MAX:
+        _TOKENS[name] = norm
+    return norm
+
+
+def _rebuild_headers(pairs: list[tuple[str, str]]) -> HTTPHeaders:
+    """Unpickle an :class:`HTTPHeaders` from its ``(name, value)`` pairs."""
+    headers = HTTPHeaders()
+    for name, value in pairs:
+        headers.add(name, value)
+    return headers
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class HTTPHeaders:
     """A case-insensitive multi-dict of header fields.
@@ -110,6 +140,9 @@ class HTTPHeaders:
     are joined with commas, and :meth:`get_list` returns them separately. Names are stored in
     Http-Header-Case. Constructed like a dict: ``HTTPHeaders({"Content-Type": "text/html"})``,
     ``HTTPHeaders(content_type="text/html")`` is *not* supported (names have dashes).
+    :meth:`add` and :meth:`parse` refuse a name that is not a token and a value with a control
+    character (:class:`HTTPInputError`); ``headers[name] = value`` does not check. Copies
+    (``copy()``, ``copy.copy``, ``copy.deepcopy``) and pickles keep every value.
 
         >>> h = HTTPHeaders()
         >>> h.add("Set-Cookie", "a=1")
@@ -118,12 +151,14 @@ class HTTPHeaders:
         ('a=1,b=2', ['a=1', 'b=2'])
     """
 
-    __slots__ = ("_checked", "_dict", "_multi")
+    __slots__ = ("_checked", "_dict", "_multi", "_stale")
 
     def __init__(self, fields: Any = None, /, **kwargs: str) -> None:
         self._dict: dict[str, str] = {}
         # Only names that occur more than once get a list; the common case stays one dict.
         self._multi: dict[str, list[str]] | None = None
+        # Names whose joined value in _dict is out of date (see _EAGER_JOIN_MAX).
+        self._stale: set[str] | None = None
         # True while every name and value is known to hold no CR or LF: set by the owner
         # that validated them (a RequestHandler), cleared by every unchecked write below.
         # The connection skips its own response-splitting check for such headers.
@@ -140,20 +175,44 @@ class HTTPHeaders:
     # -- multi-value API ---------------------------------------------------------------------
 
     def add(self, name: str, value: str) -> None:
-        """Add a value for ``name``, keeping any existing values."""
-        norm = _normalize_name(name)
+        """Add a value for ``name``, keeping any existing values.
+
+        Raises :class:`HTTPInputError` when ``name`` is not a token or ``value`` holds a
+        control character (CR, LF, NUL, ...; a tab is allowed)."""
+        norm = _checked_token(name)
         value = str(value)
+        if _FORBIDDEN_VALUE_RE.search(value) is not None:
+            raise HTTPInputError(f"Invalid header value {value!r}")
         self._checked = False
-        if norm in self._dict:
-            multi = self._multi
-            if multi is None:
-                multi = self._multi = {}
-            if norm not in multi:
-                multi[norm] = [self._dict[norm]]
-            multi[norm].append(value)
-            self._dict[norm] = self._dict[norm] + "," + value
+        d = self._dict
+        joined = d.get(norm)
+        if joined is None:
+            d[norm] = value
+            return
+        multi = self._multi
+        if multi is None:
+            multi = self._multi = {}
+        values = multi.get(norm)
+        if values is None:
+            values = multi[norm] = [joined]
+        values.append(value)
+        if len(values) <= _EAGER_JOIN_MAX:
+            d[norm] = joined + "," + value
         else:
-            self._dict[norm] = value
+            stale = self._stale
+            if stale is None:
+                stale = self._stale = set()
+            stale.add(norm)
+
+    def _refresh(self) -> None:
+        """Rebuild the joined values that add() left out of date."""
+        stale, multi = self._stale, self._multi
+        if stale is not None and multi is not None:
+            for norm in stale:
+                values = multi.get(norm)
+                if values is not None:
+                    self._dict[norm] = ",".join(values)
+        self._stale = None
 
     def get_list(self, name: str) -> list[str]:
         """Return all values of ``name`` as a list (empty if absent)."""
@@ -174,11 +233,16 @@ class HTTPHeaders:
                 yield name, value
 
     def parse_line(self, line: str) -> None:
-        """Add one ``Name: value`` line. Continuation lines (obs-fold) are refused."""
+        """Add one ``Name: value`` line (a final CR is dropped).
+
+        Continuation lines (obs-fold), a line without a colon, a name that is not a token
+        and a value with a control character raise :class:`HTTPInputError`."""
+        if line.endswith("\r"):
+            line = line[:-1]
         if not line or line[0] in " \t":
             raise HTTPInputError(f"Invalid header line (obs-fold or empty): {line!r}")
         name, sep, value = line.partition(":")
-        if not sep or not name or name != name.rstrip():
+        if not sep:
             raise HTTPInputError(f"No colon in header line: {line!r}")
         self.add(name, value.strip(" \t"))
 
@@ -186,20 +250,27 @@ class HTTPHeaders:
     def parse(cls, headers: str) -> HTTPHeaders:
         """Parse a header block (lines separated by CRLF or LF) into an :class:`HTTPHeaders`.
 
-        Raises :class:`HTTPInputError` for a malformed line."""
+        Only LF ends a line (a CR must be followed by it; other Unicode line breaks are
+        data). Raises :class:`HTTPInputError` for a malformed line."""
         h = cls()
-        for line in headers.split("\n"):
-            line = line.rstrip("\r")
-            if line:
-                h.parse_line(line)
+        start, size = 0, len(headers)
+        while start < size:
+            end = headers.find("\n", start)
+            if end < 0:
+                end = size
+            if end > start and not (end == start + 1 and headers[start] == "\r"):
+                h.parse_line(headers[start:end])
+            start = end + 1
         return h
 
     # -- mapping API -------------------------------------------------------------------------
 
     def __getitem__(self, name: str) -> str:
+        if self._stale is not None:
+            self._refresh()
         return self._dict[_normalize_name(name)]
 
-    def __setitem__(self, name: str, value: str) -> None:
+    def __setitem__(self, name: str, value: Any) -> None:  # Any: str() of anything, as before
         norm = _normalize_name(name)
         self._dict[norm] = str(value)
         self._checked = False
@@ -225,6 +296,8 @@ class HTTPHeaders:
         if isinstance(other, HTTPHeaders):
             return sorted(self.get_all()) == sorted(other.get_all())
         if isinstance(other, Mapping):
+            if self._stale is not None:
+                self._refresh()
             return self._dict == {_normalize_name(k): v for k, v in other.items()}
         return NotImplemented
 
@@ -232,10 +305,14 @@ class HTTPHeaders:
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return the (comma-joined) value of ``name``, or ``default``."""
+        if self._stale is not None:
+            self._refresh()
         return self._dict.get(_normalize_name(name), default)
 
     def pop(self, name: str, *default: Any) -> Any:
         """Remove ``name`` and return its value (or ``default`` if given and absent)."""
+        if self._stale is not None:
+            self._refresh()
         norm = _normalize_name(name)
         if self._multi is not None:
             self._multi.pop(norm, None)
@@ -243,6 +320,8 @@ class HTTPHeaders:
 
     def setdefault(self, name: str, default: str) -> str:
         """Return the value of ``name``, setting it to ``default`` first if absent."""
+        if self._stale is not None:
+            self._refresh()
         norm = _normalize_name(name)
         if norm not in self._dict:
             self._checked = False
@@ -264,33 +343,68 @@ class HTTPHeaders:
 
     def values(self) -> Iterable[str]:
         """The (comma-joined) values, in insertion order."""
+        if self._stale is not None:
+            self._refresh()
         return self._dict.values()
 
     def items(self) -> Iterable[tuple[str, str]]:
         """``(name, comma-joined value)`` pairs; see :meth:`get_all` for one pair per value."""
+        if self._stale is not None:
+            self._refresh()
         return self._dict.items()
 
     def clear(self) -> None:
         """Remove every field."""
         self._dict.clear()
         self._multi = None
+        self._stale = None
 
     def copy(self) -> HTTPHeaders:
         """Return an independent copy."""
+        if self._stale is not None:
+            self._refresh()
         new = HTTPHeaders.__new__(HTTPHeaders)
         new._dict = dict(self._dict)
         new._multi = None if self._multi is None else {k: list(v) for k, v in self._multi.items()}
+        new._stale = None
         new._checked = self._checked
         return new
 
     def __copy__(self) -> HTTPHeaders:
         return self.copy()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> HTTPHeaders:
+        return self.copy()  # names and values are strings: a copy shares nothing mutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_headers, (list(self.get_all()),)
+
     def __str__(self) -> str:
         return "".join(f"{name}: {value}\r\n" for name, value in self.get_all())
 
     def __repr__(self) -> str:
+        if self._stale is not None:
+            self._refresh()
         return f"{self.__class__.__name__}({dict(self._dict)!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Body parsing configuration (the parsing itself is squall._forms)
+
+#: The process-wide default :class:`ParseBodyConfig` when this module was imported (Tornado's
+#: name); :func:`set_parse_body_config` replaces it, here and where the parsers read it.
+_DEFAULT_PARSE_BODY_CONFIG: ParseBodyConfig = default_parse_body_config()
+
+
+def set_parse_body_config(config: ParseBodyConfig) -> None:
+    """Set the process-wide default :class:`ParseBodyConfig` for request-body parsing.
+
+    It applies wherever no config is given: ``parse_body_arguments``, the query-string
+    field limit of :class:`HTTPServerRequest`, and applications without a
+    ``parse_body_config`` setting. A non-ParseBodyConfig raises TypeError."""
+    global _DEFAULT_PARSE_BODY_CONFIG
+    _set_default_config(config)
+    _DEFAULT_PARSE_BODY_CONFIG = config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +457,9 @@ _EMPTY_HEADERS: Final[Mapping[str, str]] = {}
 @mypyc_attr(allow_interpreted_subclasses=True)
 class HTTPServerRequest(Extensible):
     """A single HTTP request, as the server received it.
+
+    A query string with more fields than ``ParseUrlEncodedConfig.max_arguments`` (1000)
+    raises :class:`FormError` (an :class:`HTTPInputError`) here, as in Tornado.
 
     Attributes: ``method``, ``uri``, ``path``, ``query``, ``version``, ``headers``, ``body``
     (bytes, empty until read), ``remote_ip``, ``protocol`` (``http`` or ``https``), ``host``,
@@ -419,6 +536,9 @@ class HTTPServerRequest(Extensible):
         else:
             self.path = uri[:mark]
             self.query = uri[mark + 1 :]
+            # As in Tornado, a query with more fields than a urlencoded body may have is
+            # refused here (parsing it is superlinear in the number of fields).
+            check_query_fields(self.query)
         self._files = files
         self._start_time = time.time()
 
@@ -517,10 +637,11 @@ class HTTPServerRequest(Extensible):
         get = getattr(self.connection, "get_ssl_certificate", None)
         return None if get is None else get(binary_form)
 
-    def _parse_body(self, limits: FormLimits | None = None) -> None:
+    def _parse_body(self, config: ParseBodyConfig | None = None) -> None:
         """Parse a form body into ``body_arguments``/``files`` and merge into ``arguments``.
 
-        Raises :class:`FormError` for a malformed body (the framework answers 400)."""
+        ``config`` defaults to the process-wide :class:`ParseBodyConfig`. Raises
+        :class:`FormError` for a malformed body (the framework answers 400)."""
         body_arguments: dict[str, list[bytes]] = {}
         parse_body_arguments(
             self.headers.get("Content-Type", ""),
@@ -528,7 +649,7 @@ class HTTPServerRequest(Extensible):
             body_arguments,
             self.files,
             cast("Mapping[str, str]", self.headers),  # HTTPHeaders has the Mapping methods
-            limits,
+            config=config,
         )
         self._body_arguments = body_arguments
         self._arguments = None

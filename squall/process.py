@@ -18,18 +18,30 @@ loop, and creates a fresh one on first use.
 
 ``cpu_count()`` differs from Tornado's on purpose: it counts the *usable* CPUs (affinity mask
 and cgroup quota), not the machine's cores.
+
+``Subprocess`` (children a program starts for its own work, with ``PipeIOStream`` pipes and
+exit callbacks) lives apart from the fork supervisor, in ``squall._subprocess``.
 """
 
 from __future__ import annotations
 
 from squall import _loop
+from squall._subprocess import CalledProcessError, Subprocess
 from squall._supervisor import fork as _fork
 from squall._supervisor.fork import task_id
 from squall._supervisor.worker_guard import register_drain
 from squall.ioloop import IOLoop
 from squall.log import gen_log
 
-__all__ = ["cpu_count", "fork_processes", "note_autoreload", "register_drain", "task_id"]
+__all__ = [
+    "CalledProcessError",
+    "Subprocess",
+    "cpu_count",
+    "fork_processes",
+    "note_autoreload",
+    "register_drain",
+    "task_id",
+]
 
 _autoreload_noted = False
 _reload_requested = False

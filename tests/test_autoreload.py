@@ -352,3 +352,65 @@ def test_in_a_worker_of_the_managed_master_start_does_nothing(
     assert program.exit_code() == 0, program.output()
     assert "autoreload not started in child process 3: the supervisor reloads" in program.lines
     assert program.lines[-1] == "attached: 0"
+
+
+# A program that reloads itself once through the private _reload() (as Tornado's own tests and
+# some programs do), then exits: what each run saw shows how the re-exec rebuilt the process.
+RUN_TWICE = """
+import os, sys
+try:
+    import pkg
+    importable = "pkg importable"
+except ImportError:
+    importable = "pkg not importable"
+try:
+    import sibling
+    sibling_seen = "sibling importable"
+except ImportError:
+    sibling_seen = "sibling not importable"
+spec = getattr(sys.modules["__main__"], "__spec__", None)
+print(importable, sibling_seen, os.path.basename(sys.argv[0]), sys.argv[1:],
+      getattr(spec, "name", None), "wrapped" if "squall.autoreload" in sys.modules else "bare",
+      flush=True)
+if "RUN_TWICE_STARTED" in os.environ:
+    os._exit(0)
+os.environ["RUN_TWICE_STARTED"] = "1"
+import squall.autoreload
+squall.autoreload._reload()
+"""
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "wrapper"])
+@pytest.mark.parametrize(
+    ("target", "spec_name"),
+    [
+        (["-m", "pkg"], "pkg.__main__"),
+        (["pkg/__main__.py"], "None"),
+        (["pkg"], "__main__"),
+    ],
+    ids=["module", "file", "directory"],
+)
+def test_reload_re_execs_the_same_command_line_module_file_or_directory(
+    tmp_path: Path,
+    programs: Callable[..., Program],
+    wrapped: bool,
+    target: list[str],
+    spec_name: str,
+) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "__main__.py").write_text(RUN_TWICE)
+    (tmp_path / "pkg" / "sibling.py").write_text("")
+    wrapper = ["-m", "squall.autoreload"] if wrapped else []
+    program = programs([*wrapper, *target, "a1", "-m", "a2"], tmp_path, env_for("poll"))
+    assert program.exit_code() == 0, program.output()
+    mode = target[0] if len(target) == 1 else "-m"
+    # Plain python: -m puts the working directory first, a file or directory its own folder.
+    # The wrapper keeps the working directory (its own -m) and adds the script's folder.
+    pkg = "pkg importable" if wrapped or mode == "-m" else "pkg not importable"
+    sibling = "sibling not importable" if mode == "-m" else "sibling importable"
+    argv0 = {"-m": "__main__.py", "pkg/__main__.py": "__main__.py", "pkg": "pkg"}[mode]
+    line = (
+        f"{pkg} {sibling} {argv0} ['a1', '-m', 'a2'] {spec_name} {'wrapped' if wrapped else 'bare'}"
+    )
+    assert program.lines == [line, line], program.output()

@@ -1,24 +1,33 @@
-"""Tests for squall._forms: body parsing (urlencoded, multipart) and the httputil helpers."""
+"""Tests for squall._forms (body parsing: urlencoded, multipart, their limits) and the small
+httputil helpers of squall._httpfmt."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import logging
 import time
+from typing import Any
 
 import httpx
 import pytest
 
+from squall._delegates import HTTPInputError
 from squall._forms import (
     FormError,
-    FormLimits,
     HTTPFile,
-    format_timestamp,
+    ParseBodyConfig,
+    ParseMultipartConfig,
+    ParseUrlEncodedConfig,
+    default_parse_body_config,
     parse_body_arguments,
-    parse_cookie,
     parse_multipart_form_data,
     parse_urlencoded,
+    set_parse_body_config,
+)
+from squall._httpfmt import (
+    _encode_header,
+    _parse_header,
+    format_timestamp,
+    parse_cookie,
     qs_to_qsl,
     split_host_and_port,
     url_concat,
@@ -48,11 +57,17 @@ def parse(
     body: bytes,
     content_type: str = MULTIPART,
     headers: dict[str, str] | None = None,
-    limits: FormLimits | None = None,
+    limits: ParseMultipartConfig | ParseUrlEncodedConfig | None = None,
 ) -> tuple[Args, Files]:
     arguments: Args = {}
     files: Files = {}
-    parse_body_arguments(content_type, body, arguments, files, headers, limits)
+    if isinstance(limits, ParseMultipartConfig):
+        config = ParseBodyConfig(multipart=limits)
+    elif isinstance(limits, ParseUrlEncodedConfig):
+        config = ParseBodyConfig(urlencoded=limits)
+    else:
+        config = None
+    parse_body_arguments(content_type, body, arguments, files, headers, config=config)
     return arguments, files
 
 
@@ -91,10 +106,17 @@ def test_urlencoded_content_type_with_charset_and_other_case_is_parsed() -> None
 
 
 def test_urlencoded_too_many_fields_is_a_form_error() -> None:
-    limits = FormLimits(max_parts=3)
+    limits = ParseUrlEncodedConfig(max_arguments=3)
     assert parse(b"a=1&b=2&c=3", "application/x-www-form-urlencoded", limits=limits)[0]
-    with pytest.raises(FormError, match="Too many fields"):
+    with pytest.raises(FormError, match=r"Max number of fields exceeded .*\(limit 3\)"):
         parse(b"a=1&b=2&c=3&d=4", "application/x-www-form-urlencoded", limits=limits)
+
+
+def test_urlencoded_default_limit_is_1000_fields() -> None:
+    ctype = "application/x-www-form-urlencoded"
+    assert len(parse(b"&".join([b"a=1"] * 1000), ctype)[0]["a"]) == 1000
+    with pytest.raises(FormError, match="limit 1000"):
+        parse(b"&".join([b"a=1"] * 1001), ctype)
 
 
 def test_other_content_types_parse_nothing_and_raise_nothing() -> None:
@@ -180,22 +202,62 @@ def test_multipart_accepts_leading_crlf_and_ignores_epilogue() -> None:
     assert parse(body) == ({"a": [b"1"]}, {})
 
 
-def test_multipart_part_missing_name_is_skipped_with_warning(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    ("disposition", "message"),
+    [
+        ("form-data", "has no name"),
+        ('form-data; name=""', "has no name"),
+        ('attachment; name="x"', "is 'attachment', not form-data"),
+    ],
+)
+def test_multipart_part_without_a_form_data_name_is_a_form_error(
+    disposition: str, message: str
 ) -> None:
-    body = multipart(
-        part("form-data", b"no name"),
-        part('form-data; name=""', b"empty name"),
-        part('attachment; name="x"', b"not form-data"),
-        part('form-data; name="kept"', b"yes"),
-    )
-    with caplog.at_level(logging.WARNING, logger="squall.general"):
-        args, files = parse(body)
-    assert args == {"kept": [b"yes"]}
-    assert files == {}
-    skipped = [r for r in caplog.records if r.name == "squall.general"]
-    assert len(skipped) == 3
-    assert all("without a name" in r.getMessage() for r in skipped)
+    body = multipart(part(disposition, b"x"), part('form-data; name="kept"', b"yes"))
+    with pytest.raises(FormError, match=message):
+        parse(body)
+
+
+def test_multipart_part_without_headers_is_a_form_error() -> None:
+    body = f"--{BOUNDARY}\r\n\r\nvalue\r\n--{BOUNDARY}--\r\n".encode()
+    with pytest.raises(FormError, match="has no Content-Disposition"):
+        parse(body)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x08", "\x1f", "\x7f", "\r"])
+def test_multipart_control_character_in_a_part_header_is_a_form_error(char: str) -> None:
+    body = multipart(part(f'form-data; name="f"; filename="a{char}b.txt"', b"x"))
+    with pytest.raises(FormError, match="Invalid header value"):
+        parse(body)
+
+
+def test_multipart_tab_and_non_ascii_in_a_part_header_are_kept() -> None:
+    body = multipart(part('form-data; name="f"; filename="a\tb é.txt"', b"x"))
+    assert parse(body)[1]["f"][0].filename == "a\tb é.txt"
+
+
+def test_multipart_empty_part_whose_delimiter_lacks_its_crlf_is_accepted() -> None:
+    # Strictly the CRLF before "--boundary" is the delimiter's; Tornado accepts it missing
+    # after an empty part, and so does squall. A body ending in CRLF keeps that CRLF.
+    body = (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="empty"\r\n\r\n'
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="crlf"\r\n\r\n'
+        "\r\n\r\n"
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="f"; filename="e.txt"\r\n\r\n'
+        f"--{BOUNDARY}--\r\n"
+    ).encode()
+    args, files = parse(body)
+    assert args == {"empty": [b""], "crlf": [b"\r\n"]}
+    assert files == {"f": [HTTPFile("e.txt", b"", "application/unknown")]}
+
+
+def test_multipart_parsing_can_be_disabled() -> None:
+    body = multipart(part('form-data; name="a"', b"1"))
+    with pytest.raises(FormError, match="multipart/form-data parsing is disabled"):
+        parse(body, limits=ParseMultipartConfig(enabled=False))
 
 
 def test_multipart_empty_filename_is_a_plain_value_like_tornado() -> None:
@@ -270,16 +332,23 @@ def test_multipart_part_without_header_block_is_a_form_error() -> None:
 
 
 def test_multipart_too_many_parts_is_a_form_error() -> None:
-    limits = FormLimits(max_parts=2)
+    limits = ParseMultipartConfig(max_parts=2)
     two = multipart(*(part(f'form-data; name="f{i}"', b"x") for i in range(2)))
     assert len(parse(two, limits=limits)[0]) == 2
     three = multipart(*(part(f'form-data; name="f{i}"', b"x") for i in range(3)))
-    with pytest.raises(FormError, match=r"Too many parts in multipart/form-data \(limit 2\)"):
+    with pytest.raises(FormError, match=r"has too many parts \(limit 2\)"):
         parse(three, limits=limits)
 
 
+def test_multipart_default_limit_is_100_parts() -> None:
+    hundred = multipart(*(part(f'form-data; name="f{i}"', b"x") for i in range(100)))
+    assert len(parse(hundred)[0]) == 100
+    with pytest.raises(FormError, match="limit 100"):
+        parse(multipart(*(part('form-data; name="f"', b"x") for _ in range(101))))
+
+
 def test_multipart_oversize_field_is_a_form_error_but_files_are_not_limited_by_it() -> None:
-    limits = FormLimits(max_field_size=8)
+    limits = ParseMultipartConfig(max_field_size=8)
     assert parse(multipart(part('form-data; name="a"', b"12345678")), limits=limits)[0]
     with pytest.raises(FormError, match="field 'a' exceeds 8 bytes"):
         parse(multipart(part('form-data; name="a"', b"123456789")), limits=limits)
@@ -288,16 +357,26 @@ def test_multipart_oversize_field_is_a_form_error_but_files_are_not_limited_by_i
 
 
 def test_multipart_max_file_size_limits_files() -> None:
-    limits = FormLimits(max_file_size=4)
+    limits = ParseMultipartConfig(max_file_size=4)
     with pytest.raises(FormError, match="file 'f' exceeds 4 bytes"):
         parse(multipart(part('form-data; name="f"; filename="f"', b"12345")), limits=limits)
 
 
 def test_multipart_oversize_part_headers_are_a_form_error() -> None:
-    limits = FormLimits(max_header_size=100)
-    long_name = "n" * 120
-    with pytest.raises(FormError, match="part headers exceed 100 bytes"):
-        parse(multipart(part(f'form-data; name="{long_name}"', b"x")), limits=limits)
+    limits = ParseMultipartConfig(max_part_header_size=100)
+    name = "n" * 40  # the header line is 78 bytes with its CRLF
+    assert parse(multipart(part(f'form-data; name="{name}"', b"x")), limits=limits)[0]
+    two_lines = part(f'form-data; name="{name}"', b"x", "Content-Type: text/plain")
+    with pytest.raises(FormError, match=r"part header too large \(limit 100 bytes\)"):
+        parse(multipart(two_lines), limits=limits)
+
+
+def test_multipart_default_part_header_limit_is_10240_bytes() -> None:
+    # One header line longer than python-multipart's own default (4224 bytes) is accepted.
+    name = "n" * 10_000
+    assert parse(multipart(part(f'form-data; name="{name}"', b"x")))[0] == {name: [b"x"]}
+    with pytest.raises(FormError, match="header too large"):
+        parse(multipart(part(f'form-data; name="{name}{name}"', b"x")))
 
 
 def test_multipart_default_limits_reject_an_oversize_field() -> None:
@@ -314,7 +393,7 @@ def test_multipart_non_utf8_part_header_is_a_form_error() -> None:
         parse(body)
 
 
-# ---------- HTTPFile / FormLimits ----------
+# ---------- HTTPFile / ParseBodyConfig ----------
 
 
 def test_httpfile_supports_attribute_and_item_access() -> None:
@@ -329,20 +408,59 @@ def test_httpfile_supports_attribute_and_item_access() -> None:
     assert HTTPFile("a", b"").content_type == "application/unknown"
 
 
-def test_form_limits_are_frozen_and_validated() -> None:
-    limits = FormLimits()
-    assert (limits.max_parts, limits.max_field_size, limits.max_file_size) == (1000, 1 << 20, None)
-    assert limits.max_header_size == 16 * 1024
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        limits.max_parts = 5  # type: ignore[misc]
-    with pytest.raises(ValueError, match="FormLimits.max_parts must be a positive int, got 0"):
-        FormLimits(max_parts=0)
-    with pytest.raises(ValueError, match="max_file_size"):
-        FormLimits(max_file_size=-1)
+def test_parse_body_config_defaults_are_tornados() -> None:
+    config = ParseBodyConfig()
+    assert config.urlencoded.max_arguments == 1000
+    multipart_config = config.multipart
+    assert (multipart_config.enabled, multipart_config.max_parts) == (True, 100)
+    assert multipart_config.max_part_header_size == 10240
+    assert (multipart_config.max_field_size, multipart_config.max_file_size) == (1 << 20, None)
+    assert ParseMultipartConfig(True, 5, 64).max_parts == 5  # Tornado's positional order
 
 
-def test_form_error_is_a_value_error() -> None:
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ParseMultipartConfig(max_parts=-1), "max_parts must be an int >= 0, got -1"),
+        (lambda: ParseMultipartConfig(max_part_header_size="1"), "max_part_header_size"),
+        (lambda: ParseMultipartConfig(max_file_size=-1), "max_file_size"),
+        (lambda: ParseUrlEncodedConfig(max_arguments=None), "max_arguments"),
+    ],
+)
+def test_parse_body_config_refuses_bad_limits(make: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_set_parse_body_config_changes_the_default_everywhere() -> None:
+    before = default_parse_body_config()
+    body = multipart(part('form-data; name="a"', b"1"))
+    try:
+        set_parse_body_config(ParseBodyConfig(multipart=ParseMultipartConfig(enabled=False)))
+        with pytest.raises(FormError, match="disabled"):
+            parse(body)
+        assert parse(b"a=1", "application/x-www-form-urlencoded")[0] == {"a": [b"1"]}
+    finally:
+        set_parse_body_config(before)
+    assert parse(body)[0] == {"a": [b"1"]}
+    with pytest.raises(TypeError, match="needs a ParseBodyConfig"):
+        set_parse_body_config(ParseMultipartConfig())  # type: ignore[arg-type]
+
+
+def test_form_error_is_an_http_input_error_and_a_value_error() -> None:
+    assert issubclass(FormError, HTTPInputError)
     assert issubclass(FormError, ValueError)
+    assert FormError("x").status_code == 400
+
+
+def test_parse_header_splits_value_and_parameters() -> None:
+    assert _parse_header('Form-Data; NAME="a;b"; flag=x') == (
+        "Form-Data",
+        {"name": "a;b", "flag": "x"},
+    )
+    assert _parse_header("text/html") == ("text/html", {})
+    assert _parse_header("") == ("", {})
+    assert _encode_header("form-data", {"name": "x", "b": None}) == "form-data; b; name=x"
 
 
 # ---------- split_host_and_port / qs_to_qsl ----------

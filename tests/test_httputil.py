@@ -98,6 +98,66 @@ def test_parse_refuses_obs_fold_and_missing_colon() -> None:
         HTTPHeaders.parse("no colon here\r\n")
 
 
+@pytest.mark.parametrize("code", [*range(0x09), *range(0x0A, 0x20), 0x7F])
+def test_parse_and_add_refuse_control_characters_in_values(code: int) -> None:
+    with pytest.raises(HTTPInputError):  # for LF: a second line without a colon
+        HTTPHeaders.parse(f"Foo: bar{chr(code)}baz\r\n")
+    with pytest.raises(HTTPInputError, match="Invalid header value"):
+        HTTPHeaders().add("Foo", f"bar{chr(code)}baz")
+
+
+def test_parse_keeps_tab_obs_text_and_unicode_line_breaks_in_values() -> None:
+    for char in ("\t", "\x80", "\xa0", "\x85", "\u2028"):
+        h = HTTPHeaders.parse(f"Foo: bar{char}baz\r\nX: y\n")
+        assert list(h.get_all()) == [("Foo", f"bar{char}baz"), ("X", "y")]
+
+
+def test_parse_refuses_a_bare_cr_line_end() -> None:
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders.parse("A: a\r\nB: b\rC: c\r\n")
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders.parse("A: a\r\r\n")
+
+
+@pytest.mark.parametrize("name", ["", "foo bar", "foo\tbar", "foo\nbar", "foo\x00", " foo", "é"])
+def test_add_refuses_a_name_that_is_not_a_token(name: str) -> None:
+    with pytest.raises(HTTPInputError, match="Invalid header name"):
+        HTTPHeaders().add(name, "bar")
+
+
+def test_many_adds_of_one_name_stay_exact_through_every_reader() -> None:
+    # Past a few values add() stops rebuilding the joined value (linear cost); every reader
+    # must still see all of them.
+    h = HTTPHeaders()
+    values = [str(i) for i in range(50)]
+    for value in values:
+        h.add("X-N", value)
+    joined = ",".join(values)
+    assert h.get_list("X-N") == values
+    assert h["x-n"] == joined
+    assert h.get("X-N") == joined
+    assert dict(h.items()) == {"X-N": joined}
+    assert list(h.values()) == [joined]
+    assert h == {"X-N": joined}
+    assert h.copy()["X-N"] == joined
+    h.add("X-N", "50")
+    assert h.pop("X-N") == joined + ",50"
+    assert "X-N" not in h and h.get_list("X-N") == []
+
+
+def test_copy_deepcopy_and_pickle_keep_every_value() -> None:
+    import pickle
+
+    h = HTTPHeaders()
+    for name, value in [("A", "1"), ("A", "2"), ("B", "c")]:
+        h.add(name, value)
+    for other in (h.copy(), copy.copy(h), copy.deepcopy(h), pickle.loads(pickle.dumps(h))):
+        assert other is not h
+        assert sorted(other.get_all()) == [("A", "1"), ("A", "2"), ("B", "c")]
+        other.add("A", "3")
+        assert h.get_list("A") == ["1", "2"]
+
+
 def test_copy_is_independent() -> None:
     h = HTTPHeaders()
     h.add("A", "1")
@@ -200,6 +260,13 @@ def test_parse_body_merges_form_arguments() -> None:
     req._parse_body()
     assert req.body_arguments == {"a": [b"b"], "c": [b"d"]}
     assert req.arguments == {"a": [b"q", b"b"], "c": [b"d"]}
+
+
+def test_request_refuses_a_query_with_more_fields_than_the_urlencoded_limit() -> None:
+    within = "/?" + "&".join(f"a={i}" for i in range(1000))
+    assert len(HTTPServerRequest("GET", within).arguments["a"]) == 1000
+    with pytest.raises(HTTPInputError, match="Max number of fields exceeded"):
+        HTTPServerRequest("GET", within + "&a=x")
 
 
 def test_request_time_grows_until_finish() -> None:

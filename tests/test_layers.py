@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent / "squall"
 LEAVES = {
     "squall._types",
     "squall._util",
+    "squall._httpfmt",
     "squall._malloc",
     "squall._compiled",
     "squall.escape",
@@ -38,6 +39,7 @@ LEAVES = {
 ALLOWED: dict[str, set[str]] = {
     "squall._types": set(),
     "squall._util": set(),
+    "squall._httpfmt": set(),
     "squall._malloc": set(),
     "squall._compiled": set(),
     "squall._delegates": {"squall._types"},
@@ -45,16 +47,20 @@ ALLOWED: dict[str, set[str]] = {
     "squall.log": set(),
     "squall.util": set(),
     "squall._loop": {"squall.log"},
+    "squall._loop_hook": set(),  # imports squall._loop lazily, once asyncio is there
     "squall._stack_context": {"squall.log"},
-    "squall._forms": LEAVES,
+    "squall._forms": LEAVES | {"squall._delegates"},  # HTTPInputError, a plain class
     "squall.httputil": LEAVES | {"squall._forms", "squall._delegates"},
     "squall._net": {"squall.log"},
     "squall._http1*": LEAVES | {"squall.httputil", "squall._http1*"},
-    "squall._server": LEAVES | {"squall.httputil", "squall._http1*", "squall._net"},
+    "squall._server": LEAVES
+    | {"squall.httputil", "squall._http1*", "squall._net", "squall._proxyproto"},
+    "squall._proxyproto": LEAVES | {"squall._http1.context"},
     "squall._ws*": LEAVES | {"squall._ws*"},
     # Rendering sits below the handler and knows nothing of it (see WEB_RENDERING).
     "squall._web.templates": {"squall.escape", "squall.template", "squall.httputil"},
     "squall._web.uimodules": {"squall.escape", "squall.template", "squall.httputil"},
+    "squall._web.jinja": {"squall.escape", "squall.template", "squall.httputil"},
     # Only the WebSocket handler may reach the WebSocket protocol.
     "squall._web.websocket": LEAVES
     | {"squall.httputil", "squall._forms", "squall._web*", "squall._stack_context", "squall._ws*"},
@@ -100,6 +106,19 @@ ALLOWED: dict[str, set[str]] = {
     "squall._streams.pollguard": set(),
     "squall._streams*": LEAVES
     | {"squall._streams*", "squall._net", "squall._loop", "squall.ioloop", "squall.concurrent"},
+    # Subprocess: child processes with stream pipes, apart from the fork supervisor.
+    "squall._subprocess": LEAVES | {"squall._streams*", "squall.ioloop"},
+    # HTTP/1.1 over a stream (squall.http1connection): the stream layer and the contract,
+    # never the server's own protocol layer.
+    "squall._h1stream*": LEAVES
+    | {"squall._h1stream*", "squall.httputil", "squall._streams*", "squall.gen"}
+    | {"squall.ioloop", "squall.concurrent"},
+    # The HTTP client sits on top of the streams: tcpclient and http1connection's package.
+    "squall._client*": LEAVES
+    | {"squall._client*", "squall._h1stream*", "squall._streams*", "squall.httputil"}
+    | {"squall._net", "squall.ioloop", "squall.concurrent", "squall.tcpclient", "squall"},
+    # Tornado's routing names; the implementation is the web layer's (web imports it too).
+    "squall.routing": {"squall._web.matchers", "squall._web.rules"},
     # squall.auth's implementation sits on top, beside httpclient: handlers and the client.
     "squall._auth*": LEAVES
     | {"squall._auth*", "squall.httputil", "squall.httpclient", "squall.web"},
@@ -107,6 +126,8 @@ ALLOWED: dict[str, set[str]] = {
     "squall._template*": LEAVES | {"squall._template*"},
     "squall.template": LEAVES | {"squall._template*"},
     "squall._locale_data": set(),
+    # The pieces of the squall command sit on top, beside squall.cli.
+    "squall._cli*": {"squall*"},
     "squall.locale": LEAVES | {"squall._locale_data"},
 }
 
@@ -123,6 +144,8 @@ TOP = {
     "squall.websocket",
     "squall.testing",
     "squall.httpclient",
+    "squall.simple_httpclient",
+    "squall.http1connection",
     "squall.auth",
     "squall.pytest_plugin",
     "squall.cli",
@@ -226,8 +249,11 @@ WEB_ORDER = (
     "squall._web.arguments",
     "squall._web.xsrf",
     "squall._web.transforms",
+    "squall._web.matchers",
     "squall._web.routing",
+    "squall._web.rules",
     # Rendering: below the handler, which calls it (imports: WEB_RENDERING).
+    "squall._web.jinja",
     "squall._web.templates",
     "squall._web.uimodules",
     "squall._web.render_assets",
@@ -245,7 +271,12 @@ WEB_ORDER = (
 WEB_UPWARD: dict[tuple[str, str], str] = {}
 
 #: Rendering modules import only these (no handler, no application: they get what they need).
-WEB_RENDERING = {"squall._web.templates", "squall._web.uimodules", "squall._web.render_assets"}
+WEB_RENDERING = {
+    "squall._web.jinja",
+    "squall._web.templates",
+    "squall._web.uimodules",
+    "squall._web.render_assets",
+}
 RENDERING_MAY_IMPORT = {"squall", "squall.escape", "squall.template", "squall.httputil"}
 
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _demo_command() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"pip install -e \. && (python examples/\S+\.py[^\n`]*)", text)
+    match = re.search(r"pip install \. && (python examples/\S+\.py[^\n`]*)", text)
     assert match, "README.md no longer shows the demo command"
     return shlex.split(match.group(1))
 

@@ -178,8 +178,10 @@ class HTTPSTestCaseTest(testing.AsyncHTTPSTestCase):
         assert response.body == b"secret"
 
     def test_server_really_speaks_tls(self) -> None:
-        plain = self.fetch(f"http://127.0.0.1:{self.get_http_port()}/")
-        assert plain.code == 599
+        # A plain-HTTP request gets no HTTP answer: the fetch fails with code 599.
+        with pytest.raises(HTTPClientError) as failure:
+            self.fetch(f"http://127.0.0.1:{self.get_http_port()}/")
+        assert failure.value.code == 599
 
 
 # ---- failures a test case must report ------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from squall._http1.context import TrustedProxies
 from squall.httputil import HTTPInputError
 
 __all__ = ["HTTP1Params", "RequestRejected"]
@@ -41,6 +42,7 @@ class HTTP1Params:
     no_keep_alive: bool = False
     xheaders: bool = False
     trusted_downstream: frozenset[str] = field(default_factory=frozenset)
+    forwarded_allow_ips: TrustedProxies | None = None  # None: context.default_trust()
     protocol: str | None = None
     decompress: bool = False
     chunk_size: int = 64 * KiB

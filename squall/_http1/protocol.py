@@ -344,7 +344,7 @@ class HTTP1Protocol(ExchangeOwner):
         headers = ex.headers = headers_from_raw(ex.raw_headers)
         params = self.params
         if params.xheaders:
-            self.context.apply_xheaders(headers, params.trusted_downstream)
+            self.context.apply_xheaders(headers, params)  # trust rules: context.py
         # tuple.__new__ skips the NamedTuple's Python-level __new__ (this runs per request).
         start_line = _new_start_line(
             _RequestStartLine, (ex.method, ex.url.decode("latin-1"), ex.version)

@@ -320,6 +320,8 @@ class BaseIOStream:
         """Complete the new read from the buffer, else from what the descriptor has right now,
         else start watching for more. Errors of the descriptor are raised to the caller."""
         if (self._read_buffer or self._read_kind in _EMPTY_OK) and self._satisfy():
+            if not self._read_buffer and not self._watch_read and not self._closed:
+                self._update_watch()  # idle and empty again: watch for the peer closing (rule 3)
             return
         if self._closed:
             self._reset_read()

@@ -7,7 +7,8 @@ Each message is one JSON object on one line, ``{"t": KIND, ...fields}``. On Linu
 the frame boundary and a partial send keeps its tail for the next flush. Both ends are
 non-blocking: the master reads them from its selector, the worker from its event loop.
 
-Worker -> master: ``ready``, ``hb`` (heartbeat: ``lag``, ``inflight``, ``served``, and the
+Worker -> master: ``ready``, ``boot_error`` (``text``: why the app could not start), ``hb``
+(heartbeat: ``lag``, ``inflight``, ``served``, ``st`` (status classes), ``idle``, and the
 request-duration histogram ``hist``/``hsum``: absolute values for the process, see
 ``metrics.WorkerStats``), ``recycle`` (``reason``), ``bye`` (``code`` and the final counters).
 Master -> worker: ``drain`` (``timeout`` seconds, ``phase`` "announce" or "final") and
@@ -28,6 +29,7 @@ from typing import Any
 from squall.log import gen_log
 
 __all__ = [
+    "BOOT_ERROR",
     "BYE",
     "DRAIN",
     "HEARTBEAT",
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 READY = "ready"
+BOOT_ERROR = "boot_error"
 HEARTBEAT = "hb"
 RECYCLE = "recycle"
 BYE = "bye"

@@ -42,12 +42,12 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, NoReturn
 
-from squall._supervisor import ipc, metrics
+from squall._supervisor import ipc, metrics, status
 from squall._supervisor.common import (
     RestartBackoff,
     SignalWakeup,
@@ -59,6 +59,7 @@ from squall._supervisor.common import (
 )
 from squall._supervisor.filewatch import TreeWatch
 from squall._supervisor.rollout import Replacements
+from squall._supervisor.scoreboard import Scoreboard
 from squall._supervisor.slots import Child, Slot
 from squall.log import gen_log
 
@@ -131,6 +132,9 @@ class Master:
     binds its own). The master closes them when it starts draining. ``loop_factory`` makes
     each worker's event loop. ``metrics_socket``, a listening TCP socket, turns on the
     Prometheus endpoint (``GET /metrics``, served from the master's loop; closed at exit).
+    ``on_ready`` is called once, when the first generation is serving (the listeners are
+    announced then, never before the app has loaded). The metrics bind also answers
+    ``/livez``, ``/readyz`` and the status page (``status.py``), titled ``description``.
     :meth:`run` returns the exit code: 0 after a clean shutdown, 1 if a worker had to be killed
     at the deadline, 3 when workers cannot boot."""
 
@@ -143,6 +147,8 @@ class Master:
         inherit: bool = True,
         loop_factory: LoopFactory,
         metrics_socket: socket.socket | None = None,
+        on_ready: Callable[[], object] | None = None,
+        description: str = "",
     ) -> None:
         if sys.platform == "win32":
             raise NotImplementedError(
@@ -179,6 +185,11 @@ class Master:
         self._watcher: TreeWatch | None = None
         self._metrics_socket = metrics_socket
         self._metrics_server: metrics.MetricsServer | None = None
+        self._when_ready = on_ready
+        self._description = description
+        self._started = time.monotonic()
+        self._events = status.EventLog()
+        self._boot_errors: dict[str, int] = {}  # report -> workers that sent it
         jitter = config.max_requests_jitter
         self._jitter = config.max_requests // 10 if jitter is None else jitter
 
@@ -240,9 +251,11 @@ class Master:
         self._signals.install()
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._signals.fileno, selectors.EVENT_READ, None)
+        gen_log.addHandler(self._events)
         if self._metrics_socket is not None:
+            routes = status.routes(self._snapshot, self._serving_count, lambda: True)
             self._metrics_server = metrics.MetricsServer(
-                self._metrics_socket, self._sel, self._render_metrics
+                self._metrics_socket, self._sel, self._render_metrics, routes
             )
         if self._config.reload_dirs:
             self._watcher = TreeWatch(self._config.reload_dirs, self._config.reload_interval)
@@ -259,6 +272,7 @@ class Master:
             self._metrics_socket.close()
         if self._sel is not None:
             self._sel.close()
+        gen_log.removeHandler(self._events)
         self._signals.restore()
         if self._watcher is not None:
             self._watcher.close()
@@ -278,13 +292,14 @@ class Master:
         limit = self._config.max_requests
         if limit:
             limit += random.randint(0, self._jitter)  # spreading load, not security
+        board = Scoreboard()
         flush_std_streams()  # or the child would write the buffered text a second time
         pid = os.fork()
         if pid == 0:
-            self._child_main(master_end, worker_end, index, generation, limit)
+            self._child_main(master_end, worker_end, index, generation, limit, board)
         worker_end.close()
         now = time.monotonic()
-        child = Child(pid, index, generation, master_end, started=now, last_beat=now)
+        child = Child(pid, index, generation, master_end, started=now, last_beat=now, board=board)
         self._children[pid] = child
         assert self._sel is not None
         self._sel.register(master_end.sock, selectors.EVENT_READ, child)
@@ -298,13 +313,17 @@ class Master:
         index: int,
         generation: int,
         limit: int,
+        board: Scoreboard,
     ) -> NoReturn:
         code = 70  # EX_SOFTWARE: the supervisor itself failed in the child
         try:
             self._signals.restore(defaults=True)  # the worker installs its own handlers
+            gen_log.removeHandler(self._events)
             master_end.close()
             for other in self._children.values():
                 other.channel.close()
+                if other.board is not None:
+                    other.board.close()
             if self._metrics_server is not None:
                 self._metrics_server.close_after_fork()
             elif self._metrics_socket is not None:
@@ -326,6 +345,7 @@ class Master:
                 graceful_timeout=self._config.graceful_timeout,
                 max_requests=limit,
                 loop_factory=self._loop_factory,
+                board=board,
             )
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
@@ -358,6 +378,12 @@ class Master:
         if delay:
             gen_log.info("Restarting slot %d in %.1f s", slot.index, delay)
 
+    def restarted(self, slot: Slot, cause: str) -> None:
+        """Count a replacement worker forked for ``slot`` because of ``cause``."""
+        self.metrics.restarted(cause)
+        slot.restarts += 1
+        slot.last_cause = cause
+
     def count_boot_failure(self) -> bool:
         """Count a boot failure; True when the master gives up (and starts stopping, exit 3)."""
         self.boot_failures += 1
@@ -386,22 +412,42 @@ class Master:
                 child.last_beat = now
                 child.stats.update(message)
                 child.lags.append(child.stats.lag)
+                status.observe_rate(child, now)
             elif kind == ipc.RECYCLE:
                 self._changes.request_recycle(child)
             elif kind == ipc.BYE:
                 child.stats.update(message)  # the final counts
+            elif kind == ipc.BOOT_ERROR:
+                self._on_boot_error(child, str(message.get("text", "")))
         if child.channel.eof and self._sel is not None:
             self._sel.unregister(child.channel.sock)  # reaped soon; stop polling the EOF
+
+    def _on_boot_error(self, child: Child, text: str) -> None:
+        child.boot_error = True
+        seen = self._boot_errors.get(text, 0)
+        self._boot_errors[text] = seen + 1
+        if seen:
+            gen_log.debug(
+                "Worker %d (slot %d) cannot boot either, the same way", child.pid, child.slot
+            )
+            return
+        gen_log.error(
+            "Worker %d (slot %d, generation %d) cannot boot: %s",
+            child.pid, child.slot, child.generation, text,
+        )  # fmt: skip
 
     def _on_ready(self, child: Child, now: float) -> None:
         child.ready_at = child.last_beat = now
         self.boot_failures = 0
+        self._boot_errors.clear()
         gen_log.info(
             "Worker %d ready (slot %d, generation %d)", child.pid, child.slot, child.generation
         )
         slots = self.slots.values()
         if not self.booted and all(s.current and s.current.ready_at for s in slots):
             self.booted = True
+            if self._when_ready is not None:
+                self._when_ready()
             gen_log.info("Ready: %d worker(s) serving", len(self.slots))
             sd_notify("READY=1")
 
@@ -418,6 +464,8 @@ class Master:
                 if self._sel is not None and not child.channel.eof:
                     self._sel.unregister(child.channel.sock)
             child.channel.close()
+            if child.board is not None:
+                child.board.close()
             self.metrics.retire(child.stats)  # totals keep its requests
             self._on_exit(child, status)
 
@@ -436,7 +484,8 @@ class Master:
             return
         slot.respawn_cause = "timeout" if child.timed_out else "crash"
         if child.ready_at is None:
-            gen_log.error(
+            log = gen_log.info if child.boot_error else gen_log.error  # reported already
+            log(
                 "Worker %d (slot %d, generation %d) failed to boot: %s",
                 child.pid, child.slot, child.generation, how,
             )  # fmt: skip
@@ -468,7 +517,7 @@ class Master:
                     slot.respawn_at = None
                     if slot.current is None and slot.incoming is None:
                         slot.current = self.spawn(slot.index, self.generation)
-                        self.metrics.restarted(slot.respawn_cause)
+                        self.restarted(slot, slot.respawn_cause)
             self._changes.advance(now)
             if self._watcher is not None and now >= self._watcher.next_poll:
                 changed = self._watcher.changed()
@@ -507,10 +556,12 @@ class Master:
             and now - child.last_beat > ipc.HEARTBEAT_INTERVAL + cfg.worker_timeout
         ):
             # The heartbeat due 1 s after the last one is later than worker_timeout.
+            running = child.board.running() if child.board is not None else None
             gen_log.error(
                 "WORKER TIMEOUT: worker %d (slot %d) sent no heartbeat for %.1f s, so its event "
-                "loop is blocked (recent loop lags: %s). Its stacks follow; then SIGKILL.",
+                "loop is blocked (%s; recent loop lags: %s). Its stacks follow; then SIGKILL.",
                 child.pid, child.slot, now - child.last_beat,
+                f"request {running.describe()}" if running else "no request in flight",
                 ", ".join(f"{lag:.3f} s" for lag in child.lags) or "none",
             )  # fmt: skip
             child.timed_out = True
@@ -611,13 +662,36 @@ class Master:
             except OSError as exc:
                 gen_log.warning("Could not remove %s: %s", path, exc)
 
+    def _serving_count(self) -> int:
+        """Workers a load balancer may send to: none once a shutdown started."""
+        return self._ready_count() if self._state is _State.RUNNING else 0
+
     def _ready_count(self) -> int:
         return sum(1 for c in self._children.values() if c.ready_at and not c.draining)
 
     def _render_metrics(self) -> str:
+        now = time.monotonic()
         children = sorted(self._children.values(), key=lambda c: (c.slot, c.started))
         series = [(c.slot, c.generation, c.pid, c.stats) for c in children]
-        return self.metrics.render(series, self._ready_count())
+        ages: dict[int, tuple[float, float | None]] = {}
+        for child in children:
+            idle = child.stats.idle
+            last = None if idle < 0 else idle + now - child.last_beat
+            ages[child.pid] = (round(now - child.last_beat, 3), last)
+        return self.metrics.render(series, self._ready_count(), ages)
+
+    def _snapshot(self) -> status.Snapshot:
+        return status.Snapshot(
+            description=self._description,
+            master_pid=self._pid,
+            started=self._started,
+            state=self._state.value,
+            generation=self.generation,
+            slots=list(self.slots.values()),
+            children=list(self._children.values()),
+            metrics=self.metrics,
+            events=list(self._events.events),
+        )
 
     def _report_status(self) -> None:
         ready = self._ready_count()

@@ -90,23 +90,45 @@ class Histogram:
             self.total = float(total)
 
 
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
 @dataclass(eq=False, slots=True)
 class WorkerStats:
-    """One worker process's counters: its own side, or the master's copy of them."""
+    """One worker process's counters: its own side, or the master's copy of them.
+
+    ``statuses`` counts responses by status class (1xx..5xx). ``idle`` is, in a message, the
+    seconds since the worker's last request ended (-1: none yet); ``last_request`` is the
+    worker's own monotonic time of that end (its side only)."""
 
     served: int = 0
     inflight: int = 0
     lag: float = 0.0
     latency: Histogram = field(default_factory=Histogram)
+    statuses: list[int] = field(default_factory=lambda: [0] * len(STATUS_CLASSES))
+    idle: float = -1.0
+    last_request: float = 0.0
 
-    def fields(self) -> dict[str, Any]:
-        """The counters as message fields (``hb`` and ``bye``)."""
+    def count_status(self, status: int) -> None:
+        """Count one response of ``status`` in its class (codes outside 100..599 are not)."""
+        index = status // 100 - 1
+        if 0 <= index < len(STATUS_CLASSES):
+            self.statuses[index] += 1
+
+    def fields(self, now: float | None = None) -> dict[str, Any]:
+        """The counters as message fields (``hb`` and ``bye``); ``now`` is the worker's
+        monotonic clock, for ``idle``."""
+        idle = -1.0
+        if self.last_request and now is not None:
+            idle = round(max(0.0, now - self.last_request), 3)
         return {
             "lag": round(self.lag, 4),
             "inflight": self.inflight,
             "served": self.served,
             "hist": list(self.latency.counts),
             "hsum": round(self.latency.total, 6),
+            "st": list(self.statuses),
+            "idle": idle,
         }
 
     def update(self, message: Mapping[str, Any]) -> None:
@@ -121,6 +143,16 @@ class WorkerStats:
         if isinstance(lag, int | float) and math.isfinite(lag) and lag >= 0:
             self.lag = float(lag)
         self.latency.load(message.get("hist"), message.get("hsum"))
+        statuses = message.get("st")
+        if (
+            isinstance(statuses, list)
+            and len(statuses) == len(self.statuses)
+            and all(type(n) is int and n >= 0 for n in statuses)
+        ):
+            self.statuses = [max(a, b) for a, b in zip(self.statuses, statuses, strict=True)]
+        idle = message.get("idle")
+        if isinstance(idle, int | float) and math.isfinite(idle):
+            self.idle = float(idle)
 
 
 # (slot, generation, pid, counters) of one live worker process
@@ -133,6 +165,7 @@ class MasterMetrics:
     def __init__(self) -> None:
         self.retired_served = 0
         self.retired_latency = Histogram()
+        self.retired_statuses = [0] * len(STATUS_CLASSES)
         self.restarts = dict.fromkeys(CAUSES, 0)
         self.reload_failures = 0
 
@@ -140,14 +173,26 @@ class MasterMetrics:
         """Fold the final counters of a reaped worker into the totals."""
         self.retired_served += stats.served
         self.retired_latency.add(stats.latency)
+        self.retired_statuses = [
+            a + b for a, b in zip(self.retired_statuses, stats.statuses, strict=True)
+        ]
 
     def restarted(self, cause: str) -> None:
         """Count one replacement worker forked because of ``cause`` (one of ``CAUSES``)."""
         self.restarts[cause] = self.restarts.get(cause, 0) + 1
 
-    def render(self, workers: Iterable[WorkerSeries], ready: int) -> str:
-        """The Prometheus text exposition (format 0.0.4) of every series."""
+    def render(
+        self,
+        workers: Iterable[WorkerSeries],
+        ready: int,
+        ages: Mapping[int, tuple[float, float | None]] | None = None,
+    ) -> str:
+        """The Prometheus text exposition (format 0.0.4) of every series.
+
+        ``ages`` maps a worker's pid to (seconds since its last heartbeat, seconds since its
+        last request ended, None before its first)."""
         live = list(workers)
+        ages = ages or {}
         lines: list[str] = []
 
         def family(name: str, kind: str, help_text: str) -> None:
@@ -190,6 +235,34 @@ class MasterMetrics:
             lines.append(f'squall_request_duration_seconds_bucket{{le="{le}"}} {cumulative}')
         lines.append(f"squall_request_duration_seconds_sum {_number(latency.total)}")
         lines.append(f"squall_request_duration_seconds_count {cumulative}")
+        family(
+            "squall_responses_total",
+            "counter",
+            "Responses of every worker (retired ones included) by status class.",
+        )
+        statuses = list(self.retired_statuses)
+        for *_, stats in live:
+            statuses = [a + b for a, b in zip(statuses, stats.statuses, strict=True)]
+        for name, count in zip(STATUS_CLASSES, statuses, strict=True):
+            lines.append(f'squall_responses_total{{status="{name}"}} {count}')
+        family(
+            "squall_worker_heartbeat_age_seconds",
+            "gauge",
+            "Seconds since each worker's last heartbeat (a blocked event loop makes it grow).",
+        )
+        family_ages = [(s, g, p, ages[p]) for s, g, p, _ in live if p in ages]
+        for slot, generation, pid, (beat, _) in family_ages:
+            labels = f'worker="{slot}",generation="{generation}",pid="{pid}"'
+            lines.append(f"squall_worker_heartbeat_age_seconds{{{labels}}} {_number(beat)}")
+        family(
+            "squall_worker_last_request_age_seconds",
+            "gauge",
+            "Seconds since each worker last finished a request (absent before its first).",
+        )
+        for slot, generation, pid, (_, last) in family_ages:
+            if last is not None:
+                labels = f'worker="{slot}",generation="{generation}",pid="{pid}"'
+                lines.append(f"squall_worker_last_request_age_seconds{{{labels}}} {_number(last)}")
         family("squall_workers_ready", "gauge", "Workers that reported READY and are not draining.")
         lines.append(f"squall_workers_ready {ready}")
         family(
@@ -271,12 +344,17 @@ class MetricsServer:
     a second, and :meth:`close` at the end."""
 
     def __init__(
-        self, sock: socket.socket, selector: selectors.BaseSelector, render: Callable[[], str]
+        self,
+        sock: socket.socket,
+        selector: selectors.BaseSelector,
+        render: Callable[[], str],
+        routes: Mapping[str, Callable[[], tuple[int, str, bytes, bytes]]] | None = None,
     ) -> None:
         sock.setblocking(False)
         self._sock = sock
         self._sel = selector
         self._render = render
+        self._routes = dict(routes or {})
         self._clients: dict[int, _Client] = {}
         self._paused_until: float | None = None
         selector.register(sock, selectors.EVENT_READ, self._on_accept)
@@ -340,16 +418,21 @@ class MetricsServer:
         if len(request_line) != 3 or not request_line[2].startswith(b"HTTP/"):
             return _response(400, "bad request\n")
         method, target = request_line[0], request_line[1]
-        if target.split(b"?", 1)[0] != b"/metrics":
+        path = target.split(b"?", 1)[0].decode("latin-1")
+        route = self._routes.get(path)
+        if path != "/metrics" and route is None:
             return _response(404, "not found: the metrics are at /metrics\n")
         if method not in (b"GET", b"HEAD"):
             return _response(405, "use GET\n", b"Allow: GET, HEAD\r\n")
         try:
-            body = self._render()
+            if route is not None:
+                status, content_type, data, extra = route()
+                response = _response(status, data, extra, content_type)
+            else:
+                response = _response(200, self._render(), content_type=CONTENT_TYPE)
         except Exception:
-            gen_log.error("Rendering the metrics failed", exc_info=True)
+            gen_log.error("Answering %s on the metrics bind failed", path, exc_info=True)
             return _response(500, "internal error\n")
-        response = _response(200, body, content_type=CONTENT_TYPE)
         if method == b"HEAD":
             response = response.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
         return response
@@ -392,13 +475,17 @@ class MetricsServer:
 
 
 def _response(
-    status: int, body: str, extra: bytes = b"", content_type: str = "text/plain; charset=utf-8"
+    status: int,
+    body: str | bytes,
+    extra: bytes = b"",
+    content_type: str = "text/plain; charset=utf-8",
 ) -> bytes:
     reasons = {
         200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
         431: "Request Header Fields Too Large", 500: "Internal Server Error",
+        503: "Service Unavailable",
     }  # fmt: skip
-    data = body.encode()
+    data = body.encode() if isinstance(body, str) else body
     head = (
         f"HTTP/1.1 {status} {reasons[status]}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(data)}\r\nConnection: close\r\n"

@@ -64,6 +64,9 @@ class Pool(Protocol):
     def count_boot_failure(self) -> bool:
         """Count one more boot failure; True when the master gives up (it is then stopping)."""
 
+    def restarted(self, slot: Slot, cause: str) -> None:
+        """Count a replacement worker forked for ``slot`` because of ``cause``."""
+
 
 @dataclass(eq=False, slots=True)
 class Rollout:
@@ -142,7 +145,7 @@ class Replacements:
                 slot = self._pool.slots[index]
                 slot.respawn_at = None
                 slot.incoming = self._pool.spawn(index, rollout.generation)
-                self._pool.metrics.restarted("reload")
+                self._pool.restarted(slot, "reload")
                 rollout.active.append(slot)
         elif not rollout.active:
             self.rollout = None
@@ -205,7 +208,7 @@ class Replacements:
             slot = slots.get(self._recycles.popleft())
             if slot and slot.current and slot.current.recycle and not slot.incoming:
                 slot.incoming = self._pool.spawn(slot.index, self._pool.generation)
-                self._pool.metrics.restarted("recycle")
+                self._pool.restarted(slot, "recycle")
                 self._recycling = slot.index
                 return
 

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from squall._supervisor import ipc, metrics
+from squall._supervisor.scoreboard import Scoreboard
 
 __all__ = ["Child", "Slot"]
 
@@ -33,9 +34,13 @@ class Child:
     kill_at: float | None = None  # SIGKILL at this time (set after the stack dump)
     killed: bool = False
     timed_out: bool = False  # killed by the watchdog (boot or heartbeat timeout)
+    boot_error: bool = False  # it reported why it could not boot (printed once by the master)
     recycle: bool = False  # it served its max_requests and waits for its replacement
     stats: metrics.WorkerStats = field(default_factory=metrics.WorkerStats)
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=5))
+    board: Scoreboard | None = None  # shared page: the request it runs (see scoreboard.py)
+    rate: float = 0.0  # requests per second, smoothed over heartbeats
+    rate_mark: tuple[float, int] | None = None  # (time, served) at the last rate update
 
 
 @dataclass(eq=False, slots=True)
@@ -47,3 +52,5 @@ class Slot:
     incoming: Child | None = None
     respawn_at: float | None = None
     respawn_cause: str = "crash"  # "crash" or "timeout": counted when the respawn is forked
+    restarts: int = 0  # replacement workers forked for this slot
+    last_cause: str = ""  # why the last one was (crash, timeout, recycle, reload)

@@ -30,11 +30,14 @@ import os
 import signal
 import socket
 import sys
+import time
+import traceback
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from squall._supervisor.common import set_parent_death_signal
 from squall._supervisor.ipc import (
+    BOOT_ERROR,
     BYE,
     DRAIN,
     HEARTBEAT,
@@ -46,9 +49,18 @@ from squall._supervisor.ipc import (
     reopen_log_files,
 )
 from squall._supervisor.metrics import WorkerStats
+from squall._supervisor.scoreboard import Scoreboard
 from squall.log import gen_log
 
-__all__ = ["BOOT_FAILED", "Worker", "current_worker", "run_child", "run_standalone"]
+__all__ = [
+    "BOOT_FAILED",
+    "BootError",
+    "Worker",
+    "current_worker",
+    "describe_boot_error",
+    "run_child",
+    "run_standalone",
+]
 
 BOOT_FAILED = 4  # exit code: the app could not be imported or started
 DRAIN_MARGIN = 1.0  # seconds kept for hooks when the worker picks its own deadline
@@ -60,6 +72,39 @@ LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 Hook = Callable[[], object]
 
 _current: Worker | None = None
+
+
+class BootError(Exception):
+    """Raised by ``serve()`` for a boot failure that one line explains (no traceback)."""
+
+
+def describe_boot_error(exc: BaseException) -> str:
+    """How a boot failure is reported: the line of a :class:`BootError`; for a syntax error,
+    where it is (file, line, the code and a caret) in a few lines; else the traceback, without
+    the frames of squall's own loading code and of the import machinery."""
+    if isinstance(exc, BootError):
+        return str(exc)
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else "the app"
+        detail = "".join(traceback.format_exception_only(exc)).rstrip()
+        return f"{type(exc).__name__} in {where}:\n{detail}"
+    summary = traceback.TracebackException.from_exception(exc)
+    summary.stack = traceback.StackSummary.from_list(
+        [frame for frame in summary.stack if not _loader_frame(frame.filename)]
+    )
+    return "".join(summary.format()).rstrip()
+
+
+def _loader_frame(filename: str) -> bool:
+    if filename.startswith("<frozen importlib") or filename.endswith(
+        os.path.join("importlib", "__init__.py")
+    ):
+        return True
+    return f"{os.sep}squall{os.sep}" in filename and os.path.basename(filename) in (
+        "worker.py",
+        "appload.py",
+        "serving.py",
+    )
 
 
 def current_worker() -> Worker | None:
@@ -87,6 +132,7 @@ class Worker:
         graceful_timeout: float = 25.0,
         max_requests: int = 0,
         channel: Channel | None = None,
+        board: Scoreboard | None = None,
     ) -> None:
         self.slot = slot
         self.generation = generation
@@ -98,6 +144,7 @@ class Worker:
         self.shutting_down = False
         self.recycling = False
         self._channel = channel
+        self._board = board
         self._hooks: list[Hook] = []
         self._recycle_hooks: list[Hook] = []
         self._deadline: float | None = None  # loop time at which the drain must be over
@@ -107,6 +154,7 @@ class Worker:
         self._serve_task: asyncio.Task[None] | None = None
         self._beat_due = 0.0
         self._beat: asyncio.TimerHandle | None = None
+        self._hup_hooks: list[Hook] = []
 
     @property
     def served(self) -> int:
@@ -137,19 +185,30 @@ class Worker:
             if self._channel is not None:
                 self._channel.send(READY, pid=os.getpid())
 
-    def request_started(self) -> None:
-        """Count a request as in flight."""
-        self.stats.inflight += 1
+    def request_started(self, label: str | None = None) -> None:
+        """Count a request as in flight; ``label`` (``"GET /path"``) names it to the master's
+        watchdog should the event loop block while it runs."""
+        stats = self.stats
+        stats.inflight += 1
+        board = self._board
+        if board is not None and label is not None:
+            board.started(label, stats.inflight)
 
-    def request_finished(self, duration: float | None = None) -> None:
+    def request_finished(self, duration: float | None = None, status: int = 0) -> None:
         """Count a request as served; at ``max_requests`` ask the master for a replacement.
 
-        ``duration`` (seconds), when given, goes into the request-duration histogram. The
-        recycle request goes out once; ``on_recycle`` callbacks run then (the serving code
-        stops accepting there, so the replacement takes over the listen queue)."""
+        ``duration`` (seconds), when given, goes into the request-duration histogram, and
+        ``status`` into the count of its class. The recycle request goes out once;
+        ``on_recycle`` callbacks run then (the serving code stops accepting there, so the
+        replacement takes over the listen queue)."""
         stats = self.stats
         stats.inflight = max(0, stats.inflight - 1)
         stats.served += 1
+        stats.last_request = time.monotonic()
+        if self._board is not None:
+            self._board.finished(stats.inflight)
+        if status:
+            stats.count_status(status)
         if duration is not None:
             stats.latency.observe(duration)
         limit = self.max_requests
@@ -159,6 +218,15 @@ class Worker:
                 self._channel.send(RECYCLE, reason="max_requests", served=self.served)
             for hook in self._recycle_hooks:
                 hook()
+
+    def count_status(self, status: int) -> None:
+        """Count a response the app never saw (refused at the door: 503 over the cap)."""
+        self.stats.count_status(status)
+
+    def on_hup(self, hook: Hook) -> None:
+        """Call ``hook()`` on SIGHUP in single-process mode (reload what can be reloaded in
+        place, such as TLS certificates); supervised workers are replaced instead."""
+        self._hup_hooks.append(hook)
 
     def on_recycle(self, hook: Hook) -> None:
         """Call ``hook()`` once when this worker reaches ``max_requests``."""
@@ -206,6 +274,15 @@ class Worker:
         if self._serve_task is not None:
             self._serve_task.cancel()
 
+    def report_boot_error(self, exc: BaseException) -> None:
+        """Tell why the app could not start: to the master, which prints the first report of
+        each kind once (several workers failing alike make one message), or to the log."""
+        text = describe_boot_error(exc)
+        channel = self._channel
+        if channel is not None and channel.send(BOOT_ERROR, text=text, pid=os.getpid()):
+            return
+        gen_log.error("Cannot start the app: %s", text)
+
     def _own_drain(self) -> None:
         self.drain(max(0.0, self.graceful_timeout - DRAIN_MARGIN))
 
@@ -225,10 +302,19 @@ class Worker:
         _on_signal(loop, signal.SIGQUIT, self.quick)
         _on_signal(loop, signal.SIGUSR1, reopen_log_files)
         if standalone:
-            _on_signal(loop, signal.SIGHUP, _hup_needs_master)
+            _on_signal(loop, signal.SIGHUP, self._on_hup)
         else:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _on_hup(self) -> None:
+        if not self._hup_hooks:
+            _hup_needs_master()
+        for hook in self._hup_hooks:
+            try:
+                hook()
+            except Exception:
+                gen_log.error("SIGHUP hook %r failed", hook, exc_info=True)
 
     def _on_channel(self) -> None:
         channel = self._channel
@@ -252,7 +338,7 @@ class Worker:
         now = loop.time()
         self.stats.lag = max(0.0, now - self._beat_due)
         if self._channel is not None:
-            self._channel.send(HEARTBEAT, **self.stats.fields())
+            self._channel.send(HEARTBEAT, **self.stats.fields(time.monotonic()))
         self._beat_due = now + HEARTBEAT_INTERVAL
         self._beat = loop.call_at(self._beat_due, self._heartbeat)
 
@@ -273,7 +359,7 @@ class Worker:
         await self._run_hooks(QUICK_HOOK_TIME if quick else max(0.5, self.time_left()))
         self._beat.cancel()
         if self._channel is not None:
-            self._channel.send(BYE, code=code, **self.stats.fields())
+            self._channel.send(BYE, code=code, **self.stats.fields(time.monotonic()))
             if not self._channel.eof:
                 loop.remove_reader(self._channel.fileno())
         return code
@@ -304,9 +390,9 @@ async def _outcome(task: asyncio.Task[None], worker: Worker) -> int:
         return 0  # a quick exit
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
-    except Exception:
+    except Exception as exc:
         if not worker.is_ready:
-            gen_log.error("Worker failed to boot", exc_info=True)
+            worker.report_boot_error(exc)
             return BOOT_FAILED
         gen_log.error("Worker crashed", exc_info=True)
         return 1
@@ -385,6 +471,7 @@ def run_child(
     graceful_timeout: float,
     max_requests: int,
     loop_factory: LoopFactory,
+    board: Scoreboard | None = None,
 ) -> int:
     """Run a supervised worker to its end in a freshly forked child; return its exit code.
 
@@ -402,6 +489,7 @@ def run_child(
         graceful_timeout=graceful_timeout,
         max_requests=max_requests,
         channel=channel,
+        board=board,
     )
     return _run(worker, serve, loop_factory, standalone=False, master_pid=master_pid)
 

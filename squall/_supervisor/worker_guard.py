@@ -5,8 +5,12 @@
 - SIGTERM and SIGINT get a handler. The first one asks every *running* event loop of the process
   (the loops of the servers given to :func:`register_drain`, plus the loop running on the main
   thread) to await each registered drain (``drain(timeout) -> bool``: stop accepting, finish the
-  requests in flight) and then stop, so ``IOLoop.start()`` returns and the program ends with
-  status 0. With no loop running, the handler raises ``SystemExit(0)`` at once. Later signals are
+  requests in flight) and then stop: a loop run by ``IOLoop.start()`` is stopped, so ``start()``
+  returns and the program goes on (and ends with status 0); any other (``asyncio.run(main())``,
+  ``run_until_complete``, ``IOLoop.run_sync``) gets ``SystemExit(0)`` raised on it, which
+  cancels ``main()`` and ends the program with status 0 (stopping such a loop would make
+  ``asyncio.run`` fail with "Event loop stopped before Future completed"). With no loop
+  running, the handler raises ``SystemExit(0)`` at once. Later signals are
   ignored (SIG_IGN once the drain is over, so a late one cannot kill the exiting process): the
   parent escalates to SIGKILL on a second signal.
 - A daemon thread reads the parent-death pipe; EOF means the parent is gone (even by SIGKILL), and
@@ -177,12 +181,32 @@ def _on_stop_signal(signum: int, frame: object) -> None:
 
 
 def _start_drain(loop: EventLoop) -> None:
-    task = loop.create_task(_drain_and_stop(loop))
+    forever = _run_by_ioloop_start()
+    task = loop.create_task(_drain_and_stop(loop, forever))
     _state.tasks.add(task)
-    task.add_done_callback(_state.tasks.discard)
+    task.add_done_callback(_forget)
 
 
-async def _drain_and_stop(loop: EventLoop) -> None:
+def _forget(task: Any) -> None:
+    _state.tasks.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: the SystemExit that ends asyncio.run is no loose end
+
+
+def _run_by_ioloop_start() -> bool:
+    """True when this code runs under ``IOLoop.start()`` (squall's ``ioloop.py``), whose
+    ``run_forever`` may be stopped; found on the stack of the loop's thread."""
+    frame = sys._getframe(1)
+    suffix = os.path.join("squall", "ioloop.py")
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "start" and code.co_filename.endswith(suffix):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+async def _drain_and_stop(loop: EventLoop, forever: bool) -> None:
     try:
         name = signal.Signals(_state.signum).name
     except ValueError:
@@ -197,7 +221,10 @@ async def _drain_and_stop(loop: EventLoop) -> None:
     if not clean:
         gen_log.warning("Drain deadline passed (pid %d): open connections were closed", os.getpid())
     _ignore_stop_signals()
-    loop.stop()
+    if forever:
+        loop.stop()
+    else:
+        raise SystemExit(0)  # out of asyncio.run(), which cancels main() and closes the loop
 
 
 def _ignore_stop_signals() -> None:

@@ -9,8 +9,11 @@ method returns an awaitable does the rest of the lifecycle continue in a Task.
 
 Each public method stays a line or two; the rest lives in modules below this one, which never
 import it: ``arguments`` (input), ``headers`` (header validation), ``etag`` (ETags and
-``If-None-Match``), ``cookies`` (Set-Cookie, signed values), ``xsrf``, ``transforms`` (gzip)
-and ``templates``. ``Application`` (above) hands the handler everything else it needs,
+``If-None-Match``), ``cookies`` (Set-Cookie, signed values), ``xsrf``, ``transforms`` (gzip),
+and the rendering modules ``templates`` (loaders, ``render_string``), ``uimodules`` (the
+handler's ``ui``) and ``render_assets`` (the page's module CSS/JS). Rendering and locale state
+is made on first use (``ui``, ``locale``), so a request that renders nothing pays nothing for
+them. ``Application`` (above) hands the handler everything else it needs,
 the static handler class included. The order of the ``_web`` modules is in
 ``tests/test_layers.py``.
 
@@ -35,13 +38,13 @@ import http.client
 import sys
 import traceback
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, Final
 
 from squall import escape, version
 from squall._compiled import mypyc_attr
 from squall._types import MaybeAwaitable
-from squall._web import arguments, cookies, etag, templates, xsrf
+from squall._web import arguments, cookies, etag, render_assets, templates, uimodules, xsrf
 from squall._web.arguments import REQUIRED
 from squall._web.errors import Finish, HTTPError
 from squall._web.headers import checked_name, field_value, is_plain, reason_phrase
@@ -55,6 +58,7 @@ from squall.httputil import (
     connection_write_headers,
 )
 from squall.log import app_log, gen_log
+from squall.util import ObjectDict
 
 __all__ = ["RequestHandler"]
 
@@ -104,6 +108,10 @@ class RequestHandler:
     # Class-level switches that subclasses and decorators set on the class: ClassVars, so the
     # compiled build reads them from the class too (see squall._compiled).
     _stream_request_body: ClassVar[bool] = False
+    # Tornado's names for the process-wide template loader cache, by template folder (its
+    # tests clear it between applications); the objects live in templates.py.
+    _template_loaders: ClassVar[dict[str, Any]] = templates.LOADERS
+    _template_loader_lock: ClassVar[Any] = templates.LOADERS_LOCK
     # Per-request state that most requests never change lives here as class defaults, so
     # constructing a handler only writes what every request needs (the hot path).
     _auto_finish = True
@@ -115,6 +123,8 @@ class RequestHandler:
     _xsrf_token: bytes | None = None
     _new_cookie: list[str] | None = None
     _ui: dict[str, Any] | None = None
+    _locale: Any = None  # a squall.locale.Locale once asked for (see ``locale``)
+    _templates_reset = False  # loaders reset for this request (compiled_template_cache off)
     _in_thread = False  # True while a @threaded verb method runs in the thread pool
 
     path_args: list[Any]
@@ -145,10 +155,20 @@ class RequestHandler:
 
     @property
     def ui(self) -> dict[str, Any]:
-        """Namespace for UI modules and methods (kept for compatibility; empty by default)."""
-        if self._ui is None:
-            self._ui = {}
-        return self._ui
+        """The names UI modules and methods give templates (an ``ObjectDict``): each
+        ``ui_methods`` function bound to this handler, and the module namespace as
+        ``_tt_modules`` and ``modules``. Made on first use."""
+        ui = self._ui
+        if ui is None:
+            app = self.application
+            ui = self._ui = ObjectDict(
+                uimodules.handler_ui(
+                    self,
+                    getattr(app, "ui_methods", _NO_KWARGS),
+                    getattr(app, "ui_modules", uimodules.DEFAULT_UI_MODULES),
+                )
+            )
+        return ui
 
     # -- override points ---------------------------------------------------------------------
 
@@ -187,8 +207,36 @@ class RequestHandler:
         return None
 
     def get_user_locale(self) -> Any:
-        """Override to pick a locale for the current user (None: use Accept-Language)."""
+        """Override to pick the locale for the current user, as a ``squall.locale.Locale``
+        (from a user setting, say); None, the default, uses :meth:`get_browser_locale`."""
         return None
+
+    def get_browser_locale(self, default: str = "en_US") -> Any:
+        """The closest loaded locale for the request's ``Accept-Language`` header.
+
+        Languages are tried by their ``q`` weight; entries with ``q=0`` or that are not
+        valid are ignored; with none left, the locale ``default``."""
+        from squall import locale  # a leaf; imported on first use, like the locale itself
+
+        header = self.request.headers.get("Accept-Language")
+        codes = locale.parse_accept_language(header) if header else []
+        return locale.get(*codes) if codes else locale.get(default)
+
+    @property
+    def locale(self) -> Any:
+        """The locale of this request (a ``squall.locale.Locale``), chosen once: from
+        :meth:`get_user_locale`, else :meth:`get_browser_locale`. Assignable."""
+        chosen = self._locale
+        if chosen is None:
+            chosen = self.get_user_locale()
+            if chosen is None:
+                chosen = self.get_browser_locale()
+            self._locale = chosen
+        return chosen
+
+    @locale.setter
+    def locale(self, value: Any) -> None:
+        self._locale = value
 
     def get_login_url(self) -> str:
         """The URL ``@authenticated`` redirects to (the ``login_url`` setting)."""
@@ -196,9 +244,19 @@ class RequestHandler:
         return str(self.application.settings["login_url"])
 
     def get_template_path(self) -> str | None:
-        """The folder templates are loaded from (the ``template_path`` setting)."""
+        """The folder templates are loaded from (the ``template_path`` setting). When it is
+        empty, templates are looked up next to the file of the code that called ``render``."""
         path: str | None = self.application.settings.get("template_path")
         return path
+
+    def create_template_loader(self, template_path: str) -> Any:
+        """A new template loader for ``template_path`` (called once per folder per process).
+
+        By default the ``template_loader`` setting, else a ``squall.template.Loader`` with the
+        ``autoescape`` and ``template_whitespace`` settings. Override to load templates from
+        elsewhere, or return ``squall.web.Jinja2Loader(template_path)`` to render with Jinja2.
+        """
+        return templates.create_loader(self.application.settings, template_path)
 
     # -- verb methods (absent by default: 405) -----------------------------------------------
 
@@ -353,23 +411,62 @@ class RequestHandler:
         return _finish_response(self, chunk)
 
     def render(self, template_name: str, **kwargs: Any) -> Awaitable[None]:
-        """Render a template with ``kwargs`` and finish the response with it."""
-        return self.finish(self.render_string(template_name, **kwargs))
+        """Render a template with ``kwargs`` and finish the response with it.
+
+        The CSS and JavaScript of the UI modules the page used go in before ``</head>`` and
+        ``</body>`` (through :meth:`render_linked_js` and the other three). Returns what
+        :meth:`finish` returns; after ``finish`` it raises ``RuntimeError``."""
+        if self._finished:
+            raise RuntimeError("Cannot render() after finish()")
+        html = self.render_string(template_name, **kwargs)
+        modules = uimodules.active_modules(self._ui)
+        if modules:
+            html = render_assets.insert_assets(html, render_assets.collect_assets(modules), self)
+        return self.finish(html)
 
     def render_string(self, template_name: str, **kwargs: Any) -> bytes:
-        """Render a template to bytes (Jinja2, with Tornado's template namespace)."""
-        return templates.render_string(self, template_name, kwargs)
+        """Render a template to UTF-8 bytes, with :meth:`get_template_namespace` and
+        ``kwargs`` (which win) as its names. See ``create_template_loader`` for where
+        templates come from; template errors propagate (a 500 from a verb method)."""
+        own_loader = type(self).create_template_loader is not _create_template_loader
+        return templates.render_string(self, template_name, kwargs, own_loader)
 
     def get_template_namespace(self) -> dict[str, Any]:
-        """The names every template sees: handler, request, current_user, static_url, ..."""
-        return {
+        """The names every template sees: ``handler``, ``request``, ``current_user``,
+        ``locale``, ``_`` (``locale.translate``), ``pgettext``, ``static_url``,
+        ``xsrf_form_html``, ``reverse_url``, and :attr:`ui` (the UI methods and modules).
+        Override to add names (call ``super()`` and update the dict)."""
+        locale = self.locale
+        namespace: dict[str, Any] = {
             "handler": self,
             "request": self.request,
             "current_user": self.current_user,
+            "locale": locale,
+            "_": locale.translate,
+            "pgettext": locale.pgettext,
             "static_url": self.static_url,
             "xsrf_form_html": self.xsrf_form_html,
             "reverse_url": self.reverse_url,
         }
+        namespace.update(self.ui)
+        return namespace
+
+    def render_linked_js(self, js_files: Iterable[str]) -> str:
+        """``<script src>`` tags for the UI modules' JavaScript files (each once; relative
+        paths through :meth:`static_url`). Override to change the markup."""
+        return render_assets.render_linked_js(js_files, self.static_url)
+
+    def render_embed_js(self, js_embed: Iterable[bytes]) -> bytes:
+        """One ``<script>`` block with the UI modules' embedded JavaScript."""
+        return render_assets.render_embed_js(js_embed)
+
+    def render_linked_css(self, css_files: Iterable[str]) -> str:
+        """``<link rel="stylesheet">`` tags for the UI modules' CSS files (each once)."""
+        return render_assets.render_linked_css(css_files, self.static_url)
+
+    def render_embed_css(self, css_embed: Iterable[bytes]) -> bytes:
+        """One ``<style>`` block with the UI modules' embedded CSS."""
+        return render_assets.render_embed_css(css_embed)
 
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
         """Redirect to ``url`` (302, or 301 if ``permanent``, or any 3xx ``status``) and finish."""
@@ -927,6 +1024,7 @@ _get_status: Final = RequestHandler.get_status
 _flush: Final = RequestHandler.flush
 _set_default_headers: Final = RequestHandler.set_default_headers
 _initialize: Final = RequestHandler.initialize
+_create_template_loader: Final = RequestHandler.create_template_loader
 _prepare: Final = RequestHandler.prepare
 _on_finish: Final = RequestHandler.on_finish
 _set_etag_header: Final = RequestHandler.set_etag_header

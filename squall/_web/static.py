@@ -206,7 +206,9 @@ class StaticFileHandler(RequestHandler):
         if os.path.isdir(absolute_path) and self.default_filename is not None:
             request_path = self.request.path
             if not request_path.endswith("/"):
-                if request_path.startswith("//"):
+                # A browser reads "//host" and "/\\host" alike as another site: redirecting
+                # there would be an open redirect.
+                if request_path[:2] in ("//", "/\\"):
                     raise HTTPError(403, "cannot redirect path with two initial slashes")
                 self.redirect(request_path + "/", permanent=True)
                 return None

@@ -1,159 +1,190 @@
-"""Template rendering for ``RequestHandler.render``/``render_string``, on Jinja2.
+"""Template rendering for ``RequestHandler.render``/``render_string``: Tornado's template
+language (``squall.template``) by default, Jinja2 when the application chooses it.
 
-Jinja2 is imported only when a template is first rendered, so applications without templates
-do not need it. One Jinja2 ``Environment`` per template folder is kept on the application
-(``compiled_template_cache``, on unless ``debug``); with the cache off each request builds
-its own, so edited templates show up on the next request.
+How this works
+--------------
+``render_string`` finds the handler's loader, loads the template and generates it with the
+handler's ``get_template_namespace()`` and the ``render`` keyword arguments (which win).
+A loader is anything with ``load(name)`` returning an object with ``generate(**names) ->
+bytes`` (and, to be reset, ``reset()``): ``squall.template.Loader``/``DictLoader``, or
+``Jinja2Loader`` (``_web/jinja.py``).
 
-Where templates come from, first match wins: the ``template_loader`` setting (a Jinja2
-loader or a whole ``Environment``); a ``create_template_loader(template_path)`` method on the
-handler (Tornado's override point, returning the same); else a ``FileSystemLoader`` on
-``handler.get_template_path()`` or, when that is None, the folder of the file that called
-``render`` (as in Tornado).
+Which loader, as in Tornado:
 
-Autoescaping is on unless the ``autoescape`` setting is None. Templates see the handler's
-``get_template_namespace()`` (handler, request, current_user, static_url, xsrf_form_html,
-reverse_url), the escape helpers ``xhtml_escape``, ``url_escape``, ``json_encode``,
-``squeeze`` and ``linkify``, and then the ``render`` keyword arguments (which win). The
-helpers that return HTML (``xhtml_escape``, ``linkify``, ``xsrf_form_html``) return markup
-that autoescaping leaves alone, so ``{{ xsrf_form_html() }}`` works without ``|safe``.
+1. The ``template_loader`` setting, used as it is, when the handler does not override
+   ``create_template_loader``.
+2. Else one loader per template folder, made by the handler's ``create_template_loader(path)``
+   (by default a ``squall.template.Loader`` with the ``autoescape`` and
+   ``template_whitespace`` settings) and kept for the life of the process in
+   :data:`LOADERS` (``RequestHandler._template_loaders``, guarded by :data:`LOADERS_LOCK`),
+   so each template compiles once. The folder is ``get_template_path()`` (the
+   ``template_path`` setting) or, when that is empty, the folder of the file that called
+   ``render``.
+
+With ``compiled_template_cache`` off (the default under ``debug``) every loader is reset once
+per request, on the request's first render, so an edited template shows on the next request;
+a request that renders nothing does no template work at all.
+
+Rendering sits below the handler: this module imports only ``template`` and reaches the
+handler through :class:`TemplateHandler`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+import threading
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
 
-from squall import escape
+from squall import template
 
-if TYPE_CHECKING:
-    import jinja2
+__all__ = [
+    "LOADERS",
+    "LOADERS_LOCK",
+    "TemplateHandler",
+    "caller_folder",
+    "check_settings",
+    "create_loader",
+    "render_string",
+]
 
-__all__ = ["TemplateHandler", "render_string"]
+#: The loaders made by ``create_template_loader``, by template folder, shared by every handler
+#: class and application of the process (``RequestHandler._template_loaders``).
+LOADERS: Final[dict[str, Any]] = {}
+#: Guards :data:`LOADERS` (``RequestHandler._template_loader_lock``).
+LOADERS_LOCK: Final = threading.Lock()
 
-_CACHE_ATTR = "_squall_template_environments"
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_SQUALL_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_WHITESPACE_MODES: Final = ("all", "single", "oneline")
 
 
 class TemplateHandler(Protocol):
     """What rendering uses of a ``RequestHandler`` (this module sits below the handler)."""
 
+    _templates_reset: bool
+
     @property
     def application(self) -> Any:
-        """The application: its ``settings``, and where compiled templates are cached."""
+        """The application: its ``settings``."""
 
     def get_template_path(self) -> str | None:
-        """The template folder (None: the folder of the file that called ``render``)."""
+        """The template folder (empty: the folder of the file that called ``render``)."""
 
     def get_template_namespace(self) -> dict[str, Any]:
         """The names every template sees."""
 
+    def create_template_loader(self, template_path: str) -> Any:
+        """A new loader for ``template_path``."""
 
-def render_string(handler: TemplateHandler, template_name: str, kwargs: dict[str, Any]) -> bytes:
+
+def render_string(
+    handler: TemplateHandler, template_name: str, kwargs: dict[str, Any], own_loader: bool
+) -> bytes:
     """Render ``template_name`` for ``handler`` with ``kwargs``; returns UTF-8 bytes.
 
-    A missing template (or a missing ``{% include %}``) raises ``FileNotFoundError`` naming
-    it and the folder searched, which the handler turns into a 500 with that message logged.
-    Without Jinja2 installed this raises ``ImportError`` saying how to install it."""
-    _require_jinja2()
-    import jinja2
-
-    template_path = handler.get_template_path() or _caller_folder(handler)
-    env = _environment(handler, template_path)
-    namespace = _namespace(handler)
+    ``own_loader`` says the handler's class overrides ``create_template_loader`` (so the
+    ``template_loader`` setting is not used directly). Errors propagate: ``ParseError`` for
+    a malformed template, the template's own exception (its traceback names the template
+    and line), ``FileNotFoundError``/``KeyError`` for a missing one."""
+    settings = handler.application.settings
+    if not handler._templates_reset and not settings.get("compiled_template_cache", True):
+        handler._templates_reset = True
+        _reset_loaders(settings.get("template_loader"))
+    loader = settings.get("template_loader") if not own_loader else None
+    if loader is None:
+        template_path = handler.get_template_path() or caller_folder(handler)
+        with LOADERS_LOCK:
+            loader = LOADERS.get(template_path)
+            if loader is None:
+                made = handler.create_template_loader(template_path)
+                loader = LOADERS[template_path] = _checked_loader(made, "create_template_loader()")
+    namespace = handler.get_template_namespace()
     namespace.update(kwargs)
-    try:
-        template = env.get_template(template_name)
-        text = template.render(namespace)
-    except jinja2.TemplateNotFound as exc:
-        missing = exc.name if exc.name is not None else template_name
-        raise FileNotFoundError(
-            f"Template {missing!r} not found (rendering {template_name!r}; template path "
-            f"{template_path!r}): check the name and the 'template_path' setting"
-        ) from exc
-    return text.encode("utf-8")
+    generated: bytes = loader.load(template_name).generate(**namespace)
+    return generated
 
 
-def _require_jinja2() -> None:
-    try:
-        import jinja2  # noqa: F401 - optional dependency, only when templates are used
-    except ImportError as exc:
-        raise ImportError("Templates need Jinja2: pip install 'squall[templates]'") from exc
+def create_loader(settings: Mapping[str, Any], template_path: str) -> Any:
+    """The default ``create_template_loader``: the ``template_loader`` setting if there is
+    one, else a ``squall.template.Loader`` on ``template_path`` with the ``autoescape`` and
+    ``template_whitespace`` settings."""
+    if "template_loader" in settings:
+        return settings["template_loader"]
+    options: dict[str, Any] = {}
+    if "autoescape" in settings:
+        options["autoescape"] = settings["autoescape"]
+    if "template_whitespace" in settings:
+        options["whitespace"] = settings["template_whitespace"]
+    return template.Loader(template_path, **options)
 
 
-def _environment(handler: TemplateHandler, template_path: str) -> jinja2.Environment:
-    """The Environment for ``template_path``: cached on the application when
-    ``compiled_template_cache`` is on (the default), else on this handler (one request)."""
-    settings = handler.application.settings
-    owner: object = handler.application
-    if not settings.get("compiled_template_cache", True):
-        owner = handler
-    cache: dict[str, jinja2.Environment] | None = getattr(owner, _CACHE_ATTR, None)
-    if cache is None:
-        cache = {}
-        setattr(owner, _CACHE_ATTR, cache)
-    env = cache.get(template_path)
-    if env is None:
-        env = cache[template_path] = _make_environment(handler, template_path)
-    return env
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse template settings that could only fail later, at a request's first render.
 
-
-def _make_environment(handler: TemplateHandler, template_path: str) -> jinja2.Environment:
-    import jinja2
-
-    settings = handler.application.settings
-    source: Any = settings.get("template_loader")
-    if source is None:
-        create: Callable[[str], Any] | None = getattr(handler, "create_template_loader", None)
-        source = create(template_path) if create is not None else None
-    if isinstance(source, jinja2.Environment):
-        return source
-    if source is None:
-        source = jinja2.FileSystemLoader(template_path)
-    elif not isinstance(source, jinja2.BaseLoader):
-        raise TypeError(
-            f"template_loader must be a jinja2 loader or Environment, got {type(source)!r}"
+    ``template_whitespace`` must be ``"all"``, ``"single"`` or ``"oneline"``; ``autoescape``
+    a function name or None; ``template_path`` a folder name; ``template_loader`` a loader
+    (something with ``load``), a Jinja2 one wrapped in ``squall.web.Jinja2Loader``."""
+    whitespace = settings.get("template_whitespace")
+    if whitespace is not None and whitespace not in _WHITESPACE_MODES:
+        raise ValueError(
+            f"template_whitespace setting {whitespace!r} is not a whitespace mode: use 'all', "
+            "'single' or 'oneline'"
         )
-    autoescape = settings.get("autoescape", "xhtml_escape") is not None
-    compiled_cache = bool(settings.get("compiled_template_cache", True))
-    return jinja2.Environment(loader=source, autoescape=autoescape, auto_reload=not compiled_cache)
+    autoescape = settings.get("autoescape")
+    if autoescape is not None and not isinstance(autoescape, str):
+        raise TypeError(
+            f"autoescape setting must be the name of an escaping function (such as "
+            f"'xhtml_escape') or None, not {type(autoescape).__name__}"
+        )
+    path = settings.get("template_path")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"template_path setting must be a folder name, not {type(path).__name__}")
+    if "template_loader" in settings:
+        _checked_loader(settings["template_loader"], "the template_loader setting")
 
 
-def _namespace(handler: TemplateHandler) -> dict[str, Any]:
-    """The escape helpers, then the handler's template namespace."""
-    from markupsafe import Markup  # installed with Jinja2
-
-    def xhtml_escape(value: str | bytes) -> Markup:
-        return Markup(escape.xhtml_escape(value))
-
-    def linkify(text: str | bytes, *args: Any, **kwargs: Any) -> Markup:
-        return Markup(escape.linkify(text, *args, **kwargs))
-
-    namespace: dict[str, Any] = {
-        "xhtml_escape": xhtml_escape,
-        "url_escape": escape.url_escape,
-        "json_encode": escape.json_encode,
-        "squeeze": escape.squeeze,
-        "linkify": linkify,
-    }
-    namespace.update(handler.get_template_namespace())
-    form_html = namespace.get("xsrf_form_html")
-    if callable(form_html):
-        namespace["xsrf_form_html"] = lambda: Markup(form_html())
-    return namespace
+def _checked_loader(loader: Any, what: str) -> Any:
+    """``loader`` if it can load templates; a TypeError saying what to give otherwise."""
+    if type(loader).__module__.partition(".")[0] == "jinja2":
+        raise TypeError(
+            f"{what} gave a Jinja2 {type(loader).__name__}: wrap it as "
+            "squall.web.Jinja2Loader(...) to render with Jinja2"
+        )
+    if not callable(getattr(loader, "load", None)):
+        raise TypeError(
+            f"{what} must be a template loader (squall.template.Loader or DictLoader, or "
+            f"squall.web.Jinja2Loader), not {type(loader).__name__}"
+        )
+    return loader
 
 
-def _caller_folder(handler: TemplateHandler) -> str:
-    """The folder of the first calling frame outside squall's web package (Tornado looks up
-    templates next to the file that called ``render``); the handler's module as a fallback."""
+def _reset_loaders(setting_loader: Any) -> None:
+    """Forget every compiled template (``compiled_template_cache`` off): once per request."""
+    with LOADERS_LOCK:
+        loaders = [*LOADERS.values(), setting_loader]
+    for loader in loaders:
+        reset = getattr(loader, "reset", None)
+        if reset is not None:
+            reset()
+
+
+def caller_folder(handler: object) -> str:
+    """The folder of the code that called ``render``: Tornado looks templates up next to it.
+
+    The first calling frame outside squall's package and outside template code (squall's
+    generated code, Jinja2's compiled templates) decides; the handler's module is the
+    fallback, then the current folder."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if os.path.dirname(os.path.abspath(filename)) != _PACKAGE_DIR:
+        if (
+            filename.endswith(".py")
+            and not os.path.abspath(filename).startswith(_SQUALL_DIR + os.sep)
+            and "_tt_utf8" not in frame.f_globals  # squall.template's generated code
+        ):
             return os.path.dirname(os.path.abspath(filename))
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
     module = sys.modules.get(type(handler).__module__)
     module_file = getattr(module, "__file__", None)
     return os.path.dirname(os.path.abspath(module_file)) if module_file else os.getcwd()

@@ -25,9 +25,11 @@ __all__ = [
     "TemplateModule",
     "UIModule",
     "UIModuleNamespace",
+    "active_modules",
     "bind_ui_methods",
     "collect_ui_methods",
     "collect_ui_modules",
+    "handler_ui",
 ]
 
 
@@ -220,6 +222,25 @@ class UIModuleNamespace:
             raise AttributeError(
                 f"no UI module named {name!r}: add it to the 'ui_modules' setting"
             ) from None
+
+
+def handler_ui(
+    handler: Any, ui_methods: dict[str, Callable[..., Any]], ui_modules: dict[str, type[UIModule]]
+) -> dict[str, Any]:
+    """A handler's ``ui``: its bound UI methods, and its module namespace as ``_tt_modules``
+    and ``modules`` (the names templates use for ``{% module %}``)."""
+    ui = bind_ui_methods(handler, ui_methods)
+    ui["_tt_modules"] = ui["modules"] = UIModuleNamespace(handler, ui_modules)
+    return ui
+
+
+def active_modules(ui: dict[str, Any] | None) -> list[UIModule]:
+    """The UI modules a page used, in order of first use (none if ``ui`` was never built)."""
+    if not ui:
+        return []
+    namespace = ui.get("_tt_modules")
+    active: dict[str, UIModule] | None = getattr(namespace, "active", None)
+    return list(active.values()) if active else []
 
 
 def bind_ui_methods(handler: Any, ui_methods: dict[str, Callable[..., Any]]) -> dict[str, Any]:

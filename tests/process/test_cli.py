@@ -53,6 +53,28 @@ OPTIONS = {
     "--xheaders": "SQUALL_XHEADERS",
     "--access-log": "SQUALL_ACCESS_LOG",
     "--log-level": "SQUALL_LOG_LEVEL",
+    "--unix-socket-mode": "SQUALL_UNIX_SOCKET_MODE",
+    "--unix-socket-group": "SQUALL_UNIX_SOCKET_GROUP",
+    "--fd": "SQUALL_FD",
+    "--ssl-certfile": "SQUALL_SSL_CERTFILE",
+    "--ssl-keyfile": "SQUALL_SSL_KEYFILE",
+    "--ssl-keyfile-password": "SQUALL_SSL_KEYFILE_PASSWORD",
+    "--ssl-ca-certs": "SQUALL_SSL_CA_CERTS",
+    "--ssl-cert-reqs": "SQUALL_SSL_CERT_REQS",
+    "--ssl-ciphers": "SQUALL_SSL_CIPHERS",
+    "--max-body-size": "SQUALL_MAX_BODY_SIZE",
+    "--max-header-size": "SQUALL_MAX_HEADER_SIZE",
+    "--keep-alive-timeout": "SQUALL_KEEP_ALIVE_TIMEOUT",
+    "--header-timeout": "SQUALL_HEADER_TIMEOUT",
+    "--body-timeout": "SQUALL_BODY_TIMEOUT",
+    "--limit-concurrency": "SQUALL_LIMIT_CONCURRENCY",
+    "--proxy-headers": "SQUALL_PROXY_HEADERS",
+    "--forwarded-allow-ips": "SQUALL_FORWARDED_ALLOW_IPS",
+    "--root-path": "SQUALL_ROOT_PATH",
+    "--proxy-protocol": "SQUALL_PROXY_PROTOCOL",
+    "--access-log-format": "SQUALL_ACCESS_LOG_FORMAT",
+    "--log-format": "SQUALL_LOG_FORMAT",
+    "--log-config": "SQUALL_LOG_CONFIG",
 }
 
 
@@ -170,7 +192,7 @@ def test_a_factory_is_called_in_each_worker(squall: SquallFactory, target: str) 
 def test_a_missing_attribute_is_a_boot_failure_with_a_clear_message(
     squall: SquallFactory,
 ) -> None:
-    server = squall("--workers", "2", app="tests.process.apps.basic:nope")
+    server = squall("--workers", "2", app="tests.process.apps.basic:nope", wait_listening=False)
     assert server.wait_exit(10) == 3
     assert "'tests.process.apps.basic' has no attribute 'nope'" in server.log()
 
@@ -231,7 +253,9 @@ def test_workers_0_exits_3_when_the_app_cannot_import(
 ) -> None:
     control = tmp_path / "version"
     control.write_text("broken")
-    server = squall("--workers", "0", env={"SQUALL_TEST_CONTROL": str(control)})
+    server = squall(
+        "--workers", "0", env={"SQUALL_TEST_CONTROL": str(control)}, wait_listening=False
+    )
     assert server.wait_exit(5) == 3
     assert "RuntimeError: this version of the app is broken on purpose" in server.log()
 

@@ -28,6 +28,7 @@ from squall.httputil import (
     RequestStartLine,
     ResponseStartLine,
 )
+from squall.testing import ExpectLog
 from tests.conftest import Runner
 from tests.helpers.raw_http import RawClient, parse_responses, reply, request, serving
 
@@ -100,6 +101,30 @@ def test_form_body_is_parsed_for_a_plain_callable(run: Runner[None]) -> None:
         assert resp.body == b"[('a', [b'1', b'3']), ('b', [b'2'])]"
 
     run(body())
+
+
+def test_query_with_too_many_fields_gets_400_and_the_callable_is_not_called(
+    run: Runner[None],
+) -> None:
+    called: list[str] = []
+
+    def handler(req: HTTPServerRequest) -> None:
+        called.append(req.path)
+        reply(req, b"ok")
+
+    async def body() -> None:
+        async with serving(handler) as (_, port):
+            async with await RawClient.connect(port) as client:
+                query = "&".join(["a=1"] * 1001)
+                with ExpectLog("squall.general", "Malformed HTTP request: Max number", level=20):
+                    await client.send(request("GET", f"/many?{query}"))
+                    resp = await client.read_response()
+                assert (resp.status, resp.body) == (400, b"")
+                await client.send(request("GET", "/next"))  # the connection carries on
+                assert (await client.read_response()).body == b"ok"
+
+    run(body())
+    assert called == ["/next"]
 
 
 # -- connections ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from squall.httpserver import HTTPServer
-from squall.httputil import HTTPHeaders, HTTPServerRequest
+from squall.httputil import HTTPHeaders, HTTPMessageDelegate, HTTPServerRequest
 from squall.testing import AsyncHTTPTestCase, ExpectLog, gen_test
 from squall.web import (
     Application,
@@ -529,12 +529,17 @@ def test_compress_response_wins_over_gzip_alias() -> None:
     assert app.transforms == []
 
 
-def test_find_handler_returns_the_class_kwargs_and_groups() -> None:
+def test_find_handler_returns_a_delegate_with_the_class_kwargs_and_groups() -> None:
+    # Tornado's Router interface: a message delegate (the dispatcher, route chosen).
     app = Application([(r"/u/(\d+)", NameHandler, {"name": "u"})])
     req = HTTPServerRequest(method="GET", uri="/u/5", headers=HTTPHeaders({"Host": "x"}))
-    assert app.find_handler(req) == (NameHandler, {"name": "u"}, ["5"], {})
-    missing = HTTPServerRequest(method="GET", uri="/nope")
-    assert app.find_handler(missing) == (ErrorHandler, {"status_code": 404}, [], {})
+    found: Any = app.find_handler(req)
+    assert isinstance(found, HTTPMessageDelegate)
+    route = (found.handler_class, found.handler_kwargs, found.path_args, found.path_kwargs)
+    assert route == (NameHandler, {"name": "u"}, ["5"], {})
+    assert found.request is req
+    missing: Any = app.find_handler(HTTPServerRequest(method="GET", uri="/nope"))
+    assert (missing.handler_class, missing.handler_kwargs) == (ErrorHandler, {"status_code": 404})
 
 
 class FilesHandler(RequestHandler):
@@ -611,3 +616,56 @@ class KeepAliveTest(AsyncHTTPTestCase):
             await client.close()
         assert [r.status for r in responses] == [200, 200, 200, 404]
         assert all(json.loads(r.body)["name"] == "plain" for r in responses[:3])
+
+
+class ParseBodyConfigSettingTest(AsyncHTTPTestCase):
+    """The parse_body_config setting, and the query-field limit on the dispatcher's path."""
+
+    def get_app(self) -> Application:
+        from squall.httputil import ParseBodyConfig, ParseMultipartConfig, ParseUrlEncodedConfig
+
+        config = ParseBodyConfig(
+            multipart=ParseMultipartConfig(max_parts=1),
+            urlencoded=ParseUrlEncodedConfig(max_arguments=2),
+        )
+        return Application([("/files", FilesHandler)], parse_body_config=config)
+
+    def post_files(self, parts: int) -> Any:
+        body = b"".join(
+            b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i
+            for i in range(parts)
+        )
+        return self.fetch(
+            "/files",
+            method="POST",
+            body=body + b"--B--\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=B"},
+        )
+
+    def test_the_application_config_limits_its_form_bodies(self) -> None:
+        assert json.loads(self.post_files(1).body)["args"] == {"f0": 1}
+        with ExpectLog("squall.general", "Malformed request body.*too many parts", level=20):
+            assert self.post_files(2).code == 400
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        ok = self.fetch("/files", method="POST", body=b"a=1&b=2", headers=form)
+        assert json.loads(ok.body)["args"] == {"a": 1, "b": 1}
+        with ExpectLog("squall.general", "Malformed request body.*Max number of fields", level=20):
+            assert (
+                self.fetch("/files", method="POST", body=b"a=1&b=2&c=3", headers=form).code == 400
+            )
+
+    @gen_test
+    async def test_a_query_over_the_default_field_limit_gets_400(self) -> None:
+        client = await RawClient.connect(self.get_http_port())
+        try:
+            query = "&".join(["a=1"] * 1001)
+            with ExpectLog(
+                "squall.general", "Malformed HTTP request: Max number of fields", level=20
+            ):
+                await client.send(request("POST", f"/files?{query}"))
+                response = await client.read_response()
+            assert response.status == 400
+            await client.send(request("POST", "/files?a=1"))
+            assert json.loads((await client.read_response()).body)["args"] == {}
+        finally:
+            await client.close()

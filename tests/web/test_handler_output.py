@@ -576,7 +576,7 @@ class OutputTest(AsyncHTTPTestCase):
         try:
             with ExpectLog("squall.application", f"Uncaught exception GET {path}"):
                 await client.send(request("GET", path))
-                if path.startswith("/inject/"):
+                if path.startswith("/inject/") or path == "/unchecked/private-add":
                     return (await client.read_response()).raw
                 return await client.read_until_eof()
         finally:
@@ -599,10 +599,15 @@ class OutputTest(AsyncHTTPTestCase):
     ) -> None:
         # A compute_etag override and private writes to self._headers skip set_header's
         # validation; the connection checks such headers itself and sends nothing of them.
-        for how in ("etag", "private", "private-add"):
+        for how in ("etag", "private"):
             raw = await self._attempt(f"/unchecked/{how}")
             assert b"Injected" not in raw, how
             assert b"should not be sent" not in raw, how
+        # HTTPHeaders.add refuses a control character itself (HTTPInputError): an error page.
+        raw = await self._attempt("/unchecked/private-add")
+        assert parse_responses(raw)[0].status == 500
+        assert b"Injected" not in raw
+        assert b"should not be sent" not in raw
 
     def test_set_default_headers_apply_to_every_response_and_error_pages(self) -> None:
         response = self.fetch("/defaults")

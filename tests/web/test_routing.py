@@ -1,4 +1,5 @@
-"""Tests for squall._web.routing: URLSpec matching and reversing, Router hosts and order."""
+"""Tests for the application's route table (squall._web.routing) and URLSpec/PathMatches:
+matching and reversing, rule order against the static fast path, hosts, rule forms."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import pytest
 
 from squall._web.errors import HTTPError
-from squall._web.routing import Router, URLSpec, url
+from squall._web.rules import URLSpec, _ApplicationRouter, url
+from squall.httputil import HTTPHeaders, HTTPServerRequest
+from squall.web import Application, RequestHandler
 
 
 class Main:
@@ -24,19 +27,42 @@ class Third:
     pass
 
 
-def router_with(*rules: Any, default_host: str | None = None) -> Router:
-    router = Router(default_host=default_host)
-    router.add_rules(rules)
-    return router
+class _App:
+    """What an _ApplicationRouter asks of its application."""
+
+    default_host: str | None = None
+
+    def get_handler_delegate(self, request: Any, target: Any, *args: Any) -> Any:
+        return ("delegate", target, *args)
 
 
-def handler_for(router: Router, path: str, host: str = "example.com") -> Any:
-    found = router.find(host, path)
+def router_with(*rules: Any) -> _ApplicationRouter:
+    """A router whose every target counts as a handler (the labels below are plain classes)."""
+    return _ApplicationRouter(_App(), rules, is_handler=lambda target: True)
+
+
+def find(router: _ApplicationRouter, path: str, host: str = "example.com") -> Any:
+    request = HTTPServerRequest("GET", "/", headers=HTTPHeaders({"Host": host}))
+    request.path = path
+    return router.route_table.find(request)
+
+
+def handler_for(router: _ApplicationRouter, path: str, host: str = "example.com") -> Any:
+    found = find(router, path, host)
     assert found is not None, f"no rule matched {path!r}"
-    return found[0].handler_class
+    return found[0].target
 
 
 # ---------- URLSpec ----------
+
+
+def test_urlspec_is_a_rule_on_a_path_matcher() -> None:
+    from squall.routing import PathMatches, Rule
+
+    spec = URLSpec("/a", Main)
+    assert isinstance(spec, Rule) and isinstance(spec.matcher, PathMatches)
+    assert spec.target is spec.handler_class is Main
+    assert spec.regex is spec.matcher.regex
 
 
 def test_urlspec_appends_dollar_so_prefixes_do_not_match() -> None:
@@ -84,13 +110,13 @@ def test_urlspec_static_path_only_for_plain_literals(pattern: str, static: str |
 
 def test_positional_groups_become_args() -> None:
     spec = URLSpec("/user/([0-9]+)/(\\w+)", Main)
-    assert spec.group_count == 2 and not spec.named
+    assert spec.matcher.group_count == 2 and not spec.matcher.named
     assert spec.match("/user/42/posts") == (["42", "posts"], {})
 
 
 def test_named_groups_become_kwargs() -> None:
     spec = URLSpec("/user/(?P<uid>[0-9]+)/(?P<tab>\\w+)", Main)
-    assert spec.named
+    assert spec.matcher.named
     assert spec.match("/user/42/posts") == ([], {"uid": "42", "tab": "posts"})
 
 
@@ -156,35 +182,35 @@ def test_complex_patterns_raise_value_error_when_reversed_not_when_built(pattern
     spec = URLSpec(pattern, Main)  # construction succeeds
     assert not spec.reversible
     with pytest.raises(ValueError, match="Cannot reverse url regex"):
-        spec.reverse(*range(spec.group_count))
+        spec.reverse(*range(spec.matcher.group_count))
 
 
-# ---------- Router: order and the static fast path ----------
+# ---------- the route table: order and the static fast path ----------
 
 
 def test_static_path_is_found_by_dict_lookup() -> None:
     router = router_with(("/", Main), ("/about", Other))
-    found = router.find("example.com", "/about")
+    found = find(router, "/about")
     assert found is not None
-    spec, args, kwargs = found
-    assert spec.handler_class is Other and args == [] and kwargs == {}
-    assert router.find("example.com", "/missing") is None
+    entry, args, kwargs = found
+    assert entry.target is Other and args == [] and kwargs == {}
+    assert find(router, "/missing") is None
 
 
 def test_static_lookup_returns_fresh_containers_each_time() -> None:
     router = router_with(("/", Main))
-    first = router.find("h", "/")
+    first = find(router, "/")
     assert first is not None
     first[1].append("mutated")
-    second = router.find("h", "/")
+    second = find(router, "/")
     assert second is not None and second[1] == []
 
 
 def test_earlier_regex_rule_wins_over_later_static_rule() -> None:
     router = router_with(("/(.*)", Main), ("/about", Other))
-    found = router.find("h", "/about")
+    found = find(router, "/about")
     assert found is not None
-    assert found[0].handler_class is Main
+    assert found[0].target is Main
     assert found[1] == ["about"]
 
 
@@ -205,6 +231,11 @@ def test_earlier_groupless_regex_wins_over_later_static_rule() -> None:
     router = router_with(("/favicon.ico", Main), (r"/favicon\.ico", Other))
     assert handler_for(router, "/favicon.ico") is Main
     assert handler_for(router, "/faviconXico") is Main
+
+
+class Label:
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 RULES = [
@@ -229,13 +260,34 @@ PATHS = [
 
 @pytest.mark.parametrize("path", PATHS)
 def test_router_agrees_with_a_plain_ordered_scan(path: str) -> None:
-    # Labels are wrapped in tuples: a str handler would be imported as a dotted name.
-    router = router_with(*[(pattern, (label,)) for pattern, label in RULES])
+    # Labels are wrapped: a str target would be imported as a dotted name.
+    router = router_with(*[(pattern, Label(label)) for pattern, label in RULES])
     expected = next((n for p, n in RULES if URLSpec(p, None).match(path) is not None), None)
-    found = router.find("h", path)
-    assert (found[0].handler_class[0] if found else None) == expected
+    found = find(router, path)
+    assert (found[0].target.name if found else None) == expected
     if found is not None:
-        assert (found[1], found[2]) == found[0].match(path)
+        assert (found[1], found[2]) == found[0].rule.matcher.match_path(path)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("cut", [0, 3, 7, len(RULES)])
+def test_table_with_an_other_matcher_inside_agrees_with_a_plain_ordered_scan(
+    path: str, cut: int
+) -> None:
+    # A rule with any other matcher ends the static prefix: the rules after it are tried in
+    # order, literal ones included.
+    from squall.routing import Matcher, Rule
+
+    class Never(Matcher):
+        def match(self, request: Any) -> dict[str, Any] | None:
+            return None
+
+    rules: list[Any] = [(pattern, Label(label)) for pattern, label in RULES]
+    rules.insert(cut, Rule(Never(), Label("never")))
+    router = router_with(*rules)
+    expected = next((n for p, n in RULES if URLSpec(p, None).match(path) is not None), None)
+    found = find(router, path)
+    assert (found[0].target.name if found else None) == expected
 
 
 def test_first_of_duplicate_static_rules_wins() -> None:
@@ -251,147 +303,185 @@ def test_regex_rules_are_tried_in_order() -> None:
 
 def test_router_passes_decoded_args_and_bad_utf8_raises() -> None:
     router = router_with(("/f/(?P<name>.*)", Main))
-    found = router.find("h", "/f/a%20b+c")
+    found = find(router, "/f/a%20b+c")
     assert found is not None and found[2] == {"name": "a b+c"}
     with pytest.raises(HTTPError) as info:
-        router.find("h", "/f/%C3")
+        find(router, "/f/%C3")
     assert info.value.status_code == 400
 
 
-# ---------- Router: rule forms ----------
+# ---------- rule forms ----------
 
 
 def test_rules_accept_tuples_of_two_to_four_and_urlspecs() -> None:
-    router = Router()
-    specs = router.add_rules(
-        [("/a", Main), ("/b", Other, {"k": 1}), ("/c", Third, None, "c"), url("/d", Main)]
+    router = router_with(
+        ("/a", Main), ("/b", Other, {"k": 1}), ("/c", Third, None, "c"), url("/d", Main)
     )
-    assert [s.regex.pattern for s in specs] == ["/a$", "/b$", "/c$", "/d$"]
-    assert specs[1].kwargs == {"k": 1}
+    assert [r.matcher.regex.pattern for r in router.rules] == ["/a$", "/b$", "/c$", "/d$"]
+    assert router.rules[1].target_kwargs == {"k": 1}
     assert router.reverse_url("c") == "/c"
 
 
 def test_rule_tuple_of_wrong_length_raises_value_error_naming_it() -> None:
     with pytest.raises(ValueError, match=r"\('/a',\) has 1 item"):
-        Router().add_rules([("/a",)])
+        router_with(("/a",))
     with pytest.raises(ValueError, match="has 5 item"):
-        Router().add_rules([("/a", Main, {}, "n", "extra")])
+        router_with(("/a", Main, {}, "n", "extra"))
 
 
 def test_rule_of_wrong_type_raises_type_error() -> None:
     with pytest.raises(TypeError, match="is a str"):
-        Router().add_rules(["/a"])  # type: ignore[list-item]
+        router_with("/a")
+    with pytest.raises(TypeError, match="first argument is a Matcher"):
+        router_with((42, Main))
 
 
 def test_handler_given_as_dotted_string_is_imported() -> None:
-    router = Router()
-    (spec,) = router.add_rules([("/a", "collections.OrderedDict")])
     import collections
 
-    assert spec.handler_class is collections.OrderedDict
+    router = router_with(("/a", "collections.OrderedDict"))
+    assert router.rules[0].target is collections.OrderedDict
     with pytest.raises(ImportError, match="no_such_module_xyz"):
-        router.add_rules([("/b", "no_such_module_xyz.Handler")])
-    with pytest.raises(ImportError, match="collections has no NoSuchHandler"):
-        router.add_rules([("/c", "collections.NoSuchHandler")])
+        router_with(("/b", "no_such_module_xyz.Handler"))
+    with pytest.raises(ImportError, match="'NoSuchHandler' in collections"):
+        router_with(("/c", "collections.NoSuchHandler"))
 
 
-# ---------- Router: hosts ----------
+def test_editing_the_rule_list_directly_is_seen_by_the_table() -> None:
+    router = router_with(("/a", Main))
+    assert handler_for(router, "/a") is Main
+    router.rules.insert(0, url("/a", Other))
+    assert handler_for(router, "/a") is Other
+    del router.rules[0]
+    assert handler_for(router, "/a") is Main
+    router.rules = [url("/b", Third)]
+    assert find(router, "/a") is None and handler_for(router, "/b") is Third
+    router.rules += [url("/c", Main)]
+    router.rules[0] = url("/b", Other)
+    assert handler_for(router, "/b") is Other and handler_for(router, "/c") is Main
+    router.rules.pop()
+    router.rules.clear()
+    assert find(router, "/b") is None
+
+
+# ---------- the application: hosts ----------
+
+
+class MainH(RequestHandler):
+    pass
+
+
+class OtherH(RequestHandler):
+    pass
+
+
+class ThirdH(RequestHandler):
+    pass
+
+
+def app_handler(app: Application, path: str, host: str, **headers: str) -> Any:
+    request = HTTPServerRequest("GET", path, headers=HTTPHeaders({"Host": host, **headers}))
+    return app.find_handler(request).handler_class  # type: ignore[attr-defined]
 
 
 def test_host_groups_match_lower_cased_host_without_port() -> None:
-    router = Router()
-    router.add_rules([("/", Main)])
-    router.add_rules([("/", Other)], host_pattern=r"api\.example\.com")
-    assert handler_for(router, "/", host="API.example.com:8080") is Other
-    assert handler_for(router, "/", host="api.example.com") is Other
-    assert handler_for(router, "/", host="www.example.com") is Main
-    assert handler_for(router, "/", host="[::1]:8888") is Main
+    app = Application([("/", MainH)])
+    app.add_handlers(r"api\.example\.com", [("/", OtherH)])
+    assert app_handler(app, "/", "API.example.com:8080") is OtherH
+    assert app_handler(app, "/", "api.example.com") is OtherH
+    assert app_handler(app, "/", "www.example.com") is MainH
+    assert app_handler(app, "/", "[::1]:8888") is MainH
 
 
 def test_host_pattern_gets_dollar_so_longer_hosts_do_not_match() -> None:
-    router = Router()
-    router.add_rules([("/", Other)], host_pattern="api")
-    assert router.find("api", "/") is not None
-    assert router.find("api.evil.com", "/") is None
+    app = Application()
+    app.add_handlers("api", [("/", OtherH)])
+    assert app_handler(app, "/", "api") is OtherH
+    assert app_handler(app, "/", "api.evil.com").__name__ == "ErrorHandler"
 
 
-def test_new_host_group_goes_before_a_final_catch_all_group() -> None:
-    router = Router()
-    router.add_rules([("/", Main)])  # catch-all .*$
-    router.add_rules([("/", Other)], host_pattern="a.*")
-    router.add_rules([("/", Third)], host_pattern="ab.*")
-    assert handler_for(router, "/", host="abc") is Other  # earlier host group first
-    assert handler_for(router, "/", host="zzz") is Main
+def test_host_groups_come_in_order_and_before_the_constructor_rules() -> None:
+    app = Application([("/", MainH)])
+    app.add_handlers("a.*", [("/", OtherH)])
+    app.add_handlers("ab.*", [("/", ThirdH)])
+    app.add_handlers(".*$", [("/any", ThirdH)])
+    app.add_handlers(".*$", [("/any", OtherH), ("/", OtherH)])
+    assert app_handler(app, "/", "abc") is OtherH  # earlier host group first
+    assert app_handler(app, "/", "zzz") is OtherH  # a later catch-all group, then the rest
+    assert app_handler(app, "/any", "zzz") is ThirdH  # catch-all groups keep their order
 
 
 def test_host_group_without_matching_rule_falls_through_to_next_group() -> None:
-    router = Router()
-    router.add_rules([("/", Main), ("/shared", Main)])
-    router.add_rules([("/", Other)], host_pattern="api.*")
-    assert handler_for(router, "/shared", host="api.x") is Main
+    app = Application([("/", MainH), ("/shared", MainH)])
+    app.add_handlers("api.*", [("/", OtherH)])
+    assert app_handler(app, "/shared", "api.x") is MainH
 
 
-def test_default_host_rules_apply_when_no_host_matches() -> None:
-    router = Router(default_host="main.example")
-    router.add_rules([("/home", Other)], host_pattern=r"main\.example")
-    router.add_rules([("/x", Third)], host_pattern=r"other\.example")
-    assert handler_for(router, "/home", host="unknown.host") is Other
-    assert router.find("unknown.host", "/x") is None
+def test_default_host_rules_apply_when_no_host_matches_unless_proxied() -> None:
+    app = Application(default_host="main.example")
+    app.add_handlers(r"main\.example", [("/home", OtherH)])
+    app.add_handlers(r"other\.example", [("/x", ThirdH)])
+    assert app_handler(app, "/home", "unknown.host") is OtherH
+    assert app_handler(app, "/x", "unknown.host").__name__ == "ErrorHandler"
+    proxied = app_handler(app, "/home", "unknown.host", **{"X-Real-Ip": "10.0.0.1"})
+    assert proxied.__name__ == "ErrorHandler"
 
 
-def test_default_host_rules_come_after_catch_all_rules() -> None:
-    router = Router(default_host="main.example")
-    router.add_rules([("/(.*)", Main)])
-    router.add_rules([("/home", Other)], host_pattern=r"main\.example")
-    assert handler_for(router, "/home", host="unknown.host") is Main
-    assert handler_for(router, "/home", host="main.example") is Other
+def test_default_host_rules_come_after_the_constructor_rules() -> None:
+    app = Application([("/(.*)", MainH)], default_host="main.example")
+    app.add_handlers(r"main\.example", [("/home", OtherH)])
+    assert app_handler(app, "/home", "unknown.host") is MainH
+    assert app_handler(app, "/home", "main.example") is OtherH
 
 
-def test_default_host_can_be_set_after_rules_are_added() -> None:
-    router = Router()
-    router.add_rules([("/home", Other)], host_pattern=r"main\.example")
-    assert router.find("unknown", "/home") is None
-    router.default_host = "main.example"
-    assert handler_for(router, "/home", host="unknown") is Other
+def test_default_host_may_change_after_rules_are_added() -> None:
+    app = Application(default_host="a.example")
+    app.add_handlers(r"a\.example", [("/a", MainH)])
+    app.add_handlers(r"b\.example", [("/b", OtherH)])
+    assert app_handler(app, "/a", "unknown") is MainH
+    app.default_host = "b.example"
+    assert app_handler(app, "/b", "unknown") is OtherH
+    assert app_handler(app, "/a", "unknown").__name__ == "ErrorHandler"
+    app.default_host = None
+    assert app_handler(app, "/b", "unknown").__name__ == "ErrorHandler"
 
 
-def test_empty_router_finds_nothing() -> None:
-    assert Router().find("h", "/") is None
+def test_empty_application_finds_the_404_handler() -> None:
+    assert app_handler(Application(), "/", "h").__name__ == "ErrorHandler"
 
 
-# ---------- Router: reverse_url ----------
+# ---------- reverse_url ----------
 
 
 def test_reverse_url_escapes_arguments() -> None:
-    router = router_with(url("/user/([^/]+)/(\\d+)", Main, name="user"))
-    assert router.reverse_url("user", "a b&c", 5) == "/user/a%20b%26c/5"
+    app = Application([url("/user/([^/]+)/(\\d+)", MainH, name="user")])
+    assert app.reverse_url("user", "a b&c", 5) == "/user/a%20b%26c/5"
 
 
 def test_reverse_url_unknown_name_raises_key_error() -> None:
-    router = router_with(url("/", Main, name="home"))
+    app = Application([url("/", MainH, name="home")])
     with pytest.raises(KeyError, match="nope not found in named urls"):
-        router.reverse_url("nope")
+        app.reverse_url("nope")
 
 
 def test_reverse_url_argument_count_and_irreversible_errors_propagate() -> None:
-    router = router_with(url("/u/(\\d+)", Main, name="u"), url("/v/((a)b)", Main, name="v"))
+    app = Application([url("/u/(\\d+)", MainH, name="u"), url("/v/((a)b)", MainH, name="v")])
     with pytest.raises(ValueError, match="exactly 1 argument"):
-        router.reverse_url("u")
+        app.reverse_url("u")
     with pytest.raises(ValueError, match="Cannot reverse"):
-        router.reverse_url("v", 1, 2)
+        app.reverse_url("v", 1, 2)
 
 
 def test_reverse_url_searches_host_groups_first_group_wins() -> None:
-    router = Router()
-    router.add_rules([url("/any", Main, name="n")])
-    router.add_rules([url("/host", Other, name="n")], host_pattern="h.*")
-    assert router.reverse_url("n") == "/host"
+    app = Application([url("/any", MainH, name="n")])
+    app.add_handlers("h.*", [url("/host", OtherH, name="n")])
+    assert app.reverse_url("n") == "/host"
 
 
 def test_duplicate_name_in_one_group_replaces_with_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="squall.application"):
-        router = router_with(url("/a", Main, name="n"), url("/b", Other, name="n"))
-    assert router.reverse_url("n") == "/b"
+        app = Application([url("/a", MainH, name="n"), url("/b", OtherH, name="n")])
+    assert app.reverse_url("n") == "/b"
     assert "Multiple handlers named n; replacing previous value" in caplog.text

@@ -40,7 +40,9 @@ def async_test(fn: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
-        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 30))
+        # asyncio.run() would get squall's loop (uvloop): this helper means asyncio's own.
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            runner.run(asyncio.wait_for(fn(*args, **kwargs), 30))
 
     return wrapper
 
@@ -483,7 +485,7 @@ async def test_directory_with_default_filename_serves_it_and_redirects_to_add_sl
 
 
 @async_test
-async def test_directory_redirect_refuses_a_path_starting_with_two_slashes(
+async def test_directory_redirect_refuses_a_path_starting_with_two_slashes_or_a_backslash(
     root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rule = (r"/+files/(.*)", StaticFileHandler, {"path": str(root), "default_filename": "x"})
@@ -491,8 +493,15 @@ async def test_directory_redirect_refuses_a_path_starting_with_two_slashes(
         with caplog.at_level(logging.WARNING, logger="squall.general"):
             status, headers, _ = await s.raw("//files/sub")
         ok_status, ok_headers, _ = await s.raw("/files/sub")
-    assert status == 403
-    assert "location" not in headers
+    # At the root, "/\\evil.com/../sub" is the folder sub: its slash-adding redirect would
+    # send a browser to evil.com.
+    args = {"default_filename": "x"}
+    app = Application(static_path=str(root), static_url_prefix="/", static_handler_args=args)
+    async with serve(app) as s:
+        with caplog.at_level(logging.WARNING, logger="squall.general"):
+            backslash, backslash_headers, _ = await s.raw("/\\evil.com/../sub")
+    assert status == backslash == 403
+    assert "location" not in headers and "location" not in backslash_headers
     assert "two initial slashes" in caplog.text
     assert (ok_status, ok_headers["location"]) == (301, "/files/sub/")
 

@@ -1,7 +1,9 @@
 """A small app for the supervisor tests, served with ``python -m squall serve``.
 
 Handlers: ``/pid`` (``pid slot generation``), ``/sleep?s=`` (awaits), ``/block?s=`` (blocks the
-loop with ``time.sleep``), ``/version``, ``/ready`` (503 once the worker is shutting down).
+loop with ``time.sleep``), ``/version``, ``/ready`` (503 once the worker is shutting down),
+``/info`` (what the app sees of the request, as JSON; also under ``/api/info``), ``/echo``
+(POST: the body's length).
 
 ``SQUALL_TEST_CONTROL`` names a file read at import: its content is the app's version, and
 ``broken`` makes the import fail (a boot failure). A shutdown hook prints
@@ -66,6 +68,27 @@ class ReadyHandler(web.RequestHandler):
             self.write("ready")
 
 
+class InfoHandler(web.RequestHandler):
+    def get(self) -> None:
+        request = self.request
+        self.write(
+            {
+                "remote_ip": request.remote_ip,
+                "protocol": request.protocol,
+                "host": request.host,
+                "path": request.path,
+                "uri": request.uri,
+                "request_id": request.headers.get("X-Request-Id"),
+                "prefix": request.headers.get("X-Forwarded-Prefix"),
+            }
+        )
+
+
+class EchoHandler(web.RequestHandler):
+    def post(self) -> None:
+        self.write(str(len(self.request.body)))
+
+
 def _hook() -> None:
     sys.stderr.write(f"shutdown hook ran {os.getpid()}\n")
     sys.stderr.flush()
@@ -78,6 +101,9 @@ app = web.Application(
         (r"/block", BlockHandler),
         (r"/version", VersionHandler),
         (r"/ready", ReadyHandler),
+        (r"/info", InfoHandler),
+        (r"/api/info", InfoHandler),
+        (r"/echo", EchoHandler),
     ]
 )
 
@@ -101,3 +127,32 @@ async def make_app_async() -> web.Application:
     """An async factory (its startup can await): ``basic:make_app_async()``."""
     await asyncio.sleep(0)
     return app
+
+
+def limited_server() -> object:
+    """A factory returning an ``HTTPServer`` with its own limits (a 100-byte body limit)."""
+    from squall.httpserver import HTTPServer
+
+    return HTTPServer(app, max_body_size=100, xheaders=True)
+
+
+def tls_server() -> object:
+    """A factory returning an ``HTTPServer`` with ``ssl_options`` from SQUALL_TEST_CERT/KEY."""
+    from squall.httpserver import HTTPServer
+
+    options = {"certfile": os.environ["SQUALL_TEST_CERT"], "keyfile": os.environ["SQUALL_TEST_KEY"]}
+    return HTTPServer(app, ssl_options=options)
+
+
+def listening_server() -> object:
+    """A factory returning an ``HTTPServer`` that already listens: refused."""
+    from squall.httpserver import HTTPServer
+
+    server = HTTPServer(app)
+    server.bind(0, "127.0.0.1")
+    return server
+
+
+def not_an_app() -> object:
+    """A factory returning something that cannot serve."""
+    return 42

@@ -397,8 +397,10 @@ def squall(tmp_path: Path) -> Iterator[SquallFactory]:
         wait_listening: bool = True,
         cwd: Path = ROOT,
     ) -> SquallProcess:
-        argv = [sys.executable, "-m", "squall", "serve", app, "--host", "127.0.0.1"]
-        argv += ["--port", "0", *(DEFAULT_ARGS if defaults else ()), *args]
+        argv = [sys.executable, "-m", "squall", "serve", app]
+        if not {"--unix-socket", "--fd"} & set(args):
+            argv += ["--host", "127.0.0.1", "--port", "0"]
+        argv += [*(DEFAULT_ARGS if defaults else ()), *args]
         run = SquallProcess(
             tmp_path / f"squall-{len(started)}.log", argv, squall_env(**(env or {})), cwd
         )

@@ -1,4 +1,5 @@
-"""Tests for squall._web.templates: RequestHandler.render/render_string on Jinja2.
+"""Jinja2 as the explicit choice: ``Jinja2Loader`` as the ``template_loader`` setting or from
+``create_template_loader``, with Tornado's template namespace.
 
 Each test serves a real application on 127.0.0.1 and fetches with httpx; templates are
 written into ``tmp_path``.
@@ -13,7 +14,7 @@ import importlib.util
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec
 
@@ -21,11 +22,14 @@ import httpx
 import jinja2
 import pytest
 
+from squall import locale
 from squall._web import templates
 from squall._web.application import Application
 from squall._web.handler import RequestHandler
 from squall.httpserver import HTTPServer
 from squall.netutil import bind_sockets
+from squall.web import Jinja2Loader, UIModule
+from tests.helpers.locale_state import isolated_locale_state
 
 P = ParamSpec("P")
 
@@ -55,6 +59,13 @@ async def serve(app: Application) -> AsyncIterator[httpx.AsyncClient]:
         await server.close_all_connections()
 
 
+@pytest.fixture(autouse=True)
+def fresh_loaders() -> Iterator[None]:
+    """Loaders made per template folder live for the process: forget this test's."""
+    yield
+    RequestHandler._template_loaders.clear()
+
+
 class PageHandler(RequestHandler):
     """Renders the template named by the ``t`` argument with ``name`` from the query."""
 
@@ -62,7 +73,14 @@ class PageHandler(RequestHandler):
         self.render(self.get_argument("t", "page.html"), name=self.get_argument("name", ""))
 
 
-class UserHandler(PageHandler):
+class JinjaFolderHandler(PageHandler):
+    """Jinja2 on the handler's template folder (the ``template_path`` setting)."""
+
+    def create_template_loader(self, template_path: str) -> Jinja2Loader:
+        return Jinja2Loader(template_path)
+
+
+class UserHandler(JinjaFolderHandler):
     def get_current_user(self) -> Any:
         return "alice"
 
@@ -74,24 +92,32 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+def jinja_app(folder: Path, *rules: Any, **settings: Any) -> Application:
+    """An application rendering ``folder``'s templates with Jinja2 (the setting)."""
+    return Application(
+        list(rules) or [(r"/", PageHandler)], template_loader=Jinja2Loader(folder), **settings
+    )
+
+
 # -- escaping ------------------------------------------------------------------------------
 
 
 @async_test
 async def test_render_autoescapes_by_default(tmp_path: Path) -> None:
-    write(tmp_path, "page.html", "<b>{{ name }}</b>")
-    app = Application([(r"/", PageHandler)], template_path=str(tmp_path))
-    async with serve(app) as client:
+    write(tmp_path, "page.html", "<b>{{ name }}</b>{% if true %}!{% endif %}")
+    async with serve(jinja_app(tmp_path)) as client:
         r = await client.get("/", params={"name": "<script>alert('x')</script>"})
     assert r.status_code == 200
-    assert r.text == "<b>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</b>"
+    assert r.text == "<b>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</b>!"
     assert r.headers["content-type"] == "text/html; charset=UTF-8"
 
 
 @async_test
-async def test_autoescape_none_disables_escaping(tmp_path: Path) -> None:
+async def test_autoescape_false_disables_escaping(tmp_path: Path) -> None:
     write(tmp_path, "page.html", "{{ name }}")
-    app = Application([(r"/", PageHandler)], template_path=str(tmp_path), autoescape=None)
+    app = Application(
+        [(r"/", PageHandler)], template_loader=Jinja2Loader(tmp_path, autoescape=False)
+    )
     async with serve(app) as client:
         r = await client.get("/", params={"name": "<i>raw</i>"})
     assert r.text == "<i>raw</i>"
@@ -103,17 +129,18 @@ async def test_escape_helpers_are_in_the_namespace(tmp_path: Path) -> None:
         tmp_path,
         "page.html",
         "{{ xhtml_escape(name) }}|{{ url_escape('a b/c') }}|{{ json_encode({'k': '</x>'})|safe }}"
-        "|{{ squeeze('  a   b ') }}|{{ linkify('see http://example.com <now>') }}",
+        "|{{ squeeze('  a   b ') }}|{{ linkify('see http://example.com <now>') }}"
+        "|{{ escape('<') }}|{{ datetime.date(2024, 1, 2) }}",
     )
-    app = Application([(r"/", PageHandler)], template_path=str(tmp_path))
-    async with serve(app) as client:
+    async with serve(jinja_app(tmp_path)) as client:
         r = await client.get("/", params={"name": "<&>"})
-    escaped, url, js, squeezed, linked = r.text.split("|")
+    escaped, url, js, squeezed, linked, esc, date = r.text.split("|")
     assert escaped == "&lt;&amp;&gt;"  # escaped once, not twice
     assert url == "a+b%2Fc"
     assert js == '{"k": "<\\/x>"}'
     assert squeezed == "a b"
     assert linked == 'see <a href="http://example.com">http://example.com</a> &lt;now&gt;'
+    assert (esc, date) == ("&lt;", "2024-01-02")
 
 
 # -- the namespace -------------------------------------------------------------------------
@@ -131,7 +158,10 @@ async def test_template_namespace_has_tornados_names(tmp_path: Path) -> None:
         "user={{ current_user }}\n"
         "static={{ static_url('app.css') }}\n"
         "url={{ reverse_url('page', 'x y') }}\n"
-        "form={{ xsrf_form_html() }}\n",
+        "form={{ xsrf_form_html() }}\n"
+        "locale={{ locale.code }}\n"
+        "translated={{ _('Sign out') }}\n"
+        "context={{ pgettext('menu', 'Open') }}\n",
     )
     app = Application(
         [(r"/", UserHandler), (r"/page/([^/]+)", PageHandler, {}, "page")],
@@ -148,6 +178,52 @@ async def test_template_namespace_has_tornados_names(tmp_path: Path) -> None:
     assert lines["url"] == "/page/x%20y"
     assert lines["form"].startswith('<input type="hidden" name="_xsrf" value="')  # not escaped
     assert "_xsrf=" in r.headers["set-cookie"]
+    assert (lines["locale"], lines["translated"], lines["context"]) == ("en_US", "Sign out", "Open")
+
+
+@async_test
+async def test_translations_reach_jinja2_templates(tmp_path: Path) -> None:
+    write(tmp_path / "i18n", "fr_FR.csv", '"Sign out","Se déconnecter"\n')
+    write(tmp_path, "page.html", "{{ _('Sign out') }}")
+    with isolated_locale_state():
+        locale.load_translations(str(tmp_path / "i18n"))
+        async with serve(jinja_app(tmp_path)) as client:
+            r = await client.get("/", headers={"Accept-Language": "fr-FR,en;q=0.5"})
+    assert r.text == "Se déconnecter"
+
+
+class Badge(UIModule):
+    def render(self, who: str) -> str:
+        return f"<span class=badge>{escape_text(who)}</span>"
+
+    def embedded_css(self) -> str:
+        return ".badge { color: red }"
+
+
+def escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;")
+
+
+@async_test
+async def test_ui_modules_and_methods_in_jinja2_templates(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "page.html",
+        "<html><head></head><body>{{ modules.Badge(name) }}{{ _tt_modules.Badge('b') }}"
+        "{{ shout(name) }}</body></html>",
+    )
+    app = jinja_app(
+        tmp_path,
+        ui_modules={"Badge": Badge},
+        ui_methods={"shout": lambda handler, text: text.upper() + "<!>"},
+    )
+    async with serve(app) as client:
+        r = await client.get("/", params={"name": "<a>"})
+    assert r.text == (
+        '<html><head><style type="text/css">\n.badge { color: red }\n</style>\n</head><body>'
+        "<span class=badge>&lt;a></span><span class=badge>b</span>&lt;A&gt;&lt;!&gt;"
+        "</body></html>"
+    )
 
 
 class OverridingHandler(RequestHandler):
@@ -164,8 +240,7 @@ class OverridingHandler(RequestHandler):
 @async_test
 async def test_render_kwargs_win_over_the_handler_namespace(tmp_path: Path) -> None:
     write(tmp_path, "page.html", "{{ site }}:{{ name }}")
-    app = Application([(r"/", OverridingHandler)], template_path=str(tmp_path))
-    async with serve(app) as client:
+    async with serve(jinja_app(tmp_path, (r"/", OverridingHandler))) as client:
         r = await client.get("/")
     assert r.text == "squall:from-kwargs"
 
@@ -177,8 +252,7 @@ async def test_render_kwargs_win_over_the_handler_namespace(tmp_path: Path) -> N
 async def test_missing_template_is_500_with_a_clear_log_message(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = Application([(r"/", PageHandler)], template_path=str(tmp_path))
-    async with serve(app) as client:
+    async with serve(jinja_app(tmp_path)) as client:
         with caplog.at_level(logging.ERROR, logger="squall.application"):
             r = await client.get("/", params={"t": "nope.html"})
     assert r.status_code == 500
@@ -191,23 +265,45 @@ async def test_missing_include_names_the_included_template(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write(tmp_path, "page.html", "{% include 'partial.html' %}")
-    app = Application([(r"/", PageHandler)], template_path=str(tmp_path))
-    async with serve(app) as client:
+    async with serve(jinja_app(tmp_path)) as client:
         with caplog.at_level(logging.ERROR, logger="squall.application"):
             r = await client.get("/")
     assert r.status_code == 500
     assert "Template 'partial.html' not found (rendering 'page.html'" in caplog.text
 
 
+@async_test
+async def test_a_jinja2_syntax_error_is_a_500_logged_once_with_template_and_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, "page.html", "line one\n{% if %}\n")
+    async with serve(jinja_app(tmp_path)) as client:
+        with caplog.at_level(logging.ERROR):
+            r = await client.get("/")
+    assert r.status_code == 500
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert [rec.name for rec in errors] == ["squall.application", "squall.access"]
+    assert errors[0].exc_info is not None
+    syntax_error = errors[0].exc_info[1]
+    assert isinstance(syntax_error, jinja2.TemplateSyntaxError)
+    assert (syntax_error.name, syntax_error.lineno) == ("page.html", 2)
+
+
 def test_missing_jinja2_raises_import_error_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "jinja2", None)
-    handler: Any = object()
     with pytest.raises(
-        ImportError, match=r"Templates need Jinja2: pip install 'squall\[templates\]'"
+        ImportError, match=r"Jinja2Loader needs Jinja2: pip install 'squall\[templates\]'"
     ):
-        templates.render_string(handler, "page.html", {})
+        Jinja2Loader("templates")
+
+
+def test_jinja2_loader_refuses_what_it_cannot_load_from() -> None:
+    with pytest.raises(TypeError, match="template folder, a jinja2 loader or a jinja2.Env"):
+        Jinja2Loader(42)
+    with pytest.raises(TypeError, match="not to one given"):
+        Jinja2Loader(jinja2.Environment(), trim_blocks=True)
 
 
 # -- where templates come from -------------------------------------------------------------
@@ -220,8 +316,10 @@ async def test_without_template_path_templates_are_found_next_to_the_calling_fil
     module_file = write(
         tmp_path,
         "sitehandlers.py",
-        "from squall._web.handler import RequestHandler\n"
+        "from squall.web import Jinja2Loader, RequestHandler\n"
         "class Home(RequestHandler):\n"
+        "    def create_template_loader(self, template_path):\n"
+        "        return Jinja2Loader(template_path)\n"
         "    def get(self):\n"
         "        self.render('home.html', who='module')\n",
     )
@@ -236,8 +334,8 @@ async def test_without_template_path_templates_are_found_next_to_the_calling_fil
 
 
 @async_test
-async def test_template_loader_setting_accepts_a_jinja2_loader(tmp_path: Path) -> None:
-    loader = jinja2.DictLoader({"page.html": "dict {{ name }}"})
+async def test_template_loader_setting_accepts_a_wrapped_jinja2_loader(tmp_path: Path) -> None:
+    loader = Jinja2Loader(jinja2.DictLoader({"page.html": "dict {{ name }}"}))
     app = Application([(r"/", PageHandler)], template_loader=loader)
     async with serve(app) as client:
         r = await client.get("/", params={"name": "<x>"})
@@ -245,21 +343,23 @@ async def test_template_loader_setting_accepts_a_jinja2_loader(tmp_path: Path) -
 
 
 @async_test
-async def test_template_loader_setting_accepts_a_jinja2_environment(tmp_path: Path) -> None:
+async def test_template_loader_setting_accepts_a_wrapped_jinja2_environment(
+    tmp_path: Path,
+) -> None:
     env = jinja2.Environment(
         loader=jinja2.DictLoader({"page.html": "env {{ name }} {{ name|shout }}"}),
         autoescape=False,
     )
     env.filters["shout"] = str.upper
-    app = Application([(r"/", PageHandler)], template_loader=env)
+    app = Application([(r"/", PageHandler)], template_loader=Jinja2Loader(env))
     async with serve(app) as client:
         r = await client.get("/", params={"name": "<x>"})
     assert r.text == "env <x> <X>"
 
 
 class LoaderHandler(PageHandler):
-    def create_template_loader(self, template_path: str) -> jinja2.BaseLoader:
-        return jinja2.DictLoader({"page.html": f"made for {template_path}"})
+    def create_template_loader(self, template_path: str) -> Jinja2Loader:
+        return Jinja2Loader(jinja2.DictLoader({"page.html": f"made for {template_path}"}))
 
 
 @async_test
@@ -270,16 +370,28 @@ async def test_create_template_loader_override_is_used(tmp_path: Path) -> None:
     assert r.text == f"made for {tmp_path}"
 
 
+def test_a_raw_jinja2_template_loader_setting_is_refused_with_the_fix() -> None:
+    with pytest.raises(TypeError, match=r"wrap it as squall.web.Jinja2Loader\(...\)"):
+        Application(template_loader=jinja2.DictLoader({}))
+    with pytest.raises(TypeError, match="must be a template loader"):
+        Application(template_loader="not a loader")
+
+
+class RawJinjaHandler(PageHandler):
+    def create_template_loader(self, template_path: str) -> Any:
+        return jinja2.FileSystemLoader(template_path)
+
+
 @async_test
-async def test_a_bad_template_loader_setting_is_a_500_naming_the_problem(
+async def test_a_raw_jinja2_loader_from_create_template_loader_is_a_500_saying_what_to_do(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = Application([(r"/", PageHandler)], template_loader="not a loader")
+    app = Application([(r"/", RawJinjaHandler)], template_path=str(tmp_path))
     async with serve(app) as client:
         with caplog.at_level(logging.ERROR, logger="squall.application"):
             r = await client.get("/")
     assert r.status_code == 500
-    assert "template_loader must be a jinja2 loader or Environment" in caplog.text
+    assert "create_template_loader() gave a Jinja2 FileSystemLoader: wrap it" in caplog.text
 
 
 # -- caching and reload --------------------------------------------------------------------
@@ -290,14 +402,12 @@ async def test_compiled_template_cache_off_picks_up_edits_between_requests(
     tmp_path: Path,
 ) -> None:
     template = write(tmp_path, "page.html", "version one")
-    app = Application(
-        [(r"/", PageHandler)], template_path=str(tmp_path), debug=True, autoreload=False
-    )
+    app = jinja_app(tmp_path, debug=True, autoreload=False)
     async with serve(app) as client:
         first = (await client.get("/")).text
         stat = template.stat()
         template.write_text("version two")
-        # Same mtime as before: the edit must be found by rebuilding, not by an mtime check.
+        # Same mtime as before: the edit must be found by resetting, not by an mtime check.
         os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         second = (await client.get("/")).text
     assert (first, second) == ("version one", "version two")
@@ -306,56 +416,51 @@ async def test_compiled_template_cache_off_picks_up_edits_between_requests(
 @async_test
 async def test_compiled_template_cache_on_keeps_the_first_compilation(tmp_path: Path) -> None:
     template = write(tmp_path, "page.html", "version one")
-    app = Application([(r"/", PageHandler)], template_path=str(tmp_path))
-    async with serve(app) as client:
+    async with serve(jinja_app(tmp_path)) as client:
         first = (await client.get("/")).text
         template.write_text("version two, longer")
+        os.utime(template, (1e9 + 10, 2e9))  # a newer mtime is not looked at either
         second = (await client.get("/")).text
     assert first == second == "version one"
 
 
-def test_environments_are_cached_per_template_path_on_the_application(tmp_path: Path) -> None:
+class Fake:
+    """What templates.render_string uses of a handler, Jinja2 on its folder."""
+
+    def __init__(self, app: Application, folder: Path) -> None:
+        self.application = app
+        self.folder = folder
+        self._templates_reset = False
+
+    def get_template_path(self) -> str:
+        return str(self.folder)
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        return {}
+
+    def create_template_loader(self, template_path: str) -> Jinja2Loader:
+        return Jinja2Loader(template_path)
+
+
+def test_loaders_are_made_once_per_template_folder(tmp_path: Path) -> None:
     write(tmp_path / "a", "t.html", "A")
     write(tmp_path / "b", "t.html", "B")
     app = Application()
-
-    class Fake:
-        application = app
-
-        def __init__(self, folder: Path) -> None:
-            self.folder = folder
-
-        def get_template_path(self) -> str:
-            return str(self.folder)
-
-        def get_template_namespace(self) -> dict[str, Any]:
-            return {}
-
-    a: Any = Fake(tmp_path / "a")
-    b: Any = Fake(tmp_path / "b")
-    assert templates.render_string(a, "t.html", {}) == b"A"
-    assert templates.render_string(b, "t.html", {}) == b"B"
-    envs = app._squall_template_environments  # type: ignore[attr-defined]
-    assert set(envs) == {str(tmp_path / "a"), str(tmp_path / "b")}
-    before = dict(envs)
-    templates.render_string(a, "t.html", {})
-    assert app._squall_template_environments == before  # type: ignore[attr-defined]
+    a: Any = Fake(app, tmp_path / "a")
+    b: Any = Fake(app, tmp_path / "b")
+    assert templates.render_string(a, "t.html", {}, own_loader=True) == b"A"
+    assert templates.render_string(b, "t.html", {}, own_loader=True) == b"B"
+    loaders = RequestHandler._template_loaders
+    assert set(loaders) == {str(tmp_path / "a"), str(tmp_path / "b")}
+    before = dict(loaders)
+    again: Any = Fake(app, tmp_path / "a")
+    templates.render_string(again, "t.html", {}, own_loader=True)
+    assert RequestHandler._template_loaders == before
 
 
 def test_render_string_returns_utf8_bytes(tmp_path: Path) -> None:
     write(tmp_path, "t.html", "héllo {{ who }} ✓")
-    app = Application(template_path=str(tmp_path))
-
-    class Fake:
-        application = app
-
-        def get_template_path(self) -> str:
-            return str(tmp_path)
-
-        def get_template_namespace(self) -> dict[str, Any]:
-            return {}
-
-    handler: Any = Fake()
-    out = templates.render_string(handler, "t.html", {"who": "wörld"})
+    handler: Any = Fake(Application(), tmp_path)
+    out = templates.render_string(handler, "t.html", {"who": "wörld"}, own_loader=True)
     assert isinstance(out, bytes)
     assert out.decode("utf-8") == "héllo wörld ✓"
