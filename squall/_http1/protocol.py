@@ -262,6 +262,7 @@ class HTTP1Protocol(ExchangeOwner):
         active = self._active
         self._active = None
         self._queue.clear()
+        self._rec.close()  # the parser and the Recorder refer back to us: let go of both
         if active is not None and active.response < RESPONSE_DONE:
             active.connection_lost()
         try:
@@ -484,6 +485,7 @@ class HTTP1Protocol(ExchangeOwner):
         self._upgraded = True
         self._active = None
         self._queue.clear()
+        self._rec.close()  # no more HTTP on this connection (and no cycle left behind)
         self.state.discard(self)
         self.deadline = 0.0
         tail = self._upgrade_tail + b"".join(self._held)

@@ -61,7 +61,9 @@ class Recorder:
 
     def __init__(self, owner: ExchangeOwner, queue: deque[HTTP1Exchange | Rejection]) -> None:
         params = owner.params
-        self._owner = owner
+        # None once the connection is gone (close()): the Recorder and its connection refer
+        # to each other, and so do the Recorder and its parser.
+        self._owner: ExchangeOwner | None = owner
         self._params = params
         self._loop = owner.state.loop
         self._queue = queue
@@ -76,6 +78,14 @@ class Recorder:
         """Start parsing afresh (a new connection, or after an upgrade answered normally)."""
         self.parser = httptools.HttpRequestParser(self)
         self.account.walker = None
+
+    def close(self) -> None:
+        """The connection is gone: let go of the parser, the request being parsed and the
+        connection, so that reference counting frees them (no cycle is left for the
+        collector). Nothing is fed after this."""
+        self.parser = None
+        self.cur = None
+        self._owner = None
 
     def read_body_of(self, ex: HTTP1Exchange) -> None:
         """Record the body of ``ex``, an upgrade request the parser stopped at without reading
@@ -96,6 +106,7 @@ class Recorder:
 
     def on_message_begin(self) -> None:
         owner = self._owner
+        assert owner is not None  # close() comes after the last feed_data
         ex = HTTP1Exchange(owner)
         ex.line_chunk = self.chunk  # only the first request of a read starts at its first byte
         self.chunk = None
@@ -151,7 +162,8 @@ class Recorder:
 
     def on_headers_complete(self) -> None:
         ex = self.cur
-        assert ex is not None
+        owner = self._owner
+        assert ex is not None and owner is not None
         parser = self.parser
         method = parser.get_method()
         version: str | None = None
@@ -187,9 +199,9 @@ class Recorder:
             timeout = ex.body_timeout
             if timeout is None:
                 timeout = params.body_start_timeout
-            self._owner.set_deadline(DEADLINE_BODY, now + timeout)
+            owner.set_deadline(DEADLINE_BODY, now + timeout)
         else:
-            self._owner.set_deadline(DEADLINE_NONE, 0.0)
+            owner.set_deadline(DEADLINE_NONE, 0.0)
 
     def on_body(self, body: bytes) -> None:
         ex = self.cur
@@ -200,7 +212,9 @@ class Recorder:
             raise RequestRejected("Request body too large", 413)
         if ex.body_timeout is None:
             params = self._params
-            self._owner.deadline = (
+            owner = self._owner
+            assert owner is not None
+            owner.deadline = (
                 ex.body_started_at
                 + params.body_start_timeout
                 + ex.body_received / params.body_min_rate
@@ -208,7 +222,8 @@ class Recorder:
 
     def on_message_complete(self) -> None:
         ex = self.cur
-        assert ex is not None
+        owner = self._owner
+        assert ex is not None and owner is not None
         ex.reading = READ_DONE
         self.cur = None
-        self._owner.set_deadline(DEADLINE_NONE, 0.0)
+        owner.set_deadline(DEADLINE_NONE, 0.0)
