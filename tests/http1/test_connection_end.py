@@ -34,7 +34,9 @@ class Hello(web.RequestHandler):
 
 
 def _live_protocols() -> list[HTTP1Protocol]:
-    return [o for o in gc.get_objects() if isinstance(o, HTTP1Protocol)]
+    """The protocols of this test's connections (on its own loop: not an earlier test's)."""
+    loop = asyncio.get_running_loop()
+    return [o for o in gc.get_objects() if isinstance(o, HTTP1Protocol) and o.state.loop is loop]
 
 
 async def _until_freed() -> None:
