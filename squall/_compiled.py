@@ -104,6 +104,8 @@ MODULES: tuple[str, ...] = (
     "squall/_http1/record.py",
     "squall/_http1/refusals.py",
     "squall/_http1/state.py",
+    "squall/_http1/stream.py",
+    "squall/_http1/takeover.py",
     "squall/_http1/upgrade.py",
     "squall/_http1/wire.py",
     "squall/_web/application.py",

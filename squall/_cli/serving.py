@@ -329,6 +329,12 @@ class _Connection(HTTPConnection):
         self._inner.upgrade(protocol)
         self._end()
 
+    def detach(self) -> Any:
+        """Delegate; the request ends here as far as counting goes."""
+        stream = self._inner.detach()  # type: ignore[attr-defined]  # HTTP1Exchange's
+        self._end()
+        return stream
+
     def _closed(self) -> None:
         self._end()
         callback, self._on_close = self._on_close, None

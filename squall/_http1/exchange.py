@@ -5,7 +5,7 @@ application writes (``wire.response_head``) and hands the bytes to the connectio
 knows only as an ``owner.ExchangeOwner`` (the public section of ``HTTP1Protocol``). Everything
 per-request lives here, so a connection object holds no request state; the protocol changes an
 exchange only through its public members (the request record, the phases of ``phases.py``,
-``detach()``, ``release()``, ``connection_lost()``).
+``abandon()``, ``release()``, ``connection_lost()``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from squall._http1 import wire
 from squall._http1.context import ConnectionContext
+from squall._http1.errors import StreamClosedError
 from squall._http1.flow import CLOSED, DONE
 from squall._http1.owner import ExchangeOwner
 from squall._http1.phases import (
@@ -23,6 +24,7 @@ from squall._http1.phases import (
     DELIVER_NONE,
     READ_DONE,
     READ_HEAD,
+    RESPONSE_ABANDONED,
     RESPONSE_DETACHED,
     RESPONSE_DONE,
     RESPONSE_NONE,
@@ -44,6 +46,7 @@ __all__ = ["HTTP1Exchange"]
 
 _DONE: Final = DONE  # read from a C static in the compiled build
 _COPY_LIMIT: Final = 64 * 1024  # bytes: a bigger first chunk is written separately from the head
+_DETACHED: Final = "The connection was detached: write to the stream detach() returned"
 
 
 class HTTP1Exchange(DirectConnection):
@@ -149,8 +152,10 @@ class HTTP1Exchange(DirectConnection):
         Adds ``Date``, ``Server``, ``Connection`` and the body framing (Content-Length as
         given by the application, else chunked for HTTP/1.1, else close-delimited)."""
         if self.response != RESPONSE_NONE:
-            if self.response == RESPONSE_DETACHED:
+            if self.response == RESPONSE_ABANDONED:
                 return CLOSED  # the protocol ended this exchange: the write goes nowhere
+            if self.response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("write_headers() called twice for one response")
         if not isinstance(start_line, ResponseStartLine):
             raise TypeError("a server writes a ResponseStartLine")
@@ -204,10 +209,12 @@ class HTTP1Exchange(DirectConnection):
         """Write a body chunk; returns an awaitable that waits while the transport is full."""
         response = self.response
         if response != RESPONSE_STARTED:
-            if response == RESPONSE_DETACHED:
+            if response == RESPONSE_ABANDONED:
                 return CLOSED
             if response == RESPONSE_DONE:
                 raise RuntimeError("Cannot write() after finish()")
+            if response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("write() called before write_headers()")
         conn = self._conn
         flow = conn.flow
@@ -222,8 +229,10 @@ class HTTP1Exchange(DirectConnection):
 
         The connection cannot know where such a response ends, so it closes afterwards."""
         if self.response >= RESPONSE_DONE:
-            if self.response == RESPONSE_DETACHED:
+            if self.response == RESPONSE_ABANDONED:
                 return
+            if self.response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("Cannot write() after finish()")
         if isinstance(data, str):
             data = data.encode("utf-8")
@@ -239,10 +248,12 @@ class HTTP1Exchange(DirectConnection):
         connection) this does nothing."""
         response = self.response
         if response != RESPONSE_STARTED:
-            if response == RESPONSE_DETACHED:
+            if response == RESPONSE_ABANDONED:
                 return
             if response == RESPONSE_DONE:
                 raise RuntimeError("finish() called twice")
+            if response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("finish() called before write_headers()")
         conn = self._conn
         if self._remaining > 0 and not conn.flow.closed:  # a Content-Length not reached
@@ -294,6 +305,39 @@ class HTTP1Exchange(DirectConnection):
             return None
 
     @property
+    def stream(self) -> Any:
+        """The connection as Tornado code sees its IOStream: ``closed()``,
+        ``set_close_callback()``, ``socket``, ``write()``, ``close()`` (``stream.py``); the same
+        object for every request of the connection; None once it was detached or upgraded."""
+        return self._conn.connection_stream()
+
+    def detach(self) -> Any:
+        """Take the connection over (Tornado's ``HTTP1Connection.detach()``): all HTTP
+        processing stops, and the returned :class:`squall.iostream.IOStream` owns the socket.
+
+        Bytes the server read and did not deliver (the rest of a Content-Length body, what
+        followed an upgrade or CONNECT request) are readable from it first; a response begun
+        here goes out before anything written to it. The delegate hears nothing more, and
+        writing through this connection afterwards raises RuntimeError. Raises RuntimeError
+        when the connection cannot be handed over whole (``takeover.py``: a pipelined request
+        already read, a chunked body not delivered, TLS, inside ``data_received``, after
+        ``finish()``) and StreamClosedError once it is closed."""
+        response = self.response
+        if response >= RESPONSE_DONE:
+            if response == RESPONSE_ABANDONED:
+                raise StreamClosedError()
+            raise RuntimeError(
+                "detach() called twice"
+                if response == RESPONSE_DETACHED
+                else "Cannot detach() after finish()"
+            )
+        stream = self._conn.detach_stream(self)
+        self.response = RESPONSE_DETACHED
+        self.msg = None
+        self._close_callback = None
+        return stream
+
+    @property
     def response_started(self) -> bool:
         """True once the status line has been written."""
         return self.response != RESPONSE_NONE
@@ -315,14 +359,14 @@ class HTTP1Exchange(DirectConnection):
         if self.delivery == DELIVER_DONE:
             self.msg = None
 
-    def detach(self) -> None:
+    def abandon(self) -> None:
         """The protocol ends this exchange before the application did (the connection closes).
 
         The delegate gets no more body and no ``finish()``; like on a lost connection it hears
         ``on_connection_close()`` (unless ``finish()`` was delivered) and the close callback
         runs, on the next loop turn (never inside the application's own call). Later writes
         are dropped and ``finish()`` does nothing."""
-        self.response = RESPONSE_DETACHED
+        self.response = RESPONSE_ABANDONED
         msg = None if self.delivery == DELIVER_DONE else self.msg
         callback = self._close_callback
         self.msg = None

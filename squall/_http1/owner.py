@@ -7,11 +7,13 @@ other (not even for type checking), and it is a concrete (native) class rather t
 ``typing.Protocol``, so that the compiled build calls these members directly.
 
 It holds what every exchange of a connection shares (the output, flow control, the deadline,
-the parameters, the context) and names the four things an exchange asks of the protocol:
+the parameters, the context) and names what an exchange asks of the protocol:
 :meth:`~ExchangeOwner.exchange_finished`, :meth:`~ExchangeOwner.abort_response`,
-:meth:`~ExchangeOwner.fail_request` and :meth:`~ExchangeOwner.hand_over`. The protocol in
+:meth:`~ExchangeOwner.fail_request` and :meth:`~ExchangeOwner.hand_over`, and for Tornado code
+that reaches the connection itself :meth:`~ExchangeOwner.connection_stream` and
+:meth:`~ExchangeOwner.detach_stream`. The protocol in
 turn changes an exchange only through its public members: the parser's record of the request,
-its phases (``phases.py``), ``detach()``, ``release()`` and ``connection_lost()``.
+its phases (``phases.py``), ``abandon()``, ``release()`` and ``connection_lost()``.
 """
 
 from __future__ import annotations
@@ -89,6 +91,33 @@ class ExchangeOwner(asyncio.Protocol):
         transport = self._transport
         return None if transport is None else transport.get_extra_info(name)
 
+    def is_closing(self) -> bool:
+        """True once the connection is closed, closing, or handed over."""
+        transport = self._transport
+        return transport is None or self.flow.closed or bool(transport.is_closing())
+
+    def close_connection(self) -> None:
+        """Close the connection once everything sent so far (this read's output too) is out."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        out = self._out
+        if out:
+            transport.write(b"".join(out))
+            out.clear()
+        transport.close()
+
+    def connection_stream(self) -> Any:
+        """The connection's IOStream face (``stream.ConnectionStream``), made on first use;
+        None once the connection was handed over (an upgrade, ``detach()``)."""
+        raise NotImplementedError()
+
+    def detach_stream(self, ex: HTTPConnection) -> Any:
+        """Stop all HTTP processing on the connection and return an IOStream that owns its
+        socket (Tornado's ``detach()``, ``takeover.py``); ``ex`` is the request being served.
+        Raises RuntimeError when the connection cannot be handed over whole."""
+        raise NotImplementedError()
+
     def exchange_finished(self, ex: HTTPConnection) -> None:
         """The application finished the response of ``ex``: serve the next request, or
         close the connection (when the response or the request says so)."""
@@ -96,12 +125,12 @@ class ExchangeOwner(asyncio.Protocol):
 
     def abort_response(self) -> None:
         """The application broke the response's framing (a bad header, a wrong length): the
-        exchange is detached and the connection closes once the bytes so far are out."""
+        exchange is abandoned and the connection closes once the bytes so far are out."""
         raise NotImplementedError()
 
     def fail_request(self, status: int, message: str) -> None:
         """The active request cannot go on: answer ``status`` if nothing was written yet,
-        detach the exchange and close."""
+        abandon the exchange and close."""
         raise NotImplementedError()
 
     def hand_over(self, protocol: asyncio.BaseProtocol) -> None:

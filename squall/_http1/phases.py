@@ -25,16 +25,18 @@ Request side, what the delegate has been given (``ex.delivery``, written by ``pr
 =================  ==========================================================================
 
 Response side, what the application has written (``ex.response``, written by ``exchange.py``
-alone; the protocol asks for the last two through ``detach()`` and ``upgrade()``):
+alone; the protocol asks for the last one through ``abandon()``):
 
-=====================  ======================================================================
-``RESPONSE_NONE``      nothing written yet: the protocol may still answer with an error
-``RESPONSE_STARTED``   the status line and headers are written; the body is being written
-``RESPONSE_DONE``      ``finish()`` was called (or the connection was handed to another
-                       protocol by ``upgrade()``)
-``RESPONSE_DETACHED``  the protocol ended the exchange first (a bad body, broken framing, a
-                       lost connection): later writes go nowhere and ``finish()`` does nothing
-=====================  ======================================================================
+======================  =====================================================================
+``RESPONSE_NONE``       nothing written yet: the protocol may still answer with an error
+``RESPONSE_STARTED``    the status line and headers are written; the body is being written
+``RESPONSE_DONE``       ``finish()`` was called (or the connection was handed to another
+                        protocol by ``upgrade()``)
+``RESPONSE_DETACHED``   the application took the connection's socket (Tornado's ``detach()``,
+                        ``takeover.py``): writing through the exchange is an error
+``RESPONSE_ABANDONED``  the protocol ended the exchange first (a bad body, broken framing, a
+                        lost connection): later writes go nowhere and ``finish()`` does nothing
+======================  =====================================================================
 
 The two moves backward: an upgrade request with a body goes from ``READ_DONE`` back to
 ``READ_BODY`` (httptools skips such a body, so it is read again by a fresh parser:
@@ -59,6 +61,7 @@ __all__ = [
     "READ_BODY",
     "READ_DONE",
     "READ_HEAD",
+    "RESPONSE_ABANDONED",
     "RESPONSE_DETACHED",
     "RESPONSE_DONE",
     "RESPONSE_NONE",
@@ -78,3 +81,4 @@ RESPONSE_NONE: Final = 0
 RESPONSE_STARTED: Final = 1
 RESPONSE_DONE: Final = 2
 RESPONSE_DETACHED: Final = 3
+RESPONSE_ABANDONED: Final = 4

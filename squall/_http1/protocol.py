@@ -7,7 +7,7 @@ exchange is both the parser's record of a request and the :class:`~squall.httput
 the application writes its response through. The two meet at a named interface: the exchange
 uses only the protocol's public section, declared by :class:`ExchangeOwner` (``owner.py``);
 the protocol changes an exchange only through its public members (the request record, the
-phases of ``phases.py``, ``detach``/``release``/``connection_lost``). ``tests/test_layers.py``
+phases of ``phases.py``, ``abandon``/``release``/``connection_lost``). ``tests/test_layers.py``
 checks both directions.
 
 Rules:
@@ -56,6 +56,7 @@ import httptools
 from squall._http1 import wire
 from squall._http1.body import deliver_body, over_limit, wants_continue
 from squall._http1.context import ConnectionContext
+from squall._http1.errors import StreamClosedError
 from squall._http1.exchange import HTTP1Exchange
 from squall._http1.fields import headers_from_raw
 from squall._http1.flow import settled
@@ -86,6 +87,8 @@ from squall._http1.state import (
     DEADLINE_NONE,
     ServerState,
 )
+from squall._http1.stream import ConnectionStream
+from squall._http1.takeover import refusal, take_socket, unread_bytes
 from squall._http1.upgrade import switch_protocol
 from squall.httputil import (
     DirectServerDelegate,
@@ -125,6 +128,7 @@ class HTTP1Protocol(ExchangeOwner):
         "_reading_paused",
         "_rec",
         "_server_line",
+        "_stream",
         "_suspended",
         "_tls",
         "_upgrade_tail",
@@ -161,6 +165,7 @@ class HTTP1Protocol(ExchangeOwner):
         self._upgraded = False
         self._upgrade_tail = b""  # the bytes after an upgrade request (upgrade.py)
         self._held: list[bytes] = []  # reads that arrived while suspended
+        self._stream: ConnectionStream | None = None  # request.connection.stream (stream.py)
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -263,6 +268,8 @@ class HTTP1Protocol(ExchangeOwner):
         self._active = None
         self._queue.clear()
         self._rec.close()  # the parser and the Recorder refer back to us: let go of both
+        if self._stream is not None:
+            self._stream.connection_lost(exc)
         if active is not None and active.response < RESPONSE_DONE:
             active.connection_lost()
         try:
@@ -366,7 +373,7 @@ class HTTP1Protocol(ExchangeOwner):
             return False
         if result is not None:
             return self._wait_for(ex, result)
-        return True
+        return self._active is ex  # else the delegate ended it (detach(), a failure)
 
     def _deliver_body(self, ex: HTTP1Exchange) -> bool:
         """Hand the body read so far to the delegate (``body.py``); False if it asked us to
@@ -452,7 +459,7 @@ class HTTP1Protocol(ExchangeOwner):
         """The application broke HTTP framing: the connection cannot be reused."""
         ex = self._active
         if ex is not None:
-            ex.detach()
+            ex.abandon()
         self._active = None
         self._queue.clear()
         self._close_when_idle = True
@@ -469,7 +476,7 @@ class HTTP1Protocol(ExchangeOwner):
         self._queue.clear()
         self._close_when_idle = True
         if ex is not None:
-            ex.detach()
+            ex.abandon()
             self._active = None
         if not self._processing:
             self._process()
@@ -486,6 +493,8 @@ class HTTP1Protocol(ExchangeOwner):
         self._active = None
         self._queue.clear()
         self._rec.close()  # no more HTTP on this connection (and no cycle left behind)
+        if self._stream is not None:
+            self._stream.handed_over()
         self.state.discard(self)
         self.deadline = 0.0
         tail = self._upgrade_tail + b"".join(self._held)
@@ -495,6 +504,54 @@ class HTTP1Protocol(ExchangeOwner):
         paused = self._reading_paused and not self._eof
         self._reading_paused = False
         switch_protocol(transport, protocol, self.state, tail, eof=self._eof, paused=paused)
+
+    def connection_stream(self) -> ConnectionStream | None:
+        """``request.connection.stream`` (``stream.py``): made on first use; None once the
+        connection was handed over."""
+        if self._upgraded:
+            return None
+        view = self._stream
+        if view is None:
+            view = self._stream = ConnectionStream(self if self._transport is not None else None)
+        return view
+
+    def detach_stream(self, ex: HTTPConnection) -> Any:
+        """Tornado's ``detach()`` (``takeover.py``): the socket goes to an IOStream, with the
+        bytes read and not delivered first; HTTP stops here, and the delegate hears
+        ``on_close``."""
+        transport = self._transport
+        if transport is None or self.flow.closed or transport.is_closing():
+            raise StreamClosedError()
+        if ex is not self._active or not isinstance(ex, HTTP1Exchange):
+            raise RuntimeError("detach() is only possible for the request being served")
+        cur = self._rec.cur
+        read_ahead = bool(self._queue) or (cur is not None and cur is not ex)
+        reason = refusal(ex, read_ahead, self._processing)
+        if reason is not None:
+            raise RuntimeError(reason)
+        out = self._out
+        if out:
+            transport.write(b"".join(out))  # the response so far leaves before the stream's
+            out.clear()
+        stream = take_socket(transport, unread_bytes(ex, self._upgrade_tail + b"".join(self._held)))
+        ex.body_rest = b""
+        ex.body_pending.clear()
+        self._upgrade_tail = b""
+        self._held.clear()
+        self._upgraded = True
+        self._active = None
+        self._rec.close()
+        self.state.discard(self)
+        self.deadline = 0.0
+        self._transport = None
+        self.flow.connection_lost()  # a writer still waiting on this connection hears it
+        if self._stream is not None:
+            self._stream.handed_over()
+        try:
+            self._delegate.on_close(self)
+        except Exception:
+            app_log.error("Exception in HTTPServerConnectionDelegate.on_close", exc_info=True)
+        return stream
 
     # -- refusals (refusals.py) --------------------------------------------------------------
 

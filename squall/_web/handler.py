@@ -846,8 +846,14 @@ class RequestHandler:
         return base + str(handler_class.make_static_url(settings, path, **kwargs))
 
     def detach(self) -> Any:
-        """Not supported: squall hands a connection over only through a WebSocket upgrade."""
-        raise NotImplementedError("detach() is not supported; use the upgrade hand-off")
+        """Take the connection over: HTTP stops, the returned ``IOStream`` owns the socket.
+
+        The handler counts as finished (no automatic ``finish()``); see
+        ``request.connection.detach()`` for what the stream holds and when it is refused."""
+        connection: Any = self.request.connection  # the protocol's HTTP1Exchange
+        stream = connection.detach()
+        self._finished = True
+        return stream
 
 
 _decode_argument: Final = RequestHandler.decode_argument

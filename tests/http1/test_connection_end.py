@@ -103,6 +103,41 @@ def test_a_connection_the_server_closes_is_freed_without_the_collector(run: Runn
     run(body())
 
 
+class StreamWatcher(web.RequestHandler):
+    def get(self) -> None:
+        stream = self.request.connection.stream  # type: ignore[union-attr]
+        stream.set_close_callback(lambda: None)  # the view refers to its connection now
+        self.write("ok")
+
+
+def test_a_connection_whose_stream_was_used_is_freed_without_the_collector(
+    run: Runner[Any],
+) -> None:
+    async def body() -> None:
+        sock, port = bind_unused_port()
+        server = httpserver.HTTPServer(web.Application([("/", StreamWatcher)]))
+        server.add_sockets([sock])
+
+        async def one() -> None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert await reader.readexactly(2) == b"ok"
+            writer.close()
+            await _until_freed()
+
+        try:
+            await one()
+            with no_cycle_garbage():
+                await one()
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    run(body())
+
+
 class _Echo(asyncio.Protocol):
     """The protocol after the upgrade: echoes what it reads, closes on ``bye``."""
 

@@ -1,4 +1,4 @@
-"""The seam between the protocol and the exchange: phases, detach/release, gzip, message_*.
+"""The seam between the protocol and the exchange: phases, abandon/release, gzip, message_*.
 
 ``tests/test_layers.py`` checks the seam's shape (no private member used across it, no import
 circle); these tests check what crosses it: an exchange's phases move in the order
@@ -26,7 +26,7 @@ from squall._http1.phases import (
     DELIVER_HEAD,
     READ_BODY,
     READ_DONE,
-    RESPONSE_DETACHED,
+    RESPONSE_ABANDONED,
     RESPONSE_DONE,
     RESPONSE_NONE,
     RESPONSE_STARTED,
@@ -99,7 +99,7 @@ def test_an_exchange_the_protocol_ends_drops_writes_and_tells_its_delegate_later
     run_asyncio: Runner[None],
 ) -> None:
     def shrink(rec: RecordedRequest) -> None:
-        rec.conn.set_max_body_size(3)  # the declared body is 10 bytes: 413, detached
+        rec.conn.set_max_body_size(3)  # the declared body is 10 bytes: 413, abandoned
         # Inside the application's own call nothing is reported yet.
         assert not rec.closed
 
@@ -110,7 +110,7 @@ def test_an_exchange_the_protocol_ends_drops_writes_and_tells_its_delegate_later
         [resp] = parse_responses(h.take())
         assert resp.status == 413
         rec = delegate.requests[0]
-        assert _phases(rec)[2] == RESPONSE_DETACHED
+        assert _phases(rec)[2] == RESPONSE_ABANDONED
         head = ResponseStartLine("HTTP/1.1", 200, "OK")
         assert rec.conn.write_headers(head, HTTPHeaders()) is CLOSED
         assert rec.conn.write(b"late") is CLOSED
