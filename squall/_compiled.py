@@ -49,9 +49,10 @@ called without the interpreter. The rules, each with the place that shows it:
    ``DirectMessageDelegate`` or ``DirectConnection``, native classes; a helper such as
    ``connection_finish(conn)`` checks ``isinstance(conn, DirectConnection)`` once and then makes
    the call directly, or through the interface for anything else. A doubled call is written
-   only inside such a helper. (The protocol's calls of the message delegate in
-   ``_http1/protocol.py`` are still written out there; they move with the protocol/exchange
-   interface.)
+   only inside such a helper (``message_finish(msg)`` and the other ``message_*`` helpers are
+   the protocol layer's calls of the message delegate). Inside ``_http1`` the exchange holds
+   its connection as ``owner.ExchangeOwner``, a native base class of ``HTTP1Protocol``, not a
+   ``typing.Protocol``, so that those calls are direct too.
 7. **Constants are** ``Final``: read from C statics, so monkeypatching one has no effect.
    Functions that tests patch (``state.date_line``, ``wire.date_header_value``) are not
    ``Final``.
@@ -88,15 +89,25 @@ __all__ = ["GROUP", "MODULES", "Extensible", "mypyc_attr", "stale_sources"]
 
 #: The modules a wheel build compiles (paths below the project root, as ``setup.py`` uses).
 MODULES: tuple[str, ...] = (
+    "squall/_http1/accounting.py",
+    "squall/_http1/body.py",
     "squall/_http1/context.py",
     "squall/_http1/exchange.py",
     "squall/_http1/fields.py",
     "squall/_http1/flow.py",
     "squall/_http1/framing.py",
     "squall/_http1/head.py",
+    "squall/_http1/inflate.py",
+    "squall/_http1/owner.py",
     "squall/_http1/params.py",
+    "squall/_http1/phases.py",
     "squall/_http1/protocol.py",
+    "squall/_http1/record.py",
+    "squall/_http1/refusals.py",
     "squall/_http1/state.py",
+    "squall/_http1/stream.py",
+    "squall/_http1/takeover.py",
+    "squall/_http1/upgrade.py",
     "squall/_http1/wire.py",
     "squall/_cli/request_layer.py",
     "squall/_web/application.py",

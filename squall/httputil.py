@@ -701,10 +701,9 @@ HTTPRequest = HTTPServerRequest
 # by name. Each helper below makes one such call, and is the one place where the choice is
 # written: ``isinstance`` against the Direct base, then the same call twice, the first one
 # compiled as a direct call on the narrowed type, the second through the interface. In pure
-# Python both branches are the same call. The protocol layer's calls of the message delegate
-# (``headers_received``, ``data_received``, ``finish``) are still written out in
-# ``squall/_http1/protocol.py``; they move here with the protocol/exchange interface.
-# The rules of the compiled build are in ``squall._compiled``.
+# Python both branches are the same call. The ``message_*`` helpers are the protocol layer's
+# calls of the message delegate, the ``connection_*`` helpers the web layer's calls of the
+# connection. The rules of the compiled build are in ``squall._compiled``.
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -764,6 +763,32 @@ class DirectConnection(HTTPConnection):
     def peer(self) -> tuple[str | None, str]:
         """The client's address and the scheme (``http``/``https``) the request arrived on."""
         return _context_peer(self)
+
+
+def message_headers_received(
+    message: HTTPMessageDelegate,
+    start_line: RequestStartLine | ResponseStartLine,
+    headers: HTTPHeaders,
+) -> MaybeAwaitable:
+    """``message.headers_received(start_line, headers)``, direct when it can be."""
+    if isinstance(message, DirectMessageDelegate):
+        return message.headers_received(start_line, headers)
+    return message.headers_received(start_line, headers)
+
+
+def message_data_received(message: HTTPMessageDelegate, chunk: bytes) -> MaybeAwaitable:
+    """``message.data_received(chunk)``, direct when it can be."""
+    if isinstance(message, DirectMessageDelegate):
+        return message.data_received(chunk)
+    return message.data_received(chunk)
+
+
+def message_finish(message: HTTPMessageDelegate) -> None:
+    """``message.finish()``, direct when it can be."""
+    if isinstance(message, DirectMessageDelegate):
+        message.finish()
+    else:
+        message.finish()
 
 
 def connection_write_headers(

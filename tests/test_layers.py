@@ -7,6 +7,11 @@ lazily (``Application.listen`` importing ``httpserver``, for example).
 Inside ``_web`` every import counts, ``TYPE_CHECKING`` and function-level ones too: the modules
 stand in one order (:data:`WEB_ORDER`, lowest first), each imports only modules before it, and
 the few exceptions are named in :data:`WEB_UPWARD` with their reason.
+
+Inside ``_http1``, ``_web`` and ``_supervisor`` no import circle is allowed (every import
+counts), and in ``_http1`` the protocol and the exchange meet only at public members
+(:data:`SEAM`); ``_http1`` reaches outside its layer, even lazily, only where
+:data:`HTTP1_OUTSIDE` says why.
 """
 
 from __future__ import annotations
@@ -331,7 +336,7 @@ def test_web_order_and_its_exceptions_name_real_modules() -> None:
         assert {low, high} <= KNOWN and reason, (low, high)
 
 
-@pytest.mark.parametrize("package", ["squall._web", "squall._supervisor"])
+@pytest.mark.parametrize("package", ["squall._web", "squall._supervisor", "squall._http1"])
 def test_no_import_circle_inside(package: str) -> None:
     """Every import counts here too (TYPE_CHECKING, function level): a circle is a circle."""
     paths = {_module_name(p): p for p in MODULES if _module_name(p).startswith(package + ".")}
@@ -350,6 +355,119 @@ def test_no_import_circle_inside(package: str) -> None:
 
     for module in sorted(edges):
         visit(module, [])
+
+
+# -- the protocol layer reaches outside its rule only where named -------------------------------
+
+#: Imports of ``_http1`` outside :data:`ALLOWED`'s rule for it, counting function-level ones
+#: (each with its reason; keep this short).
+HTTP1_OUTSIDE: dict[tuple[str, str], str] = {
+    ("squall._http1.takeover", "squall._streams.handover"): (
+        "Tornado's request.connection.detach() returns an IOStream: the stream layer makes it, "
+        "imported only when an application detaches"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if _module_name(p).startswith("squall._http1")],
+    ids=lambda p: str(p.relative_to(ROOT.parent)),
+)
+def test_http1_imports_outside_its_layer_only_what_is_named(path: Path) -> None:
+    module = _module_name(path)
+    allowed = ALLOWED["squall._http1*"]
+    outside = sorted(
+        name
+        for name in _all_imports(path)
+        if not any(fnmatch.fnmatch(name, pattern) for pattern in allowed)
+        and (module, name) not in HTTP1_OUTSIDE
+    )
+    assert not outside, f"{module} imports {outside}: add the reason to HTTP1_OUTSIDE or don't"
+
+
+def test_http1_outside_imports_name_real_modules() -> None:
+    for (low, high), reason in HTTP1_OUTSIDE.items():
+        assert {low, high} <= KNOWN and reason, (low, high)
+
+
+# -- the interface between the protocol and the exchange (_http1) ------------------------------
+
+#: Each class of the seam, with the _http1 classes it is made of (a base declaring its part).
+#: No other _http1 module may use a ``_``-prefixed member of them: the exchange uses only the
+#: public section of the protocol (``owner.ExchangeOwner``), the protocol changes an exchange
+#: only through its public members (its phases, ``abandon()``, ``release()``, ...).
+SEAM: dict[str, tuple[tuple[str, str], ...]] = {
+    "HTTP1Protocol": (("protocol.py", "HTTP1Protocol"), ("owner.py", "ExchangeOwner")),
+    "HTTP1Exchange": (("exchange.py", "HTTP1Exchange"),),
+}
+
+
+def _private_members(source: str, class_name: str) -> set[str]:
+    """The ``_``-prefixed members a class defines: methods, ``__slots__``, ``self._x = ...``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.ClassDef) and node.name == class_name):
+            continue
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                found.add(item.name)
+            elif isinstance(item, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__slots__" for t in item.targets
+            ):
+                found.update(
+                    c.value
+                    for c in ast.walk(item.value)
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                )
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store):
+                if isinstance(sub.value, ast.Name) and sub.value.id == "self":
+                    found.add(sub.attr)
+    return {n for n in found if n.startswith("_") and not n.endswith("__")}
+
+
+def _foreign_uses(source: str, names: set[str]) -> list[str]:
+    """``expr._name`` for a name of ``names`` on anything but ``self``/``cls``, with its line."""
+    return [
+        f"line {node.lineno}: .{node.attr}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and node.attr in names
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+
+
+def test_the_seam_check_finds_what_it_looks_for() -> None:
+    sample = (
+        "class P:\n    __slots__ = ('_queue',)\n"
+        "    def _write(self, d):\n        self._out = d\n"
+        "class E:\n    def finish(self):\n        self._proto._write(b'')\n"
+        "        return self._proto._queue, self._write\n"
+    )
+    assert _private_members(sample, "P") == {"_queue", "_write", "_out"}
+    assert _foreign_uses(sample, {"_queue", "_write", "_out"}) == [
+        "line 7: ._write",
+        "line 8: ._queue",
+    ]
+
+
+@pytest.mark.parametrize("owner", sorted(SEAM))
+def test_no_private_member_is_used_across_the_protocol_exchange_seam(owner: str) -> None:
+    package = ROOT / "_http1"
+    privates: set[str] = set()
+    own_files = set()
+    for filename, class_name in SEAM[owner]:
+        own_files.add(filename)
+        privates |= _private_members((package / filename).read_text(encoding="utf-8"), class_name)
+    assert privates, f"no private members found for {owner}: is SEAM out of date?"
+    bad = {
+        path.name: uses
+        for path in sorted(package.glob("*.py"))
+        if path.name not in own_files
+        and (uses := _foreign_uses(path.read_text(encoding="utf-8"), privates))
+    }
+    assert not bad, f"private members of {owner} used outside its class: {bad}"
 
 
 def test_master_code_of_the_supervisor_does_not_use_asyncio() -> None:

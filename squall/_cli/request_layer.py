@@ -200,9 +200,11 @@ class ServingConnection(DirectConnection):
         return getattr(self._inner, "stream")  # noqa: B009 (an attribute of some connections)
 
     def detach(self) -> Any:
-        """Take the connection away from HTTP (the protocol connection's ``detach()``)."""
+        """Take the connection away from HTTP (the protocol connection's ``detach()``); the
+        request ends there as far as counting goes."""
+        stream = getattr(self._inner, "detach")()  # noqa: B009
         self._end()
-        return getattr(self._inner, "detach")()  # noqa: B009
+        return stream
 
     def peer(self) -> tuple[str | None, str]:
         """The client's address and scheme, from the protocol's connection."""

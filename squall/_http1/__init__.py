@@ -14,8 +14,9 @@ import warnings
 
 from squall._compiled import stale_sources
 from squall._http1 import protocol as _protocol
+from squall._http1.exchange import HTTP1Exchange
 from squall._http1.params import HTTP1Params
-from squall._http1.protocol import HTTP1Exchange, HTTP1Protocol
+from squall._http1.protocol import HTTP1Protocol
 from squall._http1.state import ServerState
 
 __all__ = ["COMPILED", "HTTP1Exchange", "HTTP1Params", "HTTP1Protocol", "ServerState"]

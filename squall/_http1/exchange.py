@@ -1,21 +1,37 @@
 """HTTP1Exchange: one request/response exchange, the ``HTTPConnection`` a handler writes to.
 
-The parser fills in the request side (see ``protocol.py``); the response side frames what the
-application writes (status line, headers, Content-Length or chunked body) and hands the bytes to
-the connection. Everything per-request lives here, so a connection object holds no request state.
+The parser fills in the request side (``record.py``); the response side frames what the
+application writes (``wire.response_head``) and hands the bytes to the connection, which it
+knows only as an ``owner.ExchangeOwner`` (the public section of ``HTTP1Protocol``). Everything
+per-request lives here, so a connection object holds no request state; the protocol changes an
+exchange only through its public members (the request record, the phases of ``phases.py``,
+``abandon()``, ``release()``, ``connection_lost()``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from http.client import responses
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from squall._http1 import wire
 from squall._http1.context import ConnectionContext
+from squall._http1.errors import StreamClosedError
 from squall._http1.flow import CLOSED, DONE
+from squall._http1.owner import ExchangeOwner
+from squall._http1.phases import (
+    DELIVER_DONE,
+    DELIVER_NONE,
+    READ_DONE,
+    READ_HEAD,
+    RESPONSE_ABANDONED,
+    RESPONSE_DETACHED,
+    RESPONSE_DONE,
+    RESPONSE_NONE,
+    RESPONSE_STARTED,
+)
 from squall._http1.state import DEADLINE_BODY
+from squall._http1.wire import FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE
 from squall.httputil import (
     DirectConnection,
     HTTPHeaders,
@@ -24,33 +40,13 @@ from squall.httputil import (
     RequestStartLine,
     ResponseStartLine,
 )
+from squall.log import app_log
 
-if TYPE_CHECKING:
-    from squall._http1.protocol import HTTP1Protocol
-
-__all__ = ["HTTP1Exchange", "Rejection"]
+__all__ = ["HTTP1Exchange"]
 
 _DONE: Final = DONE  # read from a C static in the compiled build
-_NO_BODY_CODES: Final = frozenset({204, 304})
 _COPY_LIMIT: Final = 64 * 1024  # bytes: a bigger first chunk is written separately from the head
-# code -> (standard reason, status line): one dict lookup for the common responses.
-_STATUS_LINES: Final = {
-    code: (reason, wire.status_line(code, reason).decode("latin-1"))
-    for code, reason in responses.items()
-}
-
-
-class Rejection:
-    """A queued error response: sent in turn, after the responses to earlier requests.
-
-    ``head``: the refused request was HEAD (its response gets no body)."""
-
-    __slots__ = ("head", "message", "status")
-
-    def __init__(self, status: int, message: str, head: bool = False) -> None:
-        self.status = status
-        self.message = message
-        self.head = head
+_DETACHED: Final = "The connection was detached: write to the stream detach() returned"
 
 
 class HTTP1Exchange(DirectConnection):
@@ -60,56 +56,54 @@ class HTTP1Exchange(DirectConnection):
     :class:`~squall.httputil.HTTPConnection` methods."""
 
     __slots__ = (
-        "_chunked_out",
         "_close_callback",
-        "_detached",
-        "_finished",
-        "_headers_written",
-        "_no_body",
-        "_proto",
+        "_conn",
+        "_framing",
         "_remaining",
-        "_response_keep_alive",
         "body_pending",
         "body_promised",
         "body_rest",
         "body_received",
         "body_started_at",
         "body_timeout",
+        "connection_tokens",
         "content_encoding",
-        "context",
         "content_length",
+        "context",
+        "delivery",
         "expect_continue",
-        "finish_delivered",
         "has_body",
-        "head_complete",
         "head_size",
         "headers",
         "host_count",
         "host_value",
-        "inflater",
-        "inflated",
         "is_upgrade",
         "keep_alive",
         "line_chunk",
         "max_body_size",
-        "size_checked",
-        "message_complete",
         "method",
         "msg",
         "raw_headers",
+        "reading",
+        "response",
+        "response_keep_alive",
         "trailer_count",
         "trailer_size",
         "transfer_encoding",
         "url",
         "version",
         "waiting",
-        "connection_tokens",
     )
 
-    def __init__(self, proto: HTTP1Protocol) -> None:
-        self._proto = proto
+    def __init__(self, conn: ExchangeOwner) -> None:
+        self._conn = conn
         #: The connection's :class:`ConnectionContext` (``remote_ip``, ``protocol``).
-        self.context: ConnectionContext = proto.context
+        self.context: ConnectionContext = conn.context
+        # The phases (phases.py): what the parser read, the delegate got, the application wrote.
+        self.reading = READ_HEAD
+        self.delivery = DELIVER_NONE
+        self.response = RESPONSE_NONE
+        self.waiting = False  # an awaitable the delegate returned is pending
         self.url = b""
         self.line_chunk: bytes | None = None  # the read this request began at the start of
         self.raw_headers: list[tuple[bytes, bytes]] = []
@@ -121,8 +115,6 @@ class HTTP1Exchange(DirectConnection):
         self.transfer_encoding = b""
         self.content_encoding = b""
         self.expect_continue = False
-        self.head_complete = False
-        self.message_complete = False
         self.is_upgrade = False
         self.method = "GET"
         self.version = "HTTP/1.1"
@@ -130,27 +122,21 @@ class HTTP1Exchange(DirectConnection):
         self.has_body = False
         self.headers: HTTPHeaders | None = None
         self.body_pending: list[bytes] = []
-        self.body_rest = b""  # decoded bytes left over when the delegate asked to wait
+        self.body_rest = b""  # bytes left over when the delegate asked to wait
         self.body_received = 0
         self.body_promised = 0  # body bytes the chunk sizes read so far promise (framing.py)
         self.body_started_at = 0.0
-        self.body_timeout: float | None = proto._params.body_timeout
-        self.max_body_size = proto._params.max_body_size
-        self.size_checked = False  # the body limit is checked once the delegate had its say
-        self.inflater: Any = None
-        self.inflated = 0
+        params = conn.params
+        self.body_timeout: float | None = params.body_timeout
+        self.max_body_size = params.max_body_size
         self.trailer_size = 0  # bytes and fields of a chunked body's trailer section
         self.trailer_count = 0
         self.msg: HTTPMessageDelegate | None = None
-        self.waiting = False
-        self.finish_delivered = False
-        self._headers_written = False
-        self._finished = False
-        self._detached = False
-        self._no_body = False
-        self._chunked_out = False
-        self._remaining = -1
-        self._response_keep_alive = True
+        #: Whether the connection may serve another request after this response (set when
+        #: the response head is written).
+        self.response_keep_alive = True
+        self._framing = FRAMING_CLOSE  # how the response body is framed (wire.FRAMING_*)
+        self._remaining = -1  # bytes a Content-Length still owes
         self._close_callback: Callable[[], None] | None = None
 
     # -- HTTPConnection ----------------------------------------------------------------------
@@ -165,151 +151,119 @@ class HTTP1Exchange(DirectConnection):
 
         Adds ``Date``, ``Server``, ``Connection`` and the body framing (Content-Length as
         given by the application, else chunked for HTTP/1.1, else close-delimited)."""
-        if self._headers_written:
-            if self._detached:
+        if self.response != RESPONSE_NONE:
+            if self.response == RESPONSE_ABANDONED:
                 return CLOSED  # the protocol ended this exchange: the write goes nowhere
+            if self.response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("write_headers() called twice for one response")
         if not isinstance(start_line, ResponseStartLine):
             raise TypeError("a server writes a ResponseStartLine")
-        proto = self._proto
-        self._headers_written = True
+        conn = self._conn
+        self.response = RESPONSE_STARTED
         code = start_line.code
-        d = headers._dict
-        keep_alive = self.keep_alive and not proto._draining
-        conn_value = d.get("Connection")
-        if conn_value is not None and "close" in conn_value.lower():
-            keep_alive = False
-        reason = start_line.reason
-        known = _STATUS_LINES.get(code)
-        if known is not None and known[0] == reason:
-            status_line = known[1]
-        else:
-            status_line = wire.status_line(code, reason).decode("latin-1")
-        if not headers._checked and _has_line_break(headers):
-            # A CR or LF in a name or a value would split the response (header injection).
-            # Headers a RequestHandler validated on the way in skip this scan.
-            proto._abort_response()
-            raise ValueError("Newline in response header: refusing to split the response")
-        # The head is built as a list of pieces and joined once (no string per header).
-        parts = [status_line]
-        if headers._multi is None:
-            for name, value in d.items():
-                parts.append(name)
-                parts.append(": ")
-                parts.append(value)
-                parts.append("\r\n")
-        else:
-            for name, value in headers.get_all():
-                parts.append(name)
-                parts.append(": ")
-                parts.append(value)
-                parts.append("\r\n")
-        if code < 200 or code in _NO_BODY_CODES or self.method == "HEAD":
-            # RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304, whatever the headers say.
-            self._no_body = True
-            if code == 101:
-                keep_alive = True
-        elif "Content-Length" in d:
-            try:
-                if not (d["Content-Length"].isascii() and d["Content-Length"].isdigit()):
-                    raise ValueError  # int() also takes "+10", "1_0", " 10": digits only
-                self._remaining = int(d["Content-Length"])
-            except ValueError:
-                proto._abort_response()
-                raise HTTPOutputError(f"Invalid Content-Length: {d['Content-Length']!r}") from None
-        elif self.version == "HTTP/1.1" and "Transfer-Encoding" not in d:
-            self._chunked_out = True
-            parts.append("Transfer-Encoding: chunked\r\n")
-        else:
-            keep_alive = False  # close-delimited body (HTTP/1.0 without a length)
-        self._response_keep_alive = keep_alive
-        if "Date" not in d:
-            parts.append(proto._state.date_line())
-        if "Server" not in d:
-            parts.append(proto._server_text)
-        if code >= 200:
-            if not keep_alive:
-                if conn_value is None:
-                    parts.append("Connection: close\r\n")
-            elif self.version == "HTTP/1.0" and conn_value is None:
-                parts.append("Connection: keep-alive\r\n")
-        parts.append("\r\n")
-        head = "".join(parts)
-        data = head.encode("latin-1")
-        if chunk and not self._no_body:
+        status = wire.status_text(code, start_line.reason)
+        try:
+            data, framing, length, keep_alive = wire.response_head(
+                status,
+                code,
+                headers,
+                self.method == "HEAD",
+                self.version,
+                self.keep_alive and not conn.draining,
+                conn.state.date_line(),
+                conn.server_text,
+            )
+        except (ValueError, HTTPOutputError):
+            conn.abort_response()  # a response that would break the framing: close after it
+            raise
+        self._framing = framing
+        self._remaining = length
+        self.response_keep_alive = keep_alive
+        if chunk and framing != FRAMING_NONE:
             framed = self._frame(chunk)
             if len(framed) <= _COPY_LIMIT:
                 data = data + framed  # one buffer for small responses (one send)
             else:
-                proto._write(data)  # a large body is not copied just to sit after its head
+                conn.send(data)  # a large body is not copied just to sit after its head
                 data = framed
-        proto._write(data)
-        flow = proto._flow
+        conn.send(data)
+        flow = conn.flow
         if not flow.write_paused and not flow.closed:
             return _DONE
         return flow.drain()
 
     def _frame(self, chunk: bytes) -> bytes:
-        if self._remaining >= 0:
+        framing = self._framing
+        if framing == FRAMING_LENGTH:
             self._remaining -= len(chunk)
             if self._remaining < 0:
-                self._proto._abort_response()
+                self._conn.abort_response()
                 raise HTTPOutputError("Tried to write more data than Content-Length")
             return chunk
-        if self._chunked_out:
+        if framing == FRAMING_CHUNKED:
             return wire.chunk(chunk)
         return chunk
 
     def write(self, chunk: bytes) -> Awaitable[None]:
         """Write a body chunk; returns an awaitable that waits while the transport is full."""
-        if self._finished:
-            if self._detached:
+        response = self.response
+        if response != RESPONSE_STARTED:
+            if response == RESPONSE_ABANDONED:
                 return CLOSED
-            raise RuntimeError("Cannot write() after finish()")
-        if not self._headers_written:
+            if response == RESPONSE_DONE:
+                raise RuntimeError("Cannot write() after finish()")
+            if response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("write() called before write_headers()")
-        proto = self._proto
-        if proto._flow.closed:
-            return proto._flow.drain()
-        if chunk and not self._no_body:
-            proto._write(self._frame(chunk))
-        return proto._flow.drain()
+        conn = self._conn
+        flow = conn.flow
+        if flow.closed:
+            return flow.drain()
+        if chunk and self._framing != FRAMING_NONE:
+            conn.send(self._frame(chunk))
+        return flow.drain()
 
     def write_raw(self, data: bytes) -> None:
         """Legacy raw-callable servers: write bytes that already contain the whole response.
 
         The connection cannot know where such a response ends, so it closes afterwards."""
-        if self._finished:
-            if self._detached:
+        if self.response >= RESPONSE_DONE:
+            if self.response == RESPONSE_ABANDONED:
                 return
+            if self.response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("Cannot write() after finish()")
         if isinstance(data, str):
             data = data.encode("utf-8")
-        self._headers_written = True
-        self._response_keep_alive = False
+        self.response = RESPONSE_STARTED
+        self.response_keep_alive = False
         if data:
-            self._proto._write(bytes(data))
+            self._conn.send(bytes(data))
 
     def finish(self) -> None:
         """Mark the response complete (writes the last chunk of a chunked body).
 
         After the protocol ended the exchange itself (a bad body, a framing error, a closed
         connection) this does nothing."""
-        if self._finished:
-            if self._detached:
+        response = self.response
+        if response != RESPONSE_STARTED:
+            if response == RESPONSE_ABANDONED:
                 return
-            raise RuntimeError("finish() called twice")
-        if not self._headers_written:
+            if response == RESPONSE_DONE:
+                raise RuntimeError("finish() called twice")
+            if response == RESPONSE_DETACHED:
+                raise RuntimeError(_DETACHED)
             raise RuntimeError("finish() called before write_headers()")
-        proto = self._proto
-        if self._remaining > 0 and not self._no_body and not proto._flow.closed:
+        conn = self._conn
+        if self._remaining > 0 and not conn.flow.closed:  # a Content-Length not reached
             missing = self._remaining
-            proto._abort_response()
+            conn.abort_response()
             raise HTTPOutputError(f"Tried to write {missing} bytes less than Content-Length")
-        if self._chunked_out:
-            proto._write(wire.LAST_CHUNK)
-        self._finished = True
-        proto._exchange_finished(self)
+        if self._framing == FRAMING_CHUNKED:
+            conn.send(wire.LAST_CHUNK)
+        self.response = RESPONSE_DONE
+        conn.exchange_finished(self)
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback()`` if the connection closes before this response has finished."""
@@ -323,26 +277,26 @@ class HTTP1Exchange(DirectConnection):
     def set_body_timeout(self, timeout: float) -> None:
         """Limit the time for reading this request's body to ``timeout`` seconds in total."""
         self.body_timeout = timeout
-        if self.has_body and not self.message_complete:
-            self._proto._set_deadline(DEADLINE_BODY, self.body_started_at + timeout)
+        if self.has_body and self.reading != READ_DONE:
+            self._conn.set_deadline(DEADLINE_BODY, self.body_started_at + timeout)
 
     def set_max_body_size(self, max_body_size: int) -> None:
         """Change this request's body size limit (in ``prepare`` of a streaming handler)."""
         self.max_body_size = max_body_size
         if max(self.content_length, self.body_received, self.body_promised) > max_body_size:
-            self._proto._fail_active(413, "Request body too large")
+            self._conn.fail_request(413, "Request body too large")
 
     def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
         """Hand the transport to ``protocol`` (after a ``101`` response); see the base class."""
         if not self.is_upgrade:
             raise RuntimeError("upgrade() is only possible for a request that asked to upgrade")
-        self._finished = True
-        self._proto._hand_over(self, protocol)
+        if self.response < RESPONSE_DONE:
+            self.response = RESPONSE_DONE
+        self._conn.hand_over(protocol)
 
     def get_ssl_certificate(self, binary_form: bool = False) -> Any:
         """The peer's TLS certificate, or None."""
-        transport = self._proto._transport
-        ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
+        ssl_object = self._conn.transport_info("ssl_object")
         if ssl_object is None:
             return None
         try:
@@ -351,19 +305,92 @@ class HTTP1Exchange(DirectConnection):
             return None
 
     @property
+    def stream(self) -> Any:
+        """The connection as Tornado code sees its IOStream: ``closed()``,
+        ``set_close_callback()``, ``socket``, ``write()``, ``close()`` (``stream.py``); the same
+        object for every request of the connection; None once it was detached or upgraded."""
+        return self._conn.connection_stream()
+
+    def detach(self) -> Any:
+        """Take the connection over (Tornado's ``HTTP1Connection.detach()``): all HTTP
+        processing stops, and the returned :class:`squall.iostream.IOStream` owns the socket.
+
+        Bytes the server read and did not deliver (the rest of a Content-Length body, what
+        followed an upgrade or CONNECT request) are readable from it first; a response begun
+        here goes out before anything written to it. The delegate hears nothing more, and
+        writing through this connection afterwards raises RuntimeError. Raises RuntimeError
+        when the connection cannot be handed over whole (``takeover.py``: a pipelined request
+        already read, a chunked body not delivered, TLS, inside ``data_received``, after
+        ``finish()``) and StreamClosedError once it is closed."""
+        response = self.response
+        if response >= RESPONSE_DONE:
+            if response == RESPONSE_ABANDONED:
+                raise StreamClosedError()
+            raise RuntimeError(
+                "detach() called twice"
+                if response == RESPONSE_DETACHED
+                else "Cannot detach() after finish()"
+            )
+        stream = self._conn.detach_stream(self)
+        self.response = RESPONSE_DETACHED
+        self.msg = None
+        self._close_callback = None
+        return stream
+
+    @property
     def response_started(self) -> bool:
         """True once the status line has been written."""
-        return self._headers_written
+        return self.response != RESPONSE_NONE
 
     @property
     def finished(self) -> bool:
         """True once the response has been finished."""
-        return self._finished
+        return self.response >= RESPONSE_DONE
+
+    # -- what the protocol may do to an exchange ---------------------------------------------
+
+    def release(self) -> None:
+        """The response is complete: let go of the delegate and the close callback.
+
+        They and the exchange refer to each other; breaking the cycle now lets reference
+        counting free each request at once rather than the cycle collector later. A delegate
+        still owed ``finish()`` (the body was not all read) is kept."""
+        self._close_callback = None
+        if self.delivery == DELIVER_DONE:
+            self.msg = None
+
+    def abandon(self) -> None:
+        """The protocol ends this exchange before the application did (the connection closes).
+
+        The delegate gets no more body and no ``finish()``; like on a lost connection it hears
+        ``on_connection_close()`` (unless ``finish()`` was delivered) and the close callback
+        runs, on the next loop turn (never inside the application's own call). Later writes
+        are dropped and ``finish()`` does nothing."""
+        self.response = RESPONSE_ABANDONED
+        msg = None if self.delivery == DELIVER_DONE else self.msg
+        callback = self._close_callback
+        self.msg = None
+        self._close_callback = None
+        if msg is not None or callback is not None:
+            self._conn.state.loop.call_soon(_notify_closed, msg, callback)
+
+    def connection_lost(self) -> None:
+        """The connection closed before the response was finished: tell the delegate
+        (``on_connection_close()``) and run the close callback, now; nothing more is
+        delivered."""
+        msg = self.msg
+        callback = self._close_callback
+        self.msg = None
+        self._close_callback = None
+        _notify_closed(msg, callback)
 
 
-def _has_line_break(headers: HTTPHeaders) -> bool:
-    """Whether a field name or value holds a CR or LF."""
-    for name, value in headers.get_all():
-        if "\n" in name or "\r" in name or "\n" in value or "\r" in value:
-            return True
-    return False
+def _notify_closed(msg: HTTPMessageDelegate | None, callback: Callable[[], None] | None) -> None:
+    """Tell a delegate, then the close callback, that the connection closed under it."""
+    try:
+        if msg is not None:
+            msg.on_connection_close()
+        if callback is not None:
+            callback()
+    except Exception:
+        app_log.error("Exception in connection close callback", exc_info=True)

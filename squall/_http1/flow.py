@@ -15,7 +15,7 @@ from typing import Any, Final
 from squall._http1.errors import StreamClosedError
 from squall._util import DONE, CompletedAwaitable, wake_waiters
 
-__all__ = ["DONE", "FlowControl", "StreamClosedError"]
+__all__ = ["CLOSED", "DONE", "FlowControl", "StreamClosedError", "settled"]
 
 
 class _Closed(CompletedAwaitable):
@@ -36,6 +36,19 @@ class _Closed(CompletedAwaitable):
 
 
 CLOSED: Final[Awaitable[None]] = _Closed()
+
+
+def settled(result: Awaitable[Any]) -> bool:
+    """Whether an awaitable a delegate returned needs no waiting for.
+
+    :data:`DONE` (a write that did not have to wait: the common streaming case), :data:`CLOSED`
+    (a write on a connection that is gone), or a future already done without an error: no
+    Task, no pause. A future that failed is waited for, so that its error is reported."""
+    if result is DONE or result is CLOSED:
+        return True
+    if isinstance(result, asyncio.Future) and result.done():
+        return result.cancelled() or result.exception() is None
+    return False
 
 
 class FlowControl:

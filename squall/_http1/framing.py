@@ -2,7 +2,7 @@
 
 httptools hands the protocol what it parsed (start line, fields, body bytes) but never *where*
 in a read it found it, and llhttp reads chunk-size lines and their extensions without any
-callback at all. Two limits need those positions (see the counters in ``protocol.py``):
+callback at all. Two limits need those positions (see the counters in ``accounting.py``):
 
 - a chunk-size line (size digits and extensions) is bounded at :data:`MAX_CHUNK_LINE` bytes;
 - a chunk size promising more body than ``max_body_size`` allows is refused when its line is
@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 from squall._http1.errors import FramingMismatch
+from squall._http1.phases import DELIVER_BODY, READ_BODY, READ_DONE
 
 if TYPE_CHECKING:
     from squall._http1.exchange import HTTP1Exchange
@@ -190,7 +191,7 @@ class FramingWalker:
     def _start_body(self) -> None:
         """The head of ``ex`` ended: walk its body the way the parser frames it."""
         ex = self.ex
-        if ex is None or not ex.head_complete:
+        if ex is None or ex.reading < READ_BODY:
             raise FramingMismatch("a head ended where the parser saw none end")
         if ex.transfer_encoding:  # validate_head let only "chunked" through
             self.mode = SIZE_LINE
@@ -236,7 +237,7 @@ class FramingWalker:
         self.mode = CHUNK_DATA
         self.remaining = size + 2  # the data, then CRLF
         ex.body_promised = self.promised
-        if self.promised > ex.max_body_size and ex.size_checked:
+        if self.promised > ex.max_body_size and ex.delivery >= DELIVER_BODY:
             return i + 1, Refusal(ex, 413, "Request body too large")
         return i + 1, None
 
@@ -248,10 +249,10 @@ class FramingWalker:
         if ex is None:
             return
         if self.mode == HEAD:
-            if ex.head_complete:
+            if ex.reading >= READ_BODY:
                 raise FramingMismatch("the parser finished a head the walker did not")
         elif self.mode == BOUNDARY:
-            if not ex.message_complete:
+            if ex.reading != READ_DONE:
                 raise FramingMismatch("a request ended where the parser saw none end")
-        elif ex.message_complete:
+        elif ex.reading == READ_DONE:
             raise FramingMismatch("the parser finished a body the walker did not")

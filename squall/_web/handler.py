@@ -861,10 +861,10 @@ class RequestHandler:
         return base + str(handler_class.make_static_url(settings, path, **kwargs))
 
     def detach(self) -> Any:
-        """Take over the connection: returns its stream (an ``IOStream``) and ends HTTP for
-        this request (no response is sent, ``finish`` is not called: the stream is yours, to
-        speak another protocol over or to close).
+        """Take the connection over: HTTP stops, the returned ``IOStream`` owns the socket.
 
+        The handler counts as finished (no automatic ``finish()``, no response is sent); see
+        ``request.connection.detach()`` for what the stream holds and when it is refused.
         Raises ``NotImplementedError`` when the request's connection cannot be detached."""
         detach = getattr(self.request.connection, "detach", None)
         if detach is None:
@@ -872,8 +872,9 @@ class RequestHandler:
                 "detach() needs a connection that can hand over its stream; this request's "
                 f"connection ({type(self.request.connection).__name__}) cannot"
             )
+        stream = detach()
         self._finished = True
-        return detach()
+        return stream
 
 
 _decode_argument: Final = RequestHandler.decode_argument

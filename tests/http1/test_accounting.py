@@ -1,7 +1,7 @@
 """Byte accounting: every limit charges a request for its own bytes, wherever a read ends.
 
 The first tests are the regression for issue 13 (a read holding the tail of a large body and
-the start of the next head answered 431); then each counter of ``protocol.py``'s header is
+the start of the next head answered 431); then each counter of ``accounting.py``'s header is
 driven to its limit in one read and spread over many, and the two hardening limits on chunked
 framing (a chunk-size line of at most 4 KiB; a chunk size that promises more than
 ``max_body_size`` refused as soon as its line is read).

@@ -104,11 +104,17 @@ def test_exception_and_interface_classes_stay_ordinary_python_classes() -> None:
 
 
 def test_exception_classes_stay_ordinary_python_classes() -> None:
+    from squall import iostream
+    from squall._http1.errors import FramingMismatch
     from squall._http1.flow import StreamClosedError
 
-    assert StreamClosedError.__module__ == "squall._http1.errors"
+    assert FramingMismatch.__module__ == "squall._http1.errors"
+    # One StreamClosedError in squall: Tornado code catching iostream's catches the server's.
+    assert StreamClosedError is iostream.StreamClosedError
+    assert StreamClosedError.__module__ == "squall._streams.errors"
     assert issubclass(StreamClosedError, OSError)
     assert str(StreamClosedError()) == "Stream is closed"
+    assert StreamClosedError().real_error is None
 
 
 def _touch(path: Path, mtime: float) -> None:

@@ -313,7 +313,7 @@ def test_each_request_gets_the_version_it_was_sent_with(
         got = [rec.start_line.version for rec in delegate.requests if rec.start_line]
         assert got == versions
         # The read is not kept once it has been parsed.
-        assert h.proto._chunk is None
+        assert h.proto._rec.chunk is None
         assert all(getattr(rec.conn, "line_chunk", None) is None for rec in delegate.requests)
         h.close()
 

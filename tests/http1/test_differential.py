@@ -78,7 +78,7 @@ def squall_verdict(raw: bytes) -> Verdict:
             for r in delegate.requests
             if r.finished and r.start_line is not None
         )
-        waiting = h.proto._cur is not None
+        waiting = h.proto._rec.cur is not None
         closed = h.closed
         h.close()
         if last is not None and last.status >= 400:
@@ -188,11 +188,10 @@ KNOWN = [
         _ANY,
         r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",
     ),
-    # Methods: h11 takes any token; squall too, but not in a request pipelined after another
-    # in the same read (llhttp knows the registered ones only; see _with_known_method).
+    # Methods: llhttp knows the registered ones, case-sensitively; h11 takes any token.
     Known(
         "method",
-        r"400 Bad Request: (Malformed HTTP request line|Expected space after method)",
+        r"400 Bad Request: (Invalid method encountered|Expected space after method)",
         _ANY,
     ),
     # HTTP versions other than 1.0 and 1.1 are 505; h11 serves 1.x and 2.x as 1.1.
@@ -382,9 +381,8 @@ SHAPES: list[tuple[str, bytes, str | None]] = [
     ("space in a field name", b"GET / HTTP/1.1\r\nHost: a\r\nX Y: z\r\n\r\n", None),
     ("request line trailing space", b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", None),
     ("request line double space", b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", "request-line-spaces"),
-    # Any token is a method (the handler answers 405 if it has none): as h11.
-    ("lower-case method", b"get / HTTP/1.1\r\nHost: a\r\n\r\n", None),
-    ("unknown method", b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", None),
+    ("lower-case method", b"get / HTTP/1.1\r\nHost: a\r\n\r\n", "method"),
+    ("unknown method", b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", "method"),
     ("HTTP/1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", "version"),
     ("HTTP/2.0 request line", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", "version"),
     ("HTTP/0.9", b"GET /\r\n\r\n", "http-0.9"),

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any, ClassVar
 
 import pytest
 
 from squall.testing import AsyncHTTPTestCase, ExpectLog, gen_test
 from squall.web import Application, HTTPError, RequestHandler
-from tests.helpers.raw_http import RawClient, request
 
 
 class PostOnly(RequestHandler):
@@ -189,70 +187,6 @@ class CompatTest(AsyncHTTPTestCase):
             response = self.fetch("/plain/%E9")
         assert response.code == 400
         assert self.fetch("/plain/%C3%A9").body == "\u00e9".encode()
-
-
-class ExtensionMethods(RequestHandler):
-    """Accepts the extension methods OTHER and PURGE-LIKE (any RFC 9110 token may be one)."""
-
-    SUPPORTED_METHODS = (*RequestHandler.SUPPORTED_METHODS, "OTHER", "X-PURGE")
-
-    def other(self) -> None:
-        self.write("other:" + self.request.body.decode())
-
-    def post(self) -> None:
-        self.write("post:" + self.request.body.decode())
-
-
-class ExtensionMethodTest(AsyncHTTPTestCase):
-    """Methods llhttp does not know are served like any other (RFC 9110 §9.1: a method is a
-    token): the handler answers them, 405 when it does not support them."""
-
-    def get_app(self) -> Application:
-        return Application([("/ext", ExtensionMethods), ("/post-only", PostOnly)])
-
-    async def exchange(self, data: bytes, count: int = 1) -> list[Any]:
-        client = await RawClient.connect(self.get_http_port())
-        try:
-            await client.send(data)
-            return [await client.read_response() for _ in range(count)]
-        finally:
-            await client.close()
-
-    def test_a_supported_extension_method_reaches_its_method_with_its_body(self) -> None:
-        response = self.fetch("/ext", method="OTHER", body="abc", allow_nonstandard_methods=True)
-        assert (response.code, response.body) == (200, b"other:abc")
-
-    def test_an_unsupported_extension_method_is_405_from_the_handler(self) -> None:
-        for path in ("/ext", "/post-only"):
-            response = self.fetch(path, method="FOO", allow_nonstandard_methods=True)
-            assert response.code == 405, path
-        assert (
-            self.fetch("/post-only", method="FOO", allow_nonstandard_methods=True).headers["Allow"]
-            == "POST"
-        )
-
-    def test_a_supported_method_without_a_handler_method_is_405(self) -> None:
-        response = self.fetch("/ext", method="X-PURGE", allow_nonstandard_methods=True)
-        assert response.code == 405  # in SUPPORTED_METHODS, but no x-purge method
-
-    @gen_test
-    async def test_requests_after_an_extension_method_are_parsed_as_usual(self) -> None:
-        data = (
-            request("OTHER", "/ext", body=b"one")
-            + request("POST", "/ext", body=b"two")
-            + request("GET", "/post-only")
-        )
-        first, second, third = await self.exchange(data, 3)
-        assert (first.status, first.body) == (200, b"other:one")
-        assert (second.status, second.body) == (200, b"post:two")
-        assert third.status == 405
-
-    @gen_test
-    async def test_a_method_that_is_not_a_token_is_400(self) -> None:
-        for method in ("FOO,BAR", "F\x01O"):
-            with ExpectLog("squall.general", ".*Malformed HTTP request line", level=logging.INFO):
-                (response,) = await self.exchange(request(method, "/ext"))
-            assert response.status == 400, method
 
 
 class _Detachable:
