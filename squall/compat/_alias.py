@@ -212,6 +212,7 @@ def _real_tornado_loaded() -> str | None:
 
 
 _undo_loggers: Callable[[], None] | None = None
+_hook_ran = False
 
 
 def tornado_alias_installed() -> bool:
@@ -287,9 +288,12 @@ def _env_enabled(environ: dict[str, str] | os._Environ[str] | None = None) -> bo
 def install_from_environment() -> None:
     """The ``.pth`` hook's entry: install the alias when ``SQUALL_TORNADO_ALIAS`` says so.
 
-    Never raises: a failure is one line on stderr, and the program runs without the alias."""
-    if not _env_enabled():
+    Never raises: a failure is one line on stderr, and the program runs without the alias.
+    Runs once per process (CPython 3.11 runs a virtual environment's .pth files twice)."""
+    global _hook_ran
+    if _hook_ran or not _env_enabled():
         return
+    _hook_ran = True
     try:
         install_tornado_alias()
     except Exception as exc:
