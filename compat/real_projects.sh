@@ -31,7 +31,7 @@ TORNADO_PIN="tornado==6.6.1"
 # name | pip requirement (pinned) | extra test requirements | pytest arguments (after the paths)
 PROJECTS=(
   "terminado|terminado==0.18.1|pytest pytest-timeout|tests"
-  "flower|flower==2.2.0|pytest pytest-timeout|tests/unit"
+  "flower|flower==2.2.0|pytest pytest-timeout redis>=4.3.6|tests/unit"
   "jupyter_server|jupyter_server==2.21.1|ipykernel pytest-console-scripts pytest-timeout pytest-jupyter[server]>=0.7 requests flaky|tests"
 )
 # Targets: the squall run must pass at least this share (percent) of what passes on Tornado.
@@ -45,16 +45,17 @@ selected() {
   return 1
 }
 
-count() {  # count JUNIT_XML -> "passed failed errors skipped"
+count() {  # count JUNIT_XML -> "passed failed errors skipped", one count per test (not subtest)
   "$PYTHON" - "$1" <<'EOF'
 import sys
 import xml.etree.ElementTree as ET
 
-root = ET.parse(sys.argv[1]).getroot()
-suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
-passed = total["tests"] - total["failures"] - total["errors"] - total["skipped"]
-print(passed, total["failures"], total["errors"], total["skipped"])
+counts = {"passed": 0, "failure": 0, "error": 0, "skipped": 0}
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    kinds = {child.tag for child in case}
+    kind = next((k for k in ("error", "failure", "skipped") if k in kinds), "passed")
+    counts[kind] += 1
+print(counts["passed"], counts["failure"], counts["error"], counts["skipped"])
 EOF
 }
 
