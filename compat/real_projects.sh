@@ -97,12 +97,13 @@ run_suite() {  # run_suite NAME ARGS MODE(tornado|squall)
   echo "== $name on $mode: $(date +%T)"
   # Run from the sdist: its tests, and its copy of the package (the released code).
   # shellcheck disable=SC2086  # the arguments are separate words on purpose
-  (cd "$src" && env -u SQUALL_TORNADO_ALIAS "${runner[@]}" -m pytest $args -p no:cacheprovider \
+  # As in an activated environment: the project's console scripts (jupyter, ...) on PATH.
+  (cd "$src" && env -u SQUALL_TORNADO_ALIAS PATH="$venv/bin:$PATH" "${runner[@]}" -m pytest $args -p no:cacheprovider \
      -q --color=no --junitxml="$xml" >"$log" 2>&1) || true
   if [ ! -s "$xml" ]; then
     echo "   no JUnit report: see $log"; tail -5 "$log"; return 1
   fi
-  tail -1 "$log"
+  grep -E "^=*.* in [0-9.]+s" "$log" | tail -1 || true
 }
 
 mkdir -p "$WORK"
