@@ -95,11 +95,11 @@ run_suite() {  # run_suite NAME ARGS MODE(tornado|squall)
   local runner=("$venv/bin/python")
   [ "$mode" = squall ] && runner+=(-m squall.tornado)
   echo "== $name on $mode: $(date +%T)"
-  # Run from the sdist: its tests, and its copy of the package (the released code).
+  # Run from the sdist: its tests, and its copy of the package (the released code); the
+  # environment's bin first on PATH, as when it is activated (console scripts: jupyter, ...).
   # shellcheck disable=SC2086  # the arguments are separate words on purpose
-  # As in an activated environment: the project's console scripts (jupyter, ...) on PATH.
-  (cd "$src" && env -u SQUALL_TORNADO_ALIAS PATH="$venv/bin:$PATH" "${runner[@]}" -m pytest $args -p no:cacheprovider \
-     -q --color=no --junitxml="$xml" >"$log" 2>&1) || true
+  (cd "$src" && env -u SQUALL_TORNADO_ALIAS PATH="$venv/bin:$PATH" "${runner[@]}" -m pytest \
+     $args -p no:cacheprovider -q --color=no --junitxml="$xml" >"$log" 2>&1) || true
   if [ ! -s "$xml" ]; then
     echo "   no JUnit report: see $log"; tail -5 "$log"; return 1
   fi
