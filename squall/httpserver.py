@@ -298,6 +298,12 @@ class HTTPServer(HTTPServerConnectionDelegate):
         """The listening sockets being served."""
         return self._server.sockets
 
+    @property
+    def _sockets(self) -> dict[int, socket.socket]:
+        """Tornado's ``TCPServer._sockets``: the listening sockets by file descriptor. Test
+        helpers of Tornado-based projects read it to find the port a server listens on."""
+        return {sock.fileno(): sock for sock in self._server.sockets}
+
 
 class _CallableAdapter(HTTPMessageDelegate):
     """Collects a whole request, then hands it to a plain ``request_callback(request)``."""

@@ -142,6 +142,8 @@ ALLOWED: dict[str, set[str]] = {
     # The pieces of the squall command sit on top, beside squall.cli.
     "squall._cli*": {"squall*"},
     "squall.locale": LEAVES | {"squall._locale_data"},
+    # The tornado alias: standard library only at import (the .pth hook runs it at startup).
+    "squall.compat*": {"squall.compat*"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.
@@ -163,6 +165,7 @@ TOP = {
     "squall.pytest_plugin",
     "squall.cli",
     "squall.__main__",
+    "squall.tornado",
 }
 
 

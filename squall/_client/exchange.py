@@ -38,7 +38,6 @@ from squall._client.messages import (
     HTTPStreamClosedError,
     HTTPTimeoutError,
     _RequestProxy,
-    network_error,
 )
 from squall._h1stream.connection import (
     HTTP1Connection,
@@ -609,9 +608,7 @@ class _HTTPConnection(HTTPMessageDelegate):
             return exc
         if isinstance(exc, TimeoutError):
             return HTTPTimeoutError(str(exc) or "Timeout")
-        if isinstance(exc, OSError):
-            return network_error(exc)
-        return exc
+        return exc  # a network failure is its OSError, as in Tornado
 
     def _handle_exception(self, exc: BaseException) -> bool:
         """End the fetch with ``exc``; False if it had ended already (then ``exc`` is news

@@ -149,7 +149,6 @@ class RequestHandler:
         self.application: Any = application
         self.request = request
         self._transforms = _NO_TRANSFORMS
-        self._current_user = _UNSET
         self.path_args = _NO_ARGS
         self.path_kwargs = _NO_KWARGS
         # clear(), inlined: this runs for every request.
@@ -831,7 +830,7 @@ class RequestHandler:
     @property
     def current_user(self) -> Any:
         """The authenticated user (from :meth:`get_current_user`, once); assignable."""
-        if self._current_user is _UNSET:
+        if getattr(self, "_current_user", _UNSET) is _UNSET:  # unset until first read
             self._current_user = self.get_current_user()
         return self._current_user
 
