@@ -27,6 +27,7 @@ class HTTPError(Exception):
         log_message: str | None = None,
         *args: Any,
         reason: str | None = None,
+        **ignored: Any,  # Tornado accepts other keywords (message=...) and ignores them
     ) -> None:
         super().__init__()
         self.status_code = status_code

@@ -71,3 +71,11 @@ def test_web_has_tornado_s_logger_attributes() -> None:
     with mock.patch("squall.web.app_log.error") as error:
         log.app_log.error("seen")
     error.assert_called_once_with("seen")
+
+
+def test_http_error_accepts_and_ignores_keywords_tornado_ignores() -> None:
+    # Tornado's HTTPError takes **kwargs and reads only reason=; mock servers in third-party
+    # suites raise HTTPError(404, message="...").
+    error = web.HTTPError(404, message="Kernel does not exist: x")
+    assert error.status_code == 404 and error.reason is None and error.get_message() is None
+    assert web.HTTPError(418, reason="Teapot", extra=1).reason == "Teapot"
