@@ -12,6 +12,11 @@ installed too and are the pure-Python fallback, which runs the same tests.
   ``scripts/build-ext`` compiles in place; ``scripts/build-ext --clean`` removes them.
 - When mypyc or the C compiler fails, the build goes on without the extension (a warning
   says why) and squall runs as pure Python.
+
+``build_py`` also puts ``squall-tornado-alias.pth`` (from ``squall/compat/tornado-alias.pth``)
+at the top of the wheel, so that it lands in site-packages: the startup hook that gives Python
+child processes the ``tornado`` alias when ``SQUALL_TORNADO_ALIAS`` is set. An editable install
+gets it too.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
 
@@ -89,4 +95,34 @@ class OptionalBuildExt(build_ext):
                 Path(output).unlink(missing_ok=True)
 
 
-setup(ext_modules=_ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
+PTH_SOURCE = HERE / "squall" / "compat" / "tornado-alias.pth"
+PTH_NAME = "squall-tornado-alias.pth"  # squall.compat.HOOK_NAME
+
+
+class BuildPyWithHook(build_py):
+    """``build_py``, plus the tornado alias's ``.pth`` startup hook beside the packages.
+
+    A wheel installs what is at its top into site-packages. An editable wheel is made of the
+    ``install`` command's directory (plus a path hook to the sources), not of ``build_lib``:
+    in editable mode the hook goes there."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            target = Path(self.get_finalized_command("install").install_lib)
+        else:
+            target = Path(self.build_lib)
+        target.mkdir(parents=True, exist_ok=True)
+        self.copy_file(str(PTH_SOURCE), str(target / PTH_NAME), preserve_mode=False)
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        outputs = list(super().get_outputs(include_bytecode))
+        if not getattr(self, "editable_mode", False):
+            outputs.append(str(Path(self.build_lib) / PTH_NAME))
+        return outputs
+
+
+setup(
+    ext_modules=_ext_modules(),
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithHook},
+)

@@ -67,14 +67,11 @@ def make_delegate(kind: str) -> Any:
     app = Application([("/plaintext", PlaintextHandler), ("/json", JsonHandler)])
     if kind != "serve":
         return app
-    from types import SimpleNamespace
-
-    from squall._cli.serving import _ServingDelegate, _Settings
+    from squall._cli.request_layer import ServeSettings, ServingDelegate
     from squall._supervisor.worker import Worker
 
-    options = SimpleNamespace(limit_concurrency=None, root_path=None, access_log_format=None)
     worker = Worker(sockets=[], graceful_timeout=1.0)
-    return _ServingDelegate(app, worker, _Settings(options))  # type: ignore[arg-type]
+    return ServingDelegate(app, worker, ServeSettings(None, None, None))
 
 
 async def run(kind: str, n: int, profile: bool) -> None:

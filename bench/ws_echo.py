@@ -6,11 +6,12 @@
 Each peer (``bench/ws_peers/*_echo.py``) runs in its own process, pinned to CPU 0; this
 process is the load generator, pinned to CPU 1 (when the machine has two CPUs or more).
 ``--clients`` connections each send one binary message, wait for its echo, and send the next;
-the result is echoed messages per second over ``--seconds`` after ``--warmup``. The client is
-a bare asyncio Protocol on uvloop with pre-masked frames, so that it costs far less per message
-than any server. Tornado and the websockets server run with ``PEER_PYTHON`` (default
-``/tmp/peers-venv/bin/python``), squall with this interpreter; compression and keepalive
-pings are off everywhere.
+the result is echoed messages per second over ``--seconds`` after ``--warmup``, and the
+server's CPU time per message (user + system, from /proc), which varies far less than the rate
+on a shared machine. The client is a bare asyncio Protocol on uvloop with pre-masked frames, so
+that it costs far less per message than any server. Tornado and the websockets server run with
+``PEER_PYTHON`` (default ``/tmp/peers-venv/bin/python``), squall with this interpreter;
+compression and keepalive pings are off everywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 PEERS = HERE / "ws_peers"
 PEER_PYTHON = os.environ.get("PEER_PYTHON", "/tmp/peers-venv/bin/python")
 KEY = base64.b64encode(os.urandom(16)).decode()
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def peer_commands(port: int) -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -114,8 +116,11 @@ class EchoClient(asyncio.Protocol):
                 self.transport.write(self.frame)
 
 
-async def load(port: int, clients: int, size: int, warmup: float, seconds: float) -> float:
-    """Echoed messages per second for ``clients`` connections and ``size``-byte messages."""
+async def load(
+    port: int, pid: int, clients: int, size: int, warmup: float, seconds: float
+) -> tuple[float, float]:
+    """(echoed messages per second, server CPU µs per message) for ``clients`` connections
+    and ``size``-byte messages; ``pid`` is the server's process."""
     loop = asyncio.get_running_loop()
     frame = client_frame(os.urandom(size))
     reply = server_frame_size(size)
@@ -131,16 +136,27 @@ async def load(port: int, clients: int, size: int, warmup: float, seconds: float
         transports.append(transport)
     await asyncio.gather(*readies)
     await asyncio.sleep(warmup)
-    start_count, start = EchoClient.count, time.perf_counter()
+    start_count, start, start_cpu = EchoClient.count, time.perf_counter(), cpu_seconds(pid)
     await asyncio.sleep(seconds)
-    rate = (EchoClient.count - start_count) / (time.perf_counter() - start)
+    echoed = EchoClient.count - start_count
+    rate = echoed / (time.perf_counter() - start)
+    cpu = (cpu_seconds(pid) - start_cpu) / max(echoed, 1) * 1e6
     EchoClient.running = False
     goodbye = b"\x88\x82" + b"\x00\x00\x00\x00" + struct.pack("!H", 1000)  # close 1000
     for transport in transports:
         transport.write(goodbye)
         transport.close()
     await asyncio.sleep(0.2)
-    return rate
+    return rate, cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -171,7 +187,7 @@ def pin(pid: int, cpu: int) -> None:
         os.sched_setaffinity(pid, {cpu})
 
 
-def run_peer(name: str, sizes: list[int], args: argparse.Namespace) -> list[float]:
+def run_peer(name: str, sizes: list[int], args: argparse.Namespace) -> list[tuple[float, float]]:
     """Start one peer, measure every size, stop it."""
     port = free_port()
     command, env = peer_commands(port)[name]
@@ -189,7 +205,9 @@ def run_peer(name: str, sizes: list[int], args: argparse.Namespace) -> list[floa
         rates = []
         for size in sizes:
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                rates.append(runner.run(load(port, args.clients, size, args.warmup, args.seconds)))
+                rates.append(
+                    runner.run(load(port, proc.pid, args.clients, size, args.warmup, args.seconds))
+                )
         return rates
     finally:
         proc.terminate()
@@ -207,11 +225,15 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     pin(0, 1)
-    print(f"{args.clients} clients, {args.seconds:g} s per run, binary messages, echo msg/s")
-    print(f"{'server':16}" + "".join(f"{_size_name(s):>14}" for s in sizes))
+    print(
+        f"{args.clients} clients, {args.seconds:g} s per run, binary messages: "
+        "echoed msg/s and server CPU µs per message"
+    )
+    print(f"{'server':16}" + "".join(f"{_size_name(s):>25}" for s in sizes))
     for name in args.only.split(","):
-        rates = run_peer(name, sizes, args)
-        print(f"{name:16}" + "".join(f"{rate:>14,.0f}" for rate in rates), flush=True)
+        cells = run_peer(name, sizes, args)
+        row = "".join(f"{rate:>14,.0f}{cpu:>8.1f} µs" for rate, cpu in cells)
+        print(f"{name:16}{row}", flush=True)
 
 
 def _size_name(size: int) -> str:

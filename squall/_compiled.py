@@ -9,9 +9,10 @@ is never compiled itself: it must be importable, and tell the truth, in both.
 What gets compiled
 ------------------
 The request path and nothing else: the protocol layer ``_http1`` (but ``errors``), the contract
-``httputil``, and the web layer's hot path (``handler``, ``application``, ``routing``, and the
-pure helpers the handler calls on every response, ``headers`` and ``etag``). A call between
-two compiled modules is a C call; a call from compiled code into an interpreted module is an
+``httputil``, the web layer's hot path (``handler``, ``application``, ``routing``, and the
+pure helpers the handler calls on every response, ``headers`` and ``etag``), and the layer
+``squall serve`` wraps around every request of a served app (``_cli/request_layer``). A call
+between two compiled modules is a C call; a call from compiled code into an interpreted module is an
 ordinary Python call, so a helper on the per-request path is compiled with its caller (or the
 path stays in the caller). Everything else (cookies, XSRF, static files, templates, the
 supervisor) runs as Python in both builds.
@@ -108,6 +109,7 @@ MODULES: tuple[str, ...] = (
     "squall/_http1/takeover.py",
     "squall/_http1/upgrade.py",
     "squall/_http1/wire.py",
+    "squall/_cli/request_layer.py",
     "squall/_web/application.py",
     "squall/_web/etag.py",
     "squall/_web/handler.py",

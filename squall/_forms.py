@@ -251,6 +251,7 @@ def parse_multipart_form_data(
         raise FormError("multipart/form-data parsing is disabled")
     if boundary.startswith(b'"') and boundary.endswith(b'"'):
         boundary = boundary[1:-1]
+    data = _without_preamble(data, boundary)
     parts = _PartCollector(arguments, files, config)
     try:
         parser = MultipartParser(
@@ -289,6 +290,24 @@ def parse_multipart_form_data(
 
 _SILENT_LOG = logging.Logger("squall._forms.multipart")
 _SILENT_LOG.disabled = True
+
+
+def _without_preamble(data: bytes, boundary: bytes) -> bytes:
+    """``data`` starting at its first boundary: text before it is a preamble, which RFC 2046
+    §5.1.1 says to ignore. Except when that text is a part itself (a part's head with a
+    ``Content-Disposition``, its blank line, a body) whose opening boundary the client left
+    out: Tornado reads that as the first part, and so does squall (the boundary is
+    supplied)."""
+    delimiter = b"--" + boundary
+    if data.startswith(delimiter):
+        return data
+    first = data.find(b"\r\n" + delimiter)
+    if first < 0:
+        return data  # no boundary at all: the parser says what is wrong
+    head, blank, _ = data[:first].partition(b"\r\n\r\n")
+    if blank and b"content-disposition:" in head.lower():
+        return delimiter + b"\r\n" + data
+    return data[first + 2 :]
 
 
 def _feed(parser: Any, parts: _PartCollector, data: bytes, boundary: bytes) -> None:

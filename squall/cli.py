@@ -163,6 +163,13 @@ def _listen(options: ServeOptions, reuse: bool) -> tuple[list[socket.socket], bo
 def _serve(options: ServeOptions) -> int:
     from squall._http1 import COMPILED
 
+    if options.tornado_alias:  # first: a logging config may name Tornado's loggers
+        from squall.compat import install_tornado_alias
+
+        try:
+            install_tornado_alias()
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
     try:
         configure(
             level=options.log_level,

@@ -13,7 +13,7 @@ other defaults. ``HTTPClient`` is a blocking client for scripts. A non-2xx statu
 :class:`HTTPClientError` carrying the response (``raise_error=False`` returns it instead);
 a timeout raises ``HTTPTimeoutError``, a closed connection or a malformed answer
 ``HTTPStreamClosedError`` (both ``HTTPClientError`` with code 599), a network error its
-``OSError`` (which is also an ``HTTPClientError`` with code 599).
+``OSError`` (``ConnectionRefusedError``, ``socket.gaierror``...), as Tornado's client does.
 
 ``python -m squall.httpclient URL...`` fetches URLs and prints their bodies (``--help``).
 """

@@ -26,6 +26,7 @@ from squall import version as _version
 from squall._http1 import HTTP1Params
 from squall._http1.context import TrustedProxies
 from squall._server import Server
+from squall._util import DONE
 from squall.httputil import (
     FormError,
     HTTPConnection,
@@ -36,6 +37,7 @@ from squall.httputil import (
     HTTPServerRequest,
     RequestStartLine,
     ResponseStartLine,
+    parse_response_start_line,
 )
 from squall.log import app_log, gen_log
 from squall.netutil import bind_sockets, ssl_options_to_context
@@ -296,6 +298,12 @@ class HTTPServer(HTTPServerConnectionDelegate):
         """The listening sockets being served."""
         return self._server.sockets
 
+    @property
+    def _sockets(self) -> dict[int, socket.socket]:
+        """Tornado's ``TCPServer._sockets``: the listening sockets by file descriptor. Test
+        helpers of Tornado-based projects read it to find the port a server listens on."""
+        return {sock.fileno(): sock for sock in self._server.sockets}
+
 
 class _CallableAdapter(HTTPMessageDelegate):
     """Collects a whole request, then hands it to a plain ``request_callback(request)``."""
@@ -308,7 +316,7 @@ class _CallableAdapter(HTTPMessageDelegate):
     ) -> None:
         self._callback = callback
         self._server_conn = server_conn
-        self._conn = request_conn
+        self._conn: HTTPConnection = _LegacyWrites(request_conn)
         self._request: HTTPServerRequest | None = None
         self._chunks: list[bytes] = []
         self._refused: HTTPInputError | None = None  # a request the peer got wrong
@@ -355,6 +363,74 @@ class _CallableAdapter(HTTPMessageDelegate):
         if result is not None and hasattr(result, "__await__"):
             task = asyncio.ensure_future(result)
             task.add_done_callback(_log_callback_failure)
+
+
+class _LegacyWrites(HTTPConnection):
+    """The connection a plain ``request_callback`` gets: the request's own, except that bytes
+    written before any ``write_headers`` are a whole raw HTTP response, as Tornado's legacy
+    interface allows (``request.connection.write(b"HTTP/1.1 200 OK\\r\\n...")``): once its
+    head is complete it is parsed and sent through ``write_headers`` (so the connection
+    still frames the body and keeps alive correctly), and the rest goes out as body."""
+
+    def __init__(self, conn: HTTPConnection) -> None:
+        self._conn = conn
+        self._head_sent = False
+        self._raw = b""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)  # the connection's other attributes (context...)
+
+    def write_headers(
+        self,
+        start_line: ResponseStartLine | RequestStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Awaitable[None]:
+        """Send the response head (see the connection)."""
+        self._head_sent = True
+        return self._conn.write_headers(start_line, headers, chunk)
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Body bytes; before any head, bytes of a raw response (see the class)."""
+        if self._head_sent:
+            return self._conn.write(chunk)
+        self._raw += chunk
+        head, blank, rest = self._raw.partition(b"\r\n\r\n")
+        if not blank:
+            return DONE  # the head is not complete yet: nothing to send
+        first, _, fields = head.decode("latin-1").partition("\r\n")
+        try:
+            start_line = parse_response_start_line(first)
+            headers = HTTPHeaders.parse(fields)
+        except HTTPInputError as exc:
+            raise ValueError(f"request.connection.write() got a malformed response: {exc}") from exc
+        self._raw = b""
+        return self.write_headers(start_line, headers, rest)
+
+    def finish(self) -> None:
+        """End the response (a raw head that never completed is an error)."""
+        if self._raw:
+            raise ValueError(
+                "request.connection.finish() with an incomplete raw response head: write "
+                "the status line and headers, ending with a blank line, first"
+            )
+        self._conn.finish()
+
+    def set_close_callback(self, callback: Any) -> None:
+        """See the connection."""
+        self._conn.set_close_callback(callback)
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """See the connection."""
+        self._conn.set_body_timeout(timeout)
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """See the connection."""
+        self._conn.set_max_body_size(max_body_size)
+
+    def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
+        """See the connection."""
+        self._conn.upgrade(protocol)
 
 
 def _log_callback_failure(task: asyncio.Future[Any]) -> None:

@@ -233,14 +233,20 @@ class HTTPHeaders:
                 yield name, value
 
     def parse_line(self, line: str) -> None:
-        """Add one ``Name: value`` line (a final CR is dropped).
+        """Add one ``Name: value`` line (its final CRLF, LF or CR is dropped).
 
-        Continuation lines (obs-fold), a line without a colon, a name that is not a token
-        and a value with a control character raise :class:`HTTPInputError`."""
+        The empty line that ends a header block adds nothing (an HTTP client's
+        ``header_callback`` passes it too). Continuation lines (obs-fold), a line without a
+        colon, a name that is not a token and a value with a control character raise
+        :class:`HTTPInputError`."""
+        if line.endswith("\n"):
+            line = line[:-1]
         if line.endswith("\r"):
             line = line[:-1]
-        if not line or line[0] in " \t":
-            raise HTTPInputError(f"Invalid header line (obs-fold or empty): {line!r}")
+        if not line:
+            return
+        if line[0] in " \t":
+            raise HTTPInputError(f"Invalid header line (obs-fold): {line!r}")
         name, sep, value = line.partition(":")
         if not sep:
             raise HTTPInputError(f"No colon in header line: {line!r}")
@@ -272,7 +278,10 @@ class HTTPHeaders:
 
     def __setitem__(self, name: str, value: Any) -> None:  # Any: str() of anything, as before
         norm = _normalize_name(name)
-        self._dict[norm] = str(value)
+        # bytes are their latin-1 text (the same bytes on the wire), not "b'...'".
+        if type(value) is not str:
+            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        self._dict[norm] = value
         self._checked = False
         if self._multi is not None:
             self._multi.pop(norm, None)

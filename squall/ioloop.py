@@ -104,6 +104,18 @@ def _fileno(fd: int | _Selectable) -> int:
     return fd if isinstance(fd, int) else fd.fileno()
 
 
+def _blocking(fileno: int) -> bool:
+    """Whether ``fileno`` is in blocking mode; False when that cannot be told (not a file
+    descriptor, or a platform without ``os.get_blocking``)."""
+    get_blocking = getattr(os, "get_blocking", None)
+    if get_blocking is None:
+        return False
+    try:
+        return bool(get_blocking(fileno))
+    except OSError:
+        return False
+
+
 def _start_pending() -> bool:
     """True when a hook or a blocking-detector default waits for a loop to run (cheap)."""
     if _start_hooks:
@@ -623,17 +635,27 @@ class IOLoop(Configurable):
         """Call ``handler(fd, event)`` when ``fd`` (an int or has fileno()) is ready.
 
         ``events`` combines READ and WRITE. Raises ValueError if ``fd`` has a handler already.
+        The descriptor stays in the blocking mode it was in (under uvloop too).
         """
         if (fileno := _fileno(fd)) in self._handlers:
             raise ValueError(f"fd {fileno} already has a handler; use update_handler()")
         self._handlers[fileno] = (fd, handler)
-        self.update_handler(fileno, events)
+        try:
+            self.update_handler(fileno, events)
+        except BaseException:
+            self.remove_handler(fileno)
+            raise
 
     def update_handler(self, fd: int | _Selectable, events: int) -> None:
-        """Change the events watched on ``fd``; raises KeyError if it has no handler."""
+        """Change the events watched on ``fd``; raises KeyError if it has no handler.
+
+        The descriptor's blocking mode is the caller's and stays as it was: uvloop makes a
+        descriptor non-blocking when it starts watching it (asyncio's own loop does not), which
+        breaks code that writes to its blocking pty or pipe; it is set back at once."""
         if (fileno := _fileno(fd)) not in self._handlers:
             raise KeyError(f"fd {fileno} has no handler; use add_handler() first")
         loop = self.selector_loop
+        blocking = _blocking(fileno)
         for event, add, remove in (
             (self.READ, loop.add_reader, loop.remove_reader),
             (self.WRITE, loop.add_writer, loop.remove_writer),
@@ -642,6 +664,8 @@ class IOLoop(Configurable):
                 add(fileno, self._fd_ready, fileno, event)
             else:
                 remove(fileno)
+        if blocking and not _blocking(fileno):
+            os.set_blocking(fileno, True)
 
     def remove_handler(self, fd: int | _Selectable) -> None:
         """Stop watching ``fd``; does nothing if it has no handler."""

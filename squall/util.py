@@ -359,3 +359,21 @@ class ArgReplacer:
         old_value = kwargs.get(self.name)
         kwargs[self.name] = new_value
         return old_value, args, kwargs
+
+
+def _websocket_mask_python(mask: bytes, data: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte WebSocket masking key ``mask`` repeated (RFC 6455 §5.3).
+
+    Masking and unmasking are the same operation. Raises ValueError unless ``mask`` is exactly
+    4 bytes. squall's WebSocket stack masks in C (the ``websockets`` package); this is the pure
+    Python version that Tornado code imports by this name.
+    """
+    if len(mask) != 4:
+        raise ValueError(f"A WebSocket mask is 4 bytes, not {len(mask)}")
+    length = len(data)
+    if not length:
+        return b""
+    # One big-integer XOR instead of a loop over bytes.
+    repeated = (bytes(mask) * (length // 4 + 1))[:length]
+    masked = int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")
+    return masked.to_bytes(length, "big")

@@ -49,6 +49,9 @@ from squall._web.rules import _RoutingDelegate as _RoutingDelegate
 from squall._web.static import StaticFileHandler
 from squall._web.transforms import GZipContentEncoding, OutputTransform
 from squall._web.uimodules import TemplateModule, UIModule
+from squall.log import access_log as access_log  # Tornado's web module has its loggers as
+from squall.log import app_log as app_log  # attributes: mock.patch("tornado.web.app_log.error")
+from squall.log import gen_log as gen_log
 
 __all__ = [
     "DEFAULT_SIGNED_VALUE_MIN_VERSION",

@@ -202,6 +202,21 @@ def test_multipart_accepts_leading_crlf_and_ignores_epilogue() -> None:
     assert parse(body) == ({"a": [b"1"]}, {})
 
 
+def test_multipart_preamble_is_ignored() -> None:
+    body = b"This is a preamble.\r\nIt is not a part.\r\n" + multipart(
+        part('form-data; name="a"', b"1")
+    )
+    assert parse(body) == ({"a": [b"1"]}, {})
+
+
+def test_multipart_first_part_without_its_opening_boundary_is_read_like_tornado() -> None:
+    # Tornado reads text before the first boundary as a part when it is one: a part's head
+    # (with Content-Disposition), a blank line and a body.
+    whole = multipart(part('form-data; name="a"', b"first"), part('form-data; name="b"', b"2"))
+    body = whole[len(f"--{BOUNDARY}\r\n") :]
+    assert parse(body) == ({"a": [b"first"], "b": [b"2"]}, {})
+
+
 @pytest.mark.parametrize(
     ("disposition", "message"),
     [

@@ -273,3 +273,24 @@ def test_request_time_grows_until_finish() -> None:
     req = HTTPServerRequest("GET", "/")
     assert req.request_time() >= 0
     assert "method='GET'" in repr(req)
+
+
+def test_parse_line_drops_the_line_ending_and_ignores_the_blank_line() -> None:
+    # What an HTTP client's header_callback passes, line by line, ends with CRLF; the last
+    # line is the blank one that ends the block.
+    headers = HTTPHeaders()
+    for line in ("Content-Type: text/plain\r\n", "X-A: 1 \r\n", "X-B: 2\n", "\r\n", ""):
+        headers.parse_line(line)
+    assert list(headers.get_all()) == [("Content-Type", "text/plain"), ("X-A", "1"), ("X-B", "2")]
+    with pytest.raises(HTTPInputError, match="obs-fold"):
+        headers.parse_line(" folded\r\n")
+
+
+def test_a_bytes_value_is_its_latin1_text() -> None:
+    headers = HTTPHeaders()
+    headers["User-Agent"] = b"MyUserAgent"
+    headers["X-Raw"] = "caf\u00e9".encode()
+    headers["X-Number"] = 5
+    assert headers["User-Agent"] == "MyUserAgent"
+    assert headers["X-Raw"].encode("latin-1") == "caf\u00e9".encode()  # same bytes on the wire
+    assert headers["X-Number"] == "5"

@@ -47,6 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     "squall.escape": set(),
     "squall.log": set(),
     "squall.util": set(),
+    "squall.speedups": set(),
     "squall._loop": {"squall.log"},
     "squall._loop_hook": set(),  # imports squall._loop lazily, once asyncio is there
     "squall._stack_context": {"squall.log"},
@@ -57,6 +58,17 @@ ALLOWED: dict[str, set[str]] = {
     "squall._server": LEAVES
     | {"squall.httputil", "squall._http1*", "squall._net", "squall._proxyproto"},
     "squall._proxyproto": LEAVES | {"squall._http1.context"},
+    # The WebSocket client connects through the stream layer (TCPClient, IOStream) and reads
+    # the handshake's answer through HTTP1Connection, as the HTTP client does.
+    "squall._ws.client*": LEAVES
+    | {
+        "squall._ws*",
+        "squall.httputil",
+        "squall._streams*",
+        "squall._h1stream*",
+        "squall.tcpclient",
+        "squall.ioloop",
+    },
     "squall._ws*": LEAVES | {"squall._ws*"},
     # Rendering sits below the handler and knows nothing of it (see WEB_RENDERING).
     "squall._web.templates": {"squall.escape", "squall.template", "squall.httputil"},
@@ -130,6 +142,8 @@ ALLOWED: dict[str, set[str]] = {
     # The pieces of the squall command sit on top, beside squall.cli.
     "squall._cli*": {"squall*"},
     "squall.locale": LEAVES | {"squall._locale_data"},
+    # The tornado alias: standard library only at import (the .pth hook runs it at startup).
+    "squall.compat*": {"squall.compat*"},
 }
 
 # The public facades may use the core and each other; testing and the CLI sit on top.
@@ -151,6 +165,7 @@ TOP = {
     "squall.pytest_plugin",
     "squall.cli",
     "squall.__main__",
+    "squall.tornado",
 }
 
 
@@ -250,6 +265,7 @@ WEB_ORDER = (
     "squall._web.arguments",
     "squall._web.xsrf",
     "squall._web.transforms",
+    "squall._web.verbs",
     "squall._web.matchers",
     "squall._web.routing",
     "squall._web.rules",

@@ -115,6 +115,9 @@ async def provider_fetch(
                 f"{exc.message}{oauth2_error_detail(exc.response)}"
             )
         raise AuthProviderError(description, exc) from exc
+    except OSError as exc:  # the network failure itself, as Tornado's client raises it
+        description = f"{what} failed: could not reach {endpoint_name(url)}: {exc}"
+        raise AuthProviderError(description, HTTPClientError(599, str(exc))) from exc
 
 
 def body_text(response: HTTPResponse, what: str) -> str:

@@ -258,6 +258,8 @@ SPECS: tuple[_Spec, ...] = (
           "startup); needs --workers 1 or more", "HOST:PORT", group="processes"),
     _Spec(("--app-dir",), str, ".", "directory put first on sys.path to import APP",
           group="processes"),
+    _Spec(("--tornado-alias",), None, False, "run unmodified Tornado code: every `tornado` "
+          "import is squall's module (installed before APP is imported)", group="processes"),
     # -- TLS
     _Spec(("--ssl-certfile",), str, None, "serve HTTPS with this PEM certificate (chain)",
           "FILE", group="tls"),

@@ -126,7 +126,7 @@ class AsyncHTTPClient(Configurable):
         ``raise_error=False``, which returns such responses. Every other failure raises
         whatever ``raise_error`` says: a timeout ``HTTPTimeoutError``, a closed connection or
         a malformed answer ``HTTPStreamClosedError`` (all three code 599), a network error
-        its ``OSError`` (also an ``HTTPClientError`` with code 599), misuse ``ValueError``.
+        its ``OSError`` (as Tornado's client raises it), misuse ``ValueError``.
         The legacy ``callback=`` (Tornado 5) is called on the IOLoop with the response, any
         error as ``response.error``, and the Future then always gives the response.
         """

@@ -9,8 +9,12 @@ exchange and starts the next one through ``client.fetch`` (so it queues like any
 the final response still names the original request.
 
 A connection taken from the pool may have been closed by the server a moment before it was
-reused; if it fails before any byte of the answer arrived, an idempotent request with a
-replayable body is sent again once on a new connection.
+reused (its idle timeout fired as the request went out); if it fails before any byte of the
+answer arrived, an idempotent request with a replayable body is sent again once on a new
+connection. Only when the connection had been idle for :data:`REPLAY_AFTER_IDLE` seconds or
+more, though: a server's idle timeout is longer than that, so a connection that fails sooner
+most likely failed on *this* request (the server crashed or exited handling it), and sending
+it again would run it twice. Tornado's client never sends a request twice.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from squall._client.messages import (
     HTTPStreamClosedError,
     HTTPTimeoutError,
     _RequestProxy,
-    network_error,
 )
 from squall._h1stream.connection import (
     HTTP1Connection,
@@ -63,6 +66,10 @@ _SUPPORTED_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "
 _BODY_EXPECTED: Final = frozenset({"POST", "PATCH", "PUT"})
 # Methods a client may send again after a failure (RFC 9110 §9.2.2).
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+#: Seconds a pooled connection must have been idle for a failed request on it to be sent
+#: again (see the module docstring): below any server's idle timeout in practice (gunicorn's
+#: is 2 s, most others 5 s or more).
+REPLAY_AFTER_IDLE: Final = 1.0
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _PROXY_OPTIONS: Final = (
     "proxy_host", "proxy_port", "proxy_username", "proxy_password", "proxy_auth_mode",
@@ -202,7 +209,8 @@ class _HTTPConnection(HTTPMessageDelegate):
         connect_timeout = _positive(opt("connect_timeout"), opt("request_timeout"))
         replayable = method in _IDEMPOTENT and opt("body_producer") is None
         pool = self.client._pool
-        stream = pool.take(key, self._loop.time())
+        taken = pool.take(key, self._loop.time())
+        stream, idle = taken if taken is not None else (None, 0.0)
         while True:
             reused = stream is not None
             if stream is None:
@@ -222,6 +230,8 @@ class _HTTPConnection(HTTPMessageDelegate):
             except (StreamClosedError, ConnectionError) as exc:
                 if not (reused and replayable and not self._head_received):
                     raise
+                if idle < REPLAY_AFTER_IDLE:
+                    raise  # not the idle-timeout race: the server saw this request
                 if self.final_callback is None:
                     return
                 stream.close()
@@ -598,9 +608,7 @@ class _HTTPConnection(HTTPMessageDelegate):
             return exc
         if isinstance(exc, TimeoutError):
             return HTTPTimeoutError(str(exc) or "Timeout")
-        if isinstance(exc, OSError):
-            return network_error(exc)
-        return exc
+        return exc  # a network failure is its OSError, as in Tornado
 
     def _handle_exception(self, exc: BaseException) -> bool:
         """End the fetch with ``exc``; False if it had ended already (then ``exc`` is news

@@ -4,9 +4,10 @@
 ``_RequestProxy`` reads an option from the request, else from the client's defaults.
 ``HTTPResponse`` is the answer; ``HTTPClientError`` (alias ``HTTPError``) a non-2xx status,
 or code 599 for a request that got no answer: ``HTTPTimeoutError`` (a timeout),
-``HTTPStreamClosedError`` (the connection closed, or the answer was malformed), and for a
-network error the ``OSError`` itself, as an instance of a class that is both that error's
-class and ``HTTPClientError`` (see :func:`network_error`).
+``HTTPStreamClosedError`` (the connection closed, or the answer was malformed). A network
+error is raised as the ``OSError`` itself, as Tornado's client does (``ConnectionRefusedError``,
+``socket.gaierror``, ``ssl.SSLError``...), never as an ``HTTPClientError``: code that handles
+``HTTPClientError`` and ``OSError`` in separate ``except`` clauses tells them apart.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ __all__ = [
     "HTTPStreamClosedError",
     "HTTPTimeoutError",
     "_RequestProxy",
-    "network_error",
 ]
 
 
@@ -255,61 +255,6 @@ class HTTPStreamClosedError(HTTPClientError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.message,)
-
-
-class _NetworkError(HTTPClientError):
-    """The base of the classes :func:`network_error` makes (never raised itself)."""
-
-    _origin: ClassVar[type[OSError]]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("code", "message", "response")}
-        return _rebuild_network_error, (type(self)._origin, self.args, state)
-
-
-_NETWORK_CLASSES: dict[type[OSError], type[_NetworkError]] = {}
-
-
-def network_error(error: OSError) -> OSError:
-    """``error`` (a failure to connect or to talk to the server) as an HTTP client error.
-
-    The result is an instance of ``error``'s own class (so ``except ConnectionRefusedError``,
-    ``except ssl.SSLError`` and ``except OSError``, which Tornado's client gives, catch it, and
-    ``errno``/``strerror`` are kept) and of :class:`HTTPClientError` with code 599 (so code
-    written for squall's earlier client, which reported network failures as HTTP 599, keeps
-    working). ``str()`` is ``HTTP 599: <the error>``; the original is its ``__cause__``.
-    """
-    origin = type(error)
-    cls = _NETWORK_CLASSES.get(origin)
-    if cls is None:
-        name = origin.__name__
-        cls = type(
-            f"HTTPClient{name[:1].upper()}{name[1:]}",
-            (_NetworkError, origin),
-            {
-                "__module__": "squall.httpclient",
-                "__doc__": f"A {name} as HTTP code 599.",
-                "_origin": origin,
-            },
-        )
-        _NETWORK_CLASSES[origin] = cls
-    bridged: Any = cls.__new__(cls, *error.args)
-    OSError.__init__(bridged, *error.args)
-    bridged.__dict__.update(error.__dict__)
-    bridged.code, bridged.message, bridged.response = 599, str(error), None
-    bridged.__cause__ = error
-    bridged.__traceback__ = error.__traceback__
-    return bridged  # type: ignore[no-any-return]
-
-
-def _rebuild_network_error(
-    origin: type[OSError], args: tuple[Any, ...], state: dict[str, Any]
-) -> OSError:
-    error = origin(*args)
-    error.__dict__.update(state)
-    bridged = network_error(error)
-    bridged.__cause__ = None
-    return bridged
 
 
 class HTTPResponse:

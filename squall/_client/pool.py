@@ -38,8 +38,9 @@ class ConnectionPool:
     def __len__(self) -> int:
         return self._count
 
-    def take(self, key: Hashable, now: float) -> BaseIOStream | None:
-        """A reusable idle stream for ``key`` (the most recently used), or None."""
+    def take(self, key: Hashable, now: float) -> tuple[BaseIOStream, float] | None:
+        """A reusable idle stream for ``key`` (the most recently used) and how many seconds
+        it waited idle, or None."""
         entries = self._idle.get(key)
         while entries:
             entry = entries.pop()
@@ -51,7 +52,7 @@ class ConnectionPool:
                 continue
             if not entries:
                 del self._idle[key]
-            return stream
+            return stream, now - entry.since
         self._idle.pop(key, None)
         return None
 

@@ -122,6 +122,8 @@ def response_head(
     elif "Content-Length" in d:
         framing = FRAMING_LENGTH
         try:
+            if not (d["Content-Length"].isascii() and d["Content-Length"].isdigit()):
+                raise ValueError  # int() also takes "+10", "1_0", " 10": digits only
             length = int(d["Content-Length"])
         except ValueError:
             raise HTTPOutputError(f"Invalid Content-Length: {d['Content-Length']!r}") from None

@@ -90,6 +90,9 @@ def _literal(node: ast.expr) -> object:
     return node.value if isinstance(node, ast.Constant) else None
 
 
+_ACCESS = "squall.access"  # one record per request: kept off this filter's path
+
+
 class CompiledSourceFilter(logging.Filter):
     """Corrects the location of records logged by compiled squall code (see the module doc).
 
@@ -98,8 +101,9 @@ class CompiledSourceFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Fix ``pathname``/``filename``/``module``/``lineno``/``funcName`` when needed."""
         message = record.msg
-        if not isinstance(message, str) or not record.name.startswith("squall"):
-            return True
+        name = record.name
+        if not isinstance(message, str) or not name.startswith("squall") or name == _ACCESS:
+            return True  # (an access line's place in the code tells nobody anything)
         found = places(message)
         if not found or _makes_the_call(record, message):
             return True

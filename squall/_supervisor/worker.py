@@ -145,6 +145,9 @@ class Worker:
         self.recycling = False
         self._channel = channel
         self._board = board
+        #: Whether ``request_started`` wants the request's label (the watchdog's scoreboard
+        #: names a request that blocks the loop): a caller skips building it otherwise.
+        self.names_requests = board is not None
         self._hooks: list[Hook] = []
         self._recycle_hooks: list[Hook] = []
         self._deadline: float | None = None  # loop time at which the drain must be over

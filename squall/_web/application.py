@@ -24,7 +24,7 @@ from squall._types import MaybeAwaitable
 from squall._web.builtin import ErrorHandler
 from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler, execute_handler, status_of
-from squall._web.matchers import AnyMatches, DefaultHostMatches, HostMatches
+from squall._web.matchers import AnyMatches, DefaultHostMatches, HostMatches, UndecodablePath
 from squall._web.routing import RouteTable
 from squall._web.rules import ReversibleRouter, Rule, _ApplicationRouter
 from squall._web.static import StaticFileHandler
@@ -156,7 +156,7 @@ class Application(ReversibleRouter):
         )
         return handler_class
 
-    def _static_rules(self, static_path: str) -> list[tuple[Any, ...]]:
+    def _static_rules(self, static_path: Any) -> list[tuple[Any, ...]]:
         settings = self.settings
         prefix = settings.get("static_url_prefix", "/static/")
         handler_class = self.static_handler_class
@@ -297,6 +297,8 @@ class Application(ReversibleRouter):
         A path value that is not UTF-8 gives a 400 ErrorHandler."""
         try:
             found = self._table.find(request)
+        except UndecodablePath as e:
+            return self.get_handler_delegate(request, *_undecodable_route(e, request))
         except HTTPError as e:
             return self.get_handler_delegate(request, ErrorHandler, {"status_code": e.status_code})
         if isinstance(found, tuple):
@@ -376,6 +378,20 @@ def _escape_regex(prefix: str) -> str:
 # The default implementations, to recognise a subclass that routes its own way.
 _find_handler: Final = Application.find_handler
 _get_handler_delegate: Final = Application.get_handler_delegate
+
+
+def _undecodable_route(
+    e: UndecodablePath, request: HTTPServerRequest
+) -> tuple[type[RequestHandler], dict[str, Any], list[Any], dict[str, Any]]:
+    """Where a request whose path values are not UTF-8 goes: to its handler when that
+    decodes its arguments itself (``decode_argument`` overridden: it gets the original
+    bytes), else to a 400 ErrorHandler, logged as Tornado's ``decode_argument`` logs it."""
+    target = e.entry.target
+    default = RequestHandler.decode_argument
+    if getattr(target, "decode_argument", default) is not default:
+        return target, e.entry.target_kwargs, e.path_args, e.path_kwargs
+    gen_log.warning("400 %s %s: %s", request.method, request.uri, e.log_message)
+    return ErrorHandler, {"status_code": 400}, [], {}
 
 
 def _text(value: Any) -> Any:
@@ -463,7 +479,10 @@ class _RequestDispatcher(DirectMessageDelegate):
             return
         try:
             found = app._table.find(request)
-        except HTTPError as e:  # bad UTF-8 in a path argument
+        except UndecodablePath as e:  # bad UTF-8 in a path argument
+            self.set_route(*_undecodable_route(e, request))
+            return
+        except HTTPError as e:
             self.set_route(ErrorHandler, {"status_code": e.status_code}, [], {})
             return
         if isinstance(found, tuple):

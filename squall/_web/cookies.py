@@ -20,6 +20,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from squall._util import http_date
+from squall.log import gen_log
 
 Secret = str | bytes | Mapping[int, str | bytes]
 Expires = float | tuple[int, ...] | time.struct_time | datetime.datetime
@@ -247,6 +248,9 @@ def decode_signed_value(
     if verified is None or verified[0] < now - max_age_days * _DAY:
         return None
     if version == 1 and verified[0] > now + 31 * _DAY:  # v1 only: not from the future
+        # A v1 signature does not separate value from timestamp: digits moved from one to
+        # the other keep it valid, so a far-future stamp means tampering (Tornado logs it).
+        gen_log.warning("Cookie timestamp in future; possible tampering %r", value)
         return None
     try:
         return base64.b64decode(verified[1])

@@ -99,10 +99,11 @@ def addslash(method: _F) -> _F:
 
 
 def _same_origin(path: str) -> str:
-    """Collapse leading slashes (and backslashes, which browsers read as slashes) to one:
-    ``//evil.example`` as a Location would be a protocol-relative open redirect."""
+    """``path``, refused with 403 when it starts with two slashes (or a slash and a
+    backslash, which browsers read as a slash): ``//evil.example`` as a Location would be a
+    protocol-relative open redirect."""
     if path[:2] in ("//", "/\\"):
-        return "/" + path.lstrip("/\\")
+        raise HTTPError(403, "cannot redirect path with two initial slashes")
     return path
 
 

@@ -44,11 +44,13 @@ from typing import Any, ClassVar, Final
 from squall import escape, version
 from squall._compiled import mypyc_attr
 from squall._types import MaybeAwaitable
+from squall._util import CompletedAwaitable
 from squall._web import arguments, cookies, etag, render_assets, templates, uimodules, xsrf
 from squall._web.arguments import REQUIRED
 from squall._web.errors import Finish, HTTPError
 from squall._web.headers import checked_name, field_value, is_plain, reason_phrase
 from squall._web.transforms import OutputTransform
+from squall._web.verbs import unimplemented_method
 from squall.httputil import (
     HTTPHeaders,
     HTTPServerRequest,
@@ -92,7 +94,8 @@ class RequestHandler:
     ``on_finish()``. ``on_connection_close()`` runs if the client goes away first. Raise
     :class:`HTTPError` for an error status; :class:`Finish` to end quietly.
 
-    Do not override ``__init__``; use :meth:`initialize`.
+    Do not override ``__init__``; use :meth:`initialize`. A verb method a subclass does not
+    define is ``RequestHandler._unimplemented_method`` (405).
     """
 
     SUPPORTED_METHODS: ClassVar[tuple[str, ...]] = (
@@ -108,6 +111,16 @@ class RequestHandler:
     # Class-level switches that subclasses and decorators set on the class: ClassVars, so the
     # compiled build reads them from the class too (see squall._compiled).
     _stream_request_body: ClassVar[bool] = False
+    # The verb methods a subclass has not defined: one plain function under every name (see
+    # verbs.py), so ``type(h).post is RequestHandler._unimplemented_method`` works.
+    _unimplemented_method: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    head: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    get: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    post: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    delete: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    patch: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    put: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
+    options: ClassVar[Callable[..., MaybeAwaitable]] = unimplemented_method
     # Tornado's names for the process-wide template loader cache, by template folder (its
     # tests clear it between applications); the objects live in templates.py.
     _template_loaders: ClassVar[dict[str, Any]] = templates.LOADERS
@@ -136,7 +149,6 @@ class RequestHandler:
         self.application: Any = application
         self.request = request
         self._transforms = _NO_TRANSFORMS
-        self._current_user = _UNSET
         self.path_args = _NO_ARGS
         self.path_kwargs = _NO_KWARGS
         # clear(), inlined: this runs for every request.
@@ -258,36 +270,6 @@ class RequestHandler:
         """
         return templates.create_loader(self.application.settings, template_path)
 
-    # -- verb methods (absent by default: 405) -----------------------------------------------
-
-    def head(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """Not implemented here: HEAD answers 405 unless a subclass defines it."""
-        raise HTTPError(405)
-
-    def get(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """Not implemented here: GET answers 405 unless a subclass defines it."""
-        raise HTTPError(405)
-
-    def post(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """Not implemented here: POST answers 405 unless a subclass defines it."""
-        raise HTTPError(405)
-
-    def delete(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """Not implemented here: DELETE answers 405 unless a subclass defines it."""
-        raise HTTPError(405)
-
-    def patch(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """Not implemented here: PATCH answers 405 unless a subclass defines it."""
-        raise HTTPError(405)
-
-    def put(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """Not implemented here: PUT answers 405 unless a subclass defines it."""
-        raise HTTPError(405)
-
-    def options(self, *args: Any, **kwargs: Any) -> MaybeAwaitable:
-        """Not implemented here: OPTIONS answers 405 unless a subclass defines it."""
-        raise HTTPError(405)
-
     # -- status and headers ------------------------------------------------------------------
 
     def clear(self) -> None:
@@ -401,14 +383,14 @@ class RequestHandler:
 
         Returns an awaitable that resolves when the transport can take more (back-pressure).
         ``callback`` (legacy) is called once the data has been handed to the transport."""
-        return _flush_buffer(self, include_footers, callback)
+        return _as_future(_flush_buffer(self, include_footers, callback))
 
     def finish(self, chunk: Any = None) -> Awaitable[None]:
         """Finish the response: optional last ``chunk``, automatic ETag/304 and Content-Length.
 
         Calling it twice raises ``RuntimeError("finish() called twice")``. Returns an awaitable
         that resolves when the last byte has been handed to the transport."""
-        return _finish_response(self, chunk)
+        return _as_future(_finish_response(self, chunk))
 
     def render(self, template_name: str, **kwargs: Any) -> Awaitable[None]:
         """Render a template with ``kwargs`` and finish the response with it.
@@ -505,7 +487,7 @@ class RequestHandler:
             # RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
             self.set_header("Allow", ", ".join(self._allowed_methods()))
         try:
-            if status_code != 304:
+            if not _bodyless(status_code):  # 204, 304 and 1xx carry no body: no error page
                 self.write_error(status_code, **kwargs)
         except Exception:
             app_log.error("Uncaught exception in write_error", exc_info=True)
@@ -554,7 +536,7 @@ class RequestHandler:
         return [
             m
             for m in self.SUPPORTED_METHODS
-            if getattr(cls, m.lower(), None) not in (None, _UNIMPLEMENTED.get(m.lower()))
+            if getattr(cls, m.lower(), _unimplemented) is not _unimplemented
         ]
 
     def _request_summary(self) -> str:
@@ -579,15 +561,17 @@ class RequestHandler:
 
     # -- ETags -------------------------------------------------------------------------------
 
-    def compute_etag(self) -> str | None:
-        """The ETag of the buffered body (quoted SHA-1 hex); return None to send no ETag."""
+    def compute_etag(self) -> str | bytes | None:
+        """The ETag of the buffered body (quoted SHA-1 hex); return None to send no ETag.
+
+        An override may return ``str`` or ``bytes`` (sent as latin-1, as Tornado does)."""
         return etag.body_etag(self._write_buffer)
 
     def set_etag_header(self) -> None:
         """Set the ``Etag`` header from :meth:`compute_etag` (if it returns one)."""
         value = self.compute_etag()
         if value is not None:
-            self._headers["Etag"] = value  # an override's value: checked when written
+            self.set_header("Etag", value)  # an override may give bytes, as in Tornado
 
     def check_etag_header(self) -> bool:
         """Whether the request's ``If-None-Match`` matches our ``Etag`` (weak compare, ``*``)."""
@@ -616,11 +600,8 @@ class RequestHandler:
         The router has already percent-decoded them to UTF-8 text; the override gets those
         bytes back (positional groups with ``name=None``, named ones with their name)."""
         decode = self.decode_argument
-        args = [None if a is None else decode(a.encode("utf-8")) for a in path_args]
-        kwargs = {
-            k: None if v is None else decode(v.encode("utf-8"), name=k)
-            for k, v in path_kwargs.items()
-        }
+        args = [None if a is None else decode(_raw(a)) for a in path_args]
+        kwargs = {k: None if v is None else decode(_raw(v), name=k) for k, v in path_kwargs.items()}
         return args, kwargs
 
     def _continue_async(self, awaitable: Any, stage: int) -> asyncio.Future[None]:
@@ -645,18 +626,38 @@ class RequestHandler:
                         except ConnectionError:
                             # The client left mid-upload (on_connection_close has run): not a
                             # bug in the application, so no traceback; end as Tornado does.
-                            gen_log.info("Client went away during the body of %s", self.request.uri)
+                            gen_log.debug(
+                                "Client went away during the body of %s", self.request.uri
+                            )
                             if not self._finished:
                                 self.send_error(500)
                             return
                     if self._finished:  # e.g. an error while the body was streaming in
                         return
-                method = self.request.method
-                awaitable = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
+                verb = getattr(self, self.request.method.lower(), None)
+                if verb is None:  # as in execute_handler
+                    raise HTTPError(405)
+                awaitable = verb(*self.path_args, **self.path_kwargs)
             if awaitable is not None:
                 await awaitable
             if self._auto_finish and not self._finished:
-                self.finish()
+                if type(self).finish is _finish:
+                    _finish_response(self, None)
+                else:
+                    self.finish()
+        except asyncio.CancelledError as e:
+            self._settle_prepared()
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                # The handler awaited something that was cancelled (or raised the error
+                # itself): an uncaught exception like any other, logged, with a 500.
+                self._handle_request_exception(e)
+                return
+            # The request's own task was cancelled (a shutdown, a timeout around it): answer
+            # 500 if nothing was sent, without logging an error, and end cancelled.
+            if not self._finished:
+                self.send_error(500)
+            raise
         except Exception as e:
             self._settle_prepared()
             self._handle_request_exception(e)
@@ -807,6 +808,19 @@ class RequestHandler:
         """Verify the ``_xsrf`` argument or ``X-XSRFToken``/``X-CSRFToken`` header: 403 if not."""
         xsrf.check(self)
 
+    def check_trusted_origin(self, origin: str) -> bool:
+        """Whether a state-changing request from ``origin`` (the ``Origin`` header, e.g.
+        ``https://example.com``) may pass the ``cross_origin_protection`` check.
+
+        Called only with that setting on, only for requests that are not GET, HEAD or
+        OPTIONS and that look cross-origin, before :meth:`prepare` (so it must not rely on
+        anything ``prepare`` does). By default the origin must be one of the
+        ``trusted_origins`` setting, compared exactly. Override to trust, say, every
+        subdomain of yours; returning True always turns the protection off for the handler
+        (then it must not authenticate with cookies alone)."""
+        trusted = self.application.settings.get("trusted_origins", ())
+        return origin in trusted
+
     def xsrf_form_html(self) -> str:
         """A hidden ``<input name="_xsrf">`` for forms."""
         return xsrf.form_html(self.xsrf_token)
@@ -816,7 +830,7 @@ class RequestHandler:
     @property
     def current_user(self) -> Any:
         """The authenticated user (from :meth:`get_current_user`, once); assignable."""
-        if self._current_user is _UNSET:
+        if getattr(self, "_current_user", _UNSET) is _UNSET:  # unset until first read
             self._current_user = self.get_current_user()
         return self._current_user
 
@@ -848,15 +862,27 @@ class RequestHandler:
     def detach(self) -> Any:
         """Take the connection over: HTTP stops, the returned ``IOStream`` owns the socket.
 
-        The handler counts as finished (no automatic ``finish()``); see
-        ``request.connection.detach()`` for what the stream holds and when it is refused."""
-        connection: Any = self.request.connection  # the protocol's HTTP1Exchange
-        stream = connection.detach()
+        The handler counts as finished (no automatic ``finish()``, no response is sent); see
+        ``request.connection.detach()`` for what the stream holds and when it is refused.
+        Raises ``NotImplementedError`` when the request's connection cannot be detached."""
+        detach = getattr(self.request.connection, "detach", None)
+        if detach is None:
+            raise NotImplementedError(
+                "detach() needs a connection that can hand over its stream; this request's "
+                f"connection ({type(self.request.connection).__name__}) cannot"
+            )
+        stream = detach()
         self._finished = True
         return stream
 
 
 _decode_argument: Final = RequestHandler.decode_argument
+
+
+def _raw(value: Any) -> bytes:
+    """A path group's bytes again: UTF-8, with the bytes that were not UTF-8 restored (the
+    router keeps them as surrogates for a handler with its own ``decode_argument``)."""
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
 
 
 def _default_headers() -> HTTPHeaders:
@@ -893,10 +919,8 @@ def execute_handler(
             path_args, path_kwargs = handler._decode_path(path_args, path_kwargs)
         handler.path_args = path_args
         handler.path_kwargs = path_kwargs
-        if method not in ("GET", "HEAD", "OPTIONS") and handler.application.settings.get(
-            "xsrf_cookies"
-        ):
-            handler.check_xsrf_cookie()
+        if method not in ("GET", "HEAD", "OPTIONS"):  # no XSRF or origin check for these
+            _check_request_origin(handler)
         # Hooks left at their no-op defaults are skipped (this runs for every request).
         result = None if type(handler).prepare is _prepare else handler.prepare()
         if result is not None:
@@ -905,7 +929,9 @@ def execute_handler(
             return None
         if handler._stream_request_body:
             return handler._continue_async(None, stage=1)
-        verb = getattr(handler, _VERB.get(method) or method.lower())
+        verb = getattr(handler, _VERB.get(method) or method.lower(), None)
+        if verb is None:  # a SUPPORTED_METHODS entry without its method (Tornado: a 500)
+            raise HTTPError(405)
         result = verb(*path_args, **path_kwargs) if path_args or path_kwargs else verb()
         if result is not None:
             return handler._continue_async(result, stage=2)
@@ -914,10 +940,41 @@ def execute_handler(
                 _finish_response(handler, None)
             else:
                 handler.finish()
-    except Exception as e:
+    except (Exception, asyncio.CancelledError) as e:
+        # A CancelledError raised here is the handler's own (it awaited nothing): an error.
         handler._settle_prepared()
         handler._handle_request_exception(e)
     return None
+
+
+def _check_request_origin(handler: RequestHandler) -> None:
+    """The checks of a request that may change state (not GET, HEAD or OPTIONS), before
+    ``prepare``: the XSRF token (``xsrf_cookies``), then where the request comes from
+    (``cross_origin_protection``); 403 when one fails."""
+    settings = handler.application.settings
+    if settings.get("xsrf_cookies"):
+        handler.check_xsrf_cookie()
+    if settings.get("cross_origin_protection"):
+        refusal = xsrf.cross_origin_refusal(handler.request, handler.check_trusted_origin)
+        if refusal is not None:
+            raise HTTPError(403, "%s", refusal)
+
+
+def _as_future(result: Awaitable[None]) -> Awaitable[None]:
+    """``result`` as an ``asyncio.Future``, as Tornado's ``finish``/``flush`` return (code
+    checks ``isinstance(f, Future)``): the transport's answer is often an already complete
+    awaitable, which becomes a done Future. Outside a running loop it is returned as is."""
+    if isinstance(result, asyncio.Future):
+        return result
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return result
+    if isinstance(result, CompletedAwaitable):
+        future: asyncio.Future[None] = loop.create_future()
+        future.set_result(None)
+        return future
+    return asyncio.ensure_future(result)
 
 
 def _finish_response(handler: RequestHandler, chunk: Any) -> Awaitable[None]:
@@ -955,7 +1012,7 @@ def _finish_response(handler: RequestHandler, chunk: Any) -> Awaitable[None]:
                     handler._write_buffer = []
                     handler.set_status(304)
                     status = 304
-        if status in (204, 304) or 100 <= status < 200:
+        if status in (204, 304) or 100 <= status < 200:  # _bodyless, inline: every response
             if handler._write_buffer and any(handler._write_buffer):
                 raise RuntimeError(f"Cannot send a body with a {status} response")
             for name in _NO_BODY_HEADERS:
@@ -1016,6 +1073,11 @@ def _flush_buffer(
     return result
 
 
+def _bodyless(status: int) -> bool:
+    """Whether a response of ``status`` never has a body (RFC 9110: 1xx, 204, 304)."""
+    return status in (204, 304) or 100 <= status < 200
+
+
 def status_of(handler: RequestHandler) -> int:
     """``handler.get_status()``, read directly unless the handler's class overrides it."""
     if type(handler).get_status is _get_status:
@@ -1035,8 +1097,5 @@ _prepare: Final = RequestHandler.prepare
 _on_finish: Final = RequestHandler.on_finish
 _set_etag_header: Final = RequestHandler.set_etag_header
 _check_etag_header: Final = RequestHandler.check_etag_header
-_UNIMPLEMENTED: Final = {
-    v: getattr(RequestHandler, v)
-    for v in ("head", "get", "post", "delete", "patch", "put", "options")
-}
+_unimplemented: Final = unimplemented_method
 _VERB: Final = {m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}

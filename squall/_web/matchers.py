@@ -197,6 +197,28 @@ class PathMatches(Matcher):
         return f"PathMatches({self.regex.pattern!r})"
 
 
+class UndecodablePath(HTTPError):
+    """A 400: a path value that a handler rule captured is not UTF-8.
+
+    Carries the rule (``entry``, the route table's) and the captured values decoded with
+    ``surrogateescape`` (``path_args``, ``path_kwargs``), which give the original bytes back:
+    a handler with its own ``decode_argument`` (latin-1, say) still gets the request."""
+
+    def __init__(self, entry: Any, path_args: PathArgs, path_kwargs: PathKwargs) -> None:
+        super().__init__(400, "Invalid unicode in url")
+        self.entry = entry
+        self.path_args = path_args
+        self.path_kwargs = path_kwargs
+
+
+def lossless_group(value: str | None) -> str | None:
+    """Percent-decode a captured value, keeping bytes that are not UTF-8 as surrogates
+    (``str.encode("utf-8", "surrogateescape")`` restores them); None stays None."""
+    if value is None or "%" not in value:
+        return value
+    return unquote_to_bytes(value).decode("utf-8", "surrogateescape")
+
+
 def decode_group(value: str | None) -> str | None:
     """Percent-decode a captured value to UTF-8 text, keeping ``+``; None stays None.
 

@@ -34,13 +34,16 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from squall._compiled import mypyc_attr
+from squall._web.errors import HTTPError
 from squall._web.matchers import (
     AnyMatches,
     HostMatches,
     PathArgs,
     PathKwargs,
     PathMatches,
+    UndecodablePath,
     decode_group,
+    lossless_group,
 )
 from squall.httputil import HTTPMessageDelegate, HTTPServerRequest
 
@@ -224,9 +227,22 @@ class RouteTable:
 
 
 def _captured(entry: Entry, m: re.Match[str]) -> tuple[Entry, PathArgs, PathKwargs]:
-    """``(entry, args, kwargs)`` from a match of a handler rule's regex."""
+    """``(entry, args, kwargs)`` from a match of a handler rule's regex.
+
+    A value that is not UTF-8 raises :class:`UndecodablePath` (a 400 that carries the
+    values, for a handler with its own ``decode_argument``)."""
     if not entry.group_count:
         return entry, [], {}
+    try:
+        return _decoded(entry, m)
+    except HTTPError:
+        if entry.named:
+            lossless = {k: lossless_group(v) for k, v in m.groupdict().items()}
+            raise UndecodablePath(entry, [], lossless) from None
+        raise UndecodablePath(entry, [lossless_group(v) for v in m.groups()], {}) from None
+
+
+def _decoded(entry: Entry, m: re.Match[str]) -> tuple[Entry, PathArgs, PathKwargs]:
     if entry.named:
         kwargs: PathKwargs = {}
         for key, value in m.groupdict().items():

@@ -2,15 +2,23 @@
 
 How this works
 --------------
-``get`` turns the URL path into an absolute path and confines it to the root *before*
-anything about the file's content is read: both the root and the target go through
-``os.path.realpath`` (so ``..``, encoded dot segments, absolute paths and symlinks that lead
-out of the root are all caught the same way) and the target must have the root as its common
-path, else 403. A NUL byte in the path is a malformed request: 400.
+``get`` turns the URL path into an absolute path and confines it *before* anything about the
+file's content is read, in two steps. :meth:`StaticFileHandler.get_absolute_path` joins and
+normalises the path as written and refuses (403) one that leaves the root that way (``..``,
+encoded dot segments, an absolute path); ``static_url`` goes through the same check, so it
+never reads outside the static folder either. Then
+:meth:`StaticFileHandler.validate_absolute_path` resolves symlinks: the real path must lie in
+the root, or in one of the ``allowed_symlink_directory`` folders when the application names
+them, else 403. That happens before the path is looked at otherwise (is it a folder? does it
+exist?), so a symlink pointing out answers 403 whether its target exists or not. Only a
+regular file is served (403 for anything else) and a missing one is 404. A NUL byte in the
+path is a malformed request: 400.
 
 Then the headers: ``Etag`` is the quoted SHA-512 hex digest of the content, the same string
-``static_url`` puts after ``?v=``; digests are cached per absolute path (class-wide, cleared
-by :meth:`StaticFileHandler.reset`) unless the ``static_hash_cache`` setting is False.
+``static_url`` puts after ``?v=``; digests are cached per absolute path (class-wide, the
+``MAX_CACHED_VERSIONS`` most recently used, cleared by :meth:`StaticFileHandler.reset`)
+unless the ``static_hash_cache`` setting is False. Content above ``MAX_VERSION_CONTENT_SIZE``
+is not hashed (hashing blocks the event loop): it gets no version and no ETag.
 ``If-None-Match`` decides a 304 alone when present; otherwise ``If-Modified-Since`` at or
 after the mtime does. A single ``bytes=`` range gives 206 (or 416 when unsatisfiable).
 
@@ -30,6 +38,7 @@ import re
 import stat
 import threading
 from collections.abc import Awaitable, Generator, Iterable
+from itertools import islice
 from typing import Any, BinaryIO
 
 from squall._web.errors import HTTPError
@@ -40,19 +49,22 @@ __all__ = ["StaticFileHandler"]
 
 _UNSATISFIABLE = (-1, -1)  # _byte_range's answer for a range that gets 416
 
-_RANGE = re.compile(r"bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)")
+# A missing dash ("bytes=26") reads as an open-ended range, as Tornado reads it.
+_RANGE = re.compile(r"bytes\s*=\s*([0-9]*)\s*(?:-\s*([0-9]*))?")
 
 
 class StaticFileHandler(RequestHandler):
     """Serves the files under a folder: ``(r"/static/(.*)", StaticFileHandler, {"path": root})``.
 
-    GET and HEAD. A path leading outside the root gives 403, a NUL byte in it 400, a missing
-    file 404, a directory 403 unless ``default_filename`` is set (then a request without the
-    trailing slash gets a 301 that adds it; a path starting with ``//`` is refused with 403,
-    since the redirect would point to another host). Responses carry ``Accept-Ranges``,
-    ``Etag`` (SHA-512 of the content), ``Last-Modified`` and a ``Content-Type`` guessed from
-    the file name; a request with a ``v`` argument (a versioned ``static_url``) is cacheable
-    for ten years.
+    GET and HEAD. A path leading outside the root gives 403 (also through a symlink, unless
+    the ``allowed_symlink_directory`` argument, a folder or a list of folders, holds its
+    target; the list replaces the root, so list the root too), a NUL byte in it 400, a
+    missing file 404, a directory 403 unless ``default_filename`` is set (then a request
+    without the trailing slash gets a 301 that adds it; a path starting with ``//`` is
+    refused with 403, since the redirect would point to another host), and anything but a
+    regular file 403. Responses carry ``Accept-Ranges``, ``Etag`` (SHA-512 of the content),
+    ``Last-Modified`` and a ``Content-Type`` guessed from the file name; a request with a
+    ``v`` argument (a versioned ``static_url``) is cacheable for ten years.
 
     Override points, with Tornado's names (the classmethods stay classmethods, because
     ``static_url`` calls them without a handler): :meth:`get_content`,
@@ -65,25 +77,39 @@ class StaticFileHandler(RequestHandler):
 
     CACHE_MAX_AGE = 86400 * 365 * 10  # ten years, for versioned URLs
     CHUNK_SIZE = 64 * 1024
+    #: The largest content (bytes) :meth:`get_content_version` hashes: hashing is synchronous
+    #: and ``static_url`` waits for it, so a larger file gets no version. Subclasses may
+    #: change it.
+    MAX_VERSION_CONTENT_SIZE = 64 * 1024 * 1024
+    #: How many versions :meth:`get_version` keeps; beyond, the least recently used goes
+    #: (and its file is read again when asked for). Bounds the memory of ``static_url``
+    #: called with many paths. Subclasses may change it.
+    MAX_CACHED_VERSIONS = 10000
 
-    _static_hashes: dict[str, str | None] = {}
+    _static_hashes: dict[str, str | None] = {}  # least recently used first
     _lock = threading.Lock()
 
-    root: str
-    default_filename: str | None
-    path: str
-    absolute_path: str | None
-    modified: datetime.datetime | None
+    # Per-request state, with class defaults: a subclass whose ``initialize`` does not call
+    # this one (a handler searching several roots), or a handler built by hand, has them too.
+    root: Any  # a folder; a subclass's own get_absolute_path may take anything here
+    default_filename: str | None = None
+    allowed_symlink_directory: str | list[str] | None = None  # None: the root
+    path: str = ""
+    absolute_path: str | None = None
+    modified: datetime.datetime | None = None
+    _stat_result: os.stat_result | None = None
 
     def initialize(  # type: ignore[override]
-        self, path: str, default_filename: str | None = None
+        self,
+        path: str,
+        default_filename: str | None = None,
+        allowed_symlink_directory: str | list[str] | None = None,
     ) -> None:
-        """Remember the root folder and the file served for a directory (if any)."""
+        """Remember the root folder, the file served for a directory (if any), and where
+        symlinks may lead (a folder or a list of folders; None, the default: the root)."""
         self.root = path
         self.default_filename = default_filename
-        self.absolute_path = None
-        self.modified = None
-        self._stat_result: os.stat_result | None = None
+        self.allowed_symlink_directory = allowed_symlink_directory
 
     @classmethod
     def reset(cls) -> None:
@@ -190,20 +216,41 @@ class StaticFileHandler(RequestHandler):
         return url_path
 
     @classmethod
-    def get_absolute_path(cls, root: str, path: str) -> str:
-        """The absolute, symlink-resolved path of ``path`` under ``root`` (not yet checked)."""
-        return os.path.realpath(os.path.join(root, path))
+    def get_absolute_path(cls, root: Any, path: str) -> str:
+        """The absolute, normalised path of ``path`` under the folder ``root``, as written
+        (symlinks are resolved later, by :meth:`validate_absolute_path`).
+
+        Raises ``HTTPError`` 403 when the path leaves ``root`` as written (``../``, an
+        absolute path); ``static_url`` relies on this to read nothing outside the static
+        folder. An override may take a ``root`` of its own kind (a list of folders to
+        search) and return any string its :meth:`get_content` understands."""
+        root_dir = os.path.abspath(root)
+        absolute_path = os.path.abspath(os.path.join(root_dir, path))
+        if not _within(root_dir, absolute_path):
+            raise HTTPError(403, "%s is not in root static directory", path)
+        return absolute_path
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
         """Check ``absolute_path`` may be served and return the file to serve, or None when
         the response has already been sent (the 301 that adds a directory's slash).
 
-        Raises ``HTTPError`` 403 for a path outside ``root`` or a directory (without
-        ``default_filename``) or other non-file, 404 for a missing file."""
+        ``root`` is the folder the path was found in. Raises ``HTTPError`` 403 for a path
+        outside ``root`` as written, or whose symlinks lead outside ``root`` (or outside
+        every ``allowed_symlink_directory``), for a directory without ``default_filename``
+        and for anything but a regular file; 404 for a missing file."""
         if "\x00" in absolute_path:
             raise HTTPError(400, "NUL byte in static file path %r", self.path)
-        if not _is_inside(root, absolute_path):
+        root_dir = os.path.abspath(root)
+        if not _within(root_dir, absolute_path):
             raise HTTPError(403, "%s is not in root static directory", self.path)
+        allowed = self.allowed_symlink_directory
+        if allowed is None:
+            allowed_dirs = [root_dir]
+        else:
+            allowed_dirs = [allowed] if isinstance(allowed, str) else list(allowed)
+        # Before anything else looks at the path: a symlink out must answer the same 403
+        # whether its target exists or not (no probing of the server's files).
+        _confine(absolute_path, allowed_dirs, self.path)
         if os.path.isdir(absolute_path) and self.default_filename is not None:
             request_path = self.request.path
             if not request_path.endswith("/"):
@@ -213,12 +260,17 @@ class StaticFileHandler(RequestHandler):
                     raise HTTPError(403, "cannot redirect path with two initial slashes")
                 self.redirect(request_path + "/", permanent=True)
                 return None
-            absolute_path = os.path.realpath(os.path.join(absolute_path, self.default_filename))
-            if not _is_inside(root, absolute_path):
+            absolute_path = os.path.join(absolute_path, self.default_filename)
+            if not _within(root_dir, os.path.abspath(absolute_path)):
                 raise HTTPError(403, "%s is not in root static directory", self.path)
-        if not os.path.exists(absolute_path):
-            raise HTTPError(404)
-        if not os.path.isfile(absolute_path):
+            _confine(absolute_path, allowed_dirs, self.path)  # the default file is a path too
+        try:
+            self._stat_result = os.stat(absolute_path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise HTTPError(404) from None
+        except OSError as e:
+            raise HTTPError(403, "%s cannot be read: %s", self.path, e) from None
+        if not stat.S_ISREG(self._stat_result.st_mode):
             raise HTTPError(403, "%s is not a file", self.path)
         return absolute_path
 
@@ -250,32 +302,59 @@ class StaticFileHandler(RequestHandler):
 
     @classmethod
     def get_content_version(cls, abspath: str) -> str:
-        """The SHA-512 hex digest of the file's content, read chunk by chunk."""
+        """The SHA-512 hex digest of the file's content, read chunk by chunk.
+
+        Content larger than ``MAX_VERSION_CONTENT_SIZE`` raises ``ValueError`` (a regular
+        file is measured before it is read)."""
+        limit = cls.MAX_VERSION_CONTENT_SIZE
+        try:
+            size = os.stat(abspath).st_size
+        except (OSError, ValueError):
+            size = 0  # not a file of this filesystem: get_content knows what it is
+        if size > limit:
+            raise ValueError(_too_large(abspath, limit))
         hasher = hashlib.sha512()
         content: bytes | Iterable[bytes] = cls.get_content(abspath)
-        for chunk in [content] if isinstance(content, bytes) else content:
-            hasher.update(chunk)
+        total = 0
+        try:
+            for chunk in [content] if isinstance(content, bytes) else content:
+                total += len(chunk)
+                if total > limit:
+                    raise ValueError(_too_large(abspath, limit))
+                hasher.update(chunk)
+        finally:
+            close = getattr(content, "close", None)
+            if close is not None:
+                close()
         return hasher.hexdigest()
 
     @classmethod
     def _get_cached_version(cls, abs_path: str, use_cache: bool = True) -> str | None:
         """The content version of ``abs_path`` (from the cache when allowed), None if the
-        file can't be read (that is logged)."""
+        file can't be read or is too large (that is logged). The cache keeps the
+        ``MAX_CACHED_VERSIONS`` most recently used versions."""
+        hashes = cls._static_hashes
         if use_cache:
             with cls._lock:
-                if abs_path in cls._static_hashes:
-                    return cls._static_hashes[abs_path]
+                if abs_path in hashes:
+                    version = hashes.pop(abs_path)
+                    hashes[abs_path] = version  # now the most recently used
+                    return version
         try:
-            version: str | None = cls.get_content_version(abs_path)
+            version = cls.get_content_version(abs_path)
         except Exception as e:
             gen_log.error("Could not open static file %r: %s", abs_path, e)
             version = None
         if use_cache:
             with cls._lock:
-                cls._static_hashes[abs_path] = version
+                hashes[abs_path] = version
+                excess = len(hashes) - max(cls.MAX_CACHED_VERSIONS, 1)
+                for stale in list(islice(hashes, excess)) if excess > 0 else ():
+                    del hashes[stale]
         return version
 
     def _stat(self) -> os.stat_result:
+        # validate_absolute_path leaves the stat of the file it checked; an override may not.
         if self._stat_result is None:
             if self.absolute_path is None:
                 raise RuntimeError("stat of a static file before its path was validated")
@@ -326,25 +405,43 @@ class StaticFileHandler(RequestHandler):
 
     @classmethod
     def get_version(cls, settings: dict[str, Any], path: str) -> str | None:
-        """The content version of ``path`` under the ``static_path`` setting (None if the
-        file is missing, unreadable, or outside the static folder)."""
-        root = settings["static_path"]
+        """The content version of ``path`` under the ``static_path`` setting (a folder, or
+        whatever an overriding :meth:`get_absolute_path` takes, such as a list of folders);
+        None if the file is missing, unreadable, not a regular file or too large.
+
+        A path leading outside the static folder raises ``HTTPError`` 403 (from
+        :meth:`get_absolute_path`). ``path`` should name a known static file, not come from
+        a client. A symlink in the static folder gets the version of its target wherever
+        that is (the URL shows the hash, never the content): only trusted people should
+        place symlinks there."""
         if "\x00" in path:
             return None
-        abs_path = cls.get_absolute_path(root, path)
-        if not _is_inside(root, abs_path):
-            return None
+        abs_path = cls.get_absolute_path(settings["static_path"], path)
         return cls._get_cached_version(abs_path, bool(settings.get("static_hash_cache", True)))
 
 
-def _is_inside(root: str, absolute_path: str) -> bool:
-    """Whether ``absolute_path`` (symlinks resolved) is ``root`` or below it."""
-    real_root = os.path.realpath(root)
+def _within(directory: str, path: str) -> bool:
+    """Whether the normalised ``path`` is ``directory`` or below it (both absolute)."""
+    if path == directory:
+        return True
+    return path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _confine(absolute_path: str, allowed_dirs: list[str], path_message: str) -> None:
+    """403 unless ``absolute_path``, symlinks resolved, lies in one of ``allowed_dirs``
+    (themselves resolved). A check of one moment: not a substitute for file permissions on
+    a folder untrusted users can write to."""
     real_path = os.path.realpath(absolute_path)
-    try:
-        return os.path.commonpath([real_root, real_path]) == real_root
-    except ValueError:  # different drives (Windows)
-        return False
+    for directory in allowed_dirs:
+        if _within(os.path.realpath(directory), real_path):
+            return
+    raise HTTPError(403, "%s is not in root static directory", path_message)
+
+
+def _too_large(abspath: str, limit: int) -> str:
+    return (
+        f"{abspath} is larger than {limit} bytes (MAX_VERSION_CONTENT_SIZE), so it gets no version"
+    )
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -358,7 +455,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = _RANGE.fullmatch(header.strip())
     if match is None:
         return None
-    first, last = match.group(1), match.group(2)
+    first, last = match.group(1), match.group(2) or ""
     if not first:
         if not last:
             return None

@@ -123,7 +123,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     """Refuse template settings that could only fail later, at a request's first render.
 
     ``template_whitespace`` must be ``"all"``, ``"single"`` or ``"oneline"``; ``autoescape``
-    a function name or None; ``template_path`` a folder name; ``template_loader`` a loader
+    a function name or None; ``template_path`` a folder name (a list is left to the
+    application's own engine); ``template_loader`` a loader
     (something with ``load``), a Jinja2 one wrapped in ``squall.web.Jinja2Loader``."""
     whitespace = settings.get("template_whitespace")
     if whitespace is not None and whitespace not in _WHITESPACE_MODES:
@@ -138,7 +139,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             f"'xhtml_escape') or None, not {type(autoescape).__name__}"
         )
     path = settings.get("template_path")
-    if path is not None and not isinstance(path, (str, os.PathLike)):
+    # A list is allowed: applications that render with their own engine keep theirs there.
+    if path is not None and not isinstance(path, (str, os.PathLike, list, tuple)):
         raise TypeError(f"template_path setting must be a folder name, not {type(path).__name__}")
     if "template_loader" in settings:
         _checked_loader(settings["template_loader"], "the template_loader setting")

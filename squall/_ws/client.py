@@ -1,8 +1,19 @@
-"""Tornado's ``websocket_connect`` client, as an adapter over the ``websockets`` asyncio client.
+"""Tornado's WebSocket client (``websocket_connect``, ``WebSocketClientConnection``) on
+squall's own stack: a ``TCPClient`` connection (an ``IOStream``), the handshake of
+:mod:`squall._ws.client_handshake`, and a :class:`~squall._ws.client_session.ClientSession`
+(the same message layer as the server end).
 
-The ``websockets`` client does the handshake, framing, keepalive and closing; this module only
-reshapes its API into Tornado's: ``read_message()`` futures or an ``on_message_callback``
-(``None`` marks the end), ``write_message()`` futures, ``close(code, reason)``, ``close_code``.
+How this works
+--------------
+:class:`WebSocketClientConnection` starts connecting at construction (its
+``connect_future``): connect (``resolver``, TLS options and ``connect_timeout`` from the
+request), then the handshake, bounded by the request's ``request_timeout``. From then on the
+session calls the connection through :class:`_ClientDelegate`, and messages go to
+``on_message``: to an ``on_message_callback``, or to the buffer
+:meth:`WebSocketClientConnection.read_message` takes from; ``None`` marks the end.
+
+Rule: reading waits while a message waits for ``read_message`` (one is buffered), so a client
+that does not read holds back its server through TCP, as in Tornado.
 """
 
 from __future__ import annotations
@@ -12,77 +23,146 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.frames import CloseCode
+from websockets.exceptions import InvalidURI
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 from squall import escape
+from squall._streams.sockets import IOStream
+from squall._ws import client_handshake as opening
+from squall._ws.client_session import ClientSession
+from squall._ws.codec import CODEC_LOG, ClientCodec
 from squall._ws.delegate import WebSocketClosedError
+from squall.httputil import HTTPHeaders
+from squall.ioloop import IOLoop
 from squall.log import app_log
+from squall.tcpclient import TCPClient
 
-__all__ = ["WebSocketClientConnection", "websocket_connect"]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "WebSocketClientConnection", "websocket_connect"]
 
-DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # bytes, as for the server side
+DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # bytes, as for the server end
+
 MessageCallback = Callable[[str | bytes | None], object]
 
 
+class _ClientDelegate:
+    """The :class:`~squall._ws.delegate.WebSocketDelegate` of a client connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: WebSocketClientConnection) -> None:
+        self._conn = conn
+
+    def opened(self) -> None:
+        """Nothing to run: the connection object is handed out once the handshake is done."""
+
+    def message_received(self, message: str | bytes) -> Awaitable[None] | None:
+        """Hand the message to ``on_message`` (may return an awaitable: rule 1)."""
+        return self._conn.on_message(message)
+
+    def ping_received(self, data: bytes) -> None:
+        """Run ``on_ping``."""
+        self._conn.on_ping(data)
+
+    def pong_received(self, data: bytes) -> None:
+        """Run ``on_pong``."""
+        self._conn.on_pong(data)
+
+    def closed(self) -> None:
+        """The connection is gone: ``None`` goes to the reader or the callback."""
+        self._conn._finish()
+
+    def log_exception(self, exc: BaseException) -> None:
+        """Log an exception from a callback (the connection then closes with 1011)."""
+        app_log.error(
+            "Uncaught exception in a WebSocket client callback: %r",
+            exc,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+
+
 class WebSocketClientConnection:
-    """A client WebSocket connection with Tornado's interface (from :func:`websocket_connect`).
+    """A client WebSocket connection (usually made by :func:`websocket_connect`).
 
-    Messages go to ``on_message_callback`` if one was given (and ``None`` once closed);
-    otherwise they queue for :meth:`read_message`."""
+    Constructing one starts connecting; ``connect_future`` resolves to the connection once
+    the handshake is done. Messages go to ``on_message_callback`` if one was given (and
+    ``None`` once closed); otherwise :meth:`read_message` returns them. Subclasses may
+    override :meth:`on_message`, :meth:`on_ping` and :meth:`on_pong`.
 
-    def __init__(self, ws: ClientConnection, on_message_callback: MessageCallback | None) -> None:
-        self._ws = ws
+    Attributes: ``request`` (the ``HTTPRequest``), ``headers`` (the ``101`` response's
+    ``HTTPHeaders``), ``stream`` (the ``IOStream``), ``protocol`` (the
+    :class:`ClientSession`; None once :meth:`close` was called), ``close_code`` and
+    ``close_reason`` (what the server's close frame said), ``selected_subprotocol``, and
+    ``code``/``reason``, which are None as in Tornado (they describe a refused handshake,
+    which raises instead)."""
+
+    def __init__(
+        self,
+        request: Any,
+        on_message_callback: MessageCallback | None = None,
+        compression_options: Mapping[str, Any] | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        subprotocols: list[str] | None = None,
+        resolver: Any = None,
+    ) -> None:
+        self.request = request
+        self.headers: HTTPHeaders | None = None
+        self.stream: IOStream | None = None
+        self.protocol: ClientSession | None = None
+        self.code: int | None = None
+        self.reason: str | None = None
+        self._session: ClientSession | None = None
         self._callback = on_message_callback
         self._messages: deque[str | bytes | None] = deque()
         self._readers: deque[asyncio.Future[str | bytes | None]] = deque()
+        self._space: asyncio.Future[None] | None = None  # rule 1: a message waits for a reader
         self._finished = False
-        self.close_code: int | None = None
-        self.close_reason: str | None = None
-        self._reader = asyncio.ensure_future(self._read_loop())
+        self._reader: asyncio.Task[None] | None = None
+        loop = IOLoop.current().asyncio_loop
+        self.connect_future: asyncio.Future[WebSocketClientConnection] = loop.create_task(
+            self._connect(
+                compression_options,
+                ping_interval,
+                ping_timeout,
+                max_message_size,
+                subprotocols,
+                resolver,
+            )
+        )
+
+    # -- Tornado's interface -----------------------------------------------------------------
 
     @property
     def selected_subprotocol(self) -> str | None:
         """The subprotocol the server selected, or None."""
-        return self._ws.subprotocol
+        session = self._session
+        return None if session is None else session.selected_subprotocol
 
     @property
-    def protocol(self) -> ClientConnection:
-        """The underlying ``websockets`` connection."""
-        return self._ws
+    def close_code(self) -> int | None:
+        """The code of the server's close frame (None before it, or if it had none)."""
+        return None if self._session is None else self._session.close_code
 
-    async def _read_loop(self) -> None:
-        ws = self._ws
-        try:
-            while True:
-                self._deliver(await ws.recv())
-        except ConnectionClosed:
-            pass
-        close = ws.protocol.close_rcvd
-        if close is not None and close.code != CloseCode.NO_STATUS_RCVD:
-            self.close_code = int(close.code)
-            self.close_reason = close.reason or None
-        self._finished = True
-        self._deliver(None)
-        while self._readers:  # every read still waiting learns of the end
-            reader = self._readers.popleft()
-            if not reader.done():
-                reader.set_result(None)
+    @property
+    def close_reason(self) -> str | None:
+        """The reason of the server's close frame (None if none)."""
+        return None if self._session is None else self._session.close_reason
 
-    def _deliver(self, message: str | bytes | None) -> None:
-        if self._callback is not None:
-            try:
-                self._callback(message)
-            except Exception:
-                app_log.error("Uncaught exception in on_message_callback", exc_info=True)
-            return
-        while self._readers:
-            reader = self._readers.popleft()
-            if not reader.done():
-                reader.set_result(message)
-                return
-        self._messages.append(message)
+    def get_websocket_protocol(self) -> ClientSession | None:
+        """The connection's protocol object (None once closed by :meth:`close`)."""
+        return self.protocol
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        """Called with each message: the default hands it to the callback or the reader."""
+        return self._on_message(message)
+
+    def on_ping(self, data: bytes) -> None:
+        """Called when a ping arrives (it has already been answered)."""
+
+    def on_pong(self, data: bytes) -> None:
+        """Called when a pong arrives."""
 
     def read_message(
         self, callback: Callable[[asyncio.Future[Any]], object] | None = None
@@ -93,12 +173,15 @@ class WebSocketClientConnection:
         when the future resolves."""
         if self._callback is not None:
             raise RuntimeError("read_message() cannot be used with an on_message_callback")
-        future: asyncio.Future[str | bytes | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[str | bytes | None] = IOLoop.current().asyncio_loop.create_future()
         if self._messages:
             message = self._messages.popleft()
             if message is None:
                 self._messages.append(None)  # every later read also sees the end
             future.set_result(message)
+            space = self._space
+            if space is not None and not space.done():
+                space.set_result(None)
         elif self._finished:
             future.set_result(None)
         else:
@@ -109,81 +192,136 @@ class WebSocketClientConnection:
 
     def write_message(
         self, message: str | bytes | dict[str, Any], binary: bool = False
-    ) -> asyncio.Future[None]:
+    ) -> Awaitable[None]:
         """Send a message (a dict as JSON); the future resolves once it has been written.
 
-        Raises :class:`WebSocketClosedError` if the connection is closed."""
-        if self._finished or self._ws.close_code is not None:
+        Raises :class:`WebSocketClosedError` if the connection is closed or closing."""
+        protocol = self.protocol
+        if protocol is None or protocol.is_closing():
             raise WebSocketClosedError("WebSocket is closed: cannot write a message")
-        if isinstance(message, dict):
-            message = escape.json_encode(message)
-        data = escape.utf8(message)
-        return asyncio.ensure_future(self._send(data, binary))
-
-    async def _send(self, data: bytes, binary: bool) -> None:
-        try:
-            await self._ws.send(data, text=not binary)
-        except ConnectionClosed:
-            raise WebSocketClosedError("WebSocket closed while writing") from None
+        return protocol.write_message(message, binary)
 
     def ping(self, data: str | bytes = b"") -> None:
-        """Send a ping (at most 125 bytes of ``data``)."""
+        """Send a ping (at most 125 bytes of ``data``); the answer comes to :meth:`on_pong`."""
         payload = escape.utf8(data)
         if len(payload) > 125:
             raise ValueError(f"ping data is {len(payload)} bytes: a control frame holds 125")
-        if self._finished:
+        protocol = self.protocol
+        if protocol is None or protocol.is_closing():
             raise WebSocketClosedError("WebSocket is closed: cannot send a ping")
-        asyncio.ensure_future(self._ping(payload))
-
-    async def _ping(self, payload: bytes) -> None:
-        try:
-            await self._ws.ping(payload)
-        except (ConnectionClosed, RuntimeError):
-            pass  # closed meanwhile, or the same payload is already waiting for its pong
+        protocol.write_ping(payload)
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
-        """Start the closing handshake (an empty close frame when ``code`` is None)."""
-        if code is None and reason is not None:
-            code = 1000
-        asyncio.ensure_future(self._close(code, reason or ""))
-
-    async def _close(self, code: int | None, reason: str) -> None:
-        # websockets' codec sends an empty close frame for None, as Tornado does.
-        await self._ws.close(code, reason)  # type: ignore[arg-type]
+        """Start the closing handshake (an empty close frame when ``code`` is None; 1000 when
+        only a ``reason`` is given). Does nothing once closed."""
+        protocol = self.protocol
+        if protocol is not None:
+            protocol.close(code, reason)
+            self.protocol = None
 
     async def wait_closed(self) -> None:
-        """Wait until the connection is closed and every message delivered (not in Tornado)."""
-        await asyncio.shield(self._reader)
+        """Wait until the connection is closed and its end delivered (not in Tornado)."""
+        if self._reader is not None:
+            await asyncio.shield(self._reader)
 
+    # -- message delivery --------------------------------------------------------------------
 
-async def _connect(
-    url: str,
-    headers: Mapping[str, str] | None,
-    connect_timeout: float | None,
-    on_message_callback: MessageCallback | None,
-    compression_options: Mapping[str, Any] | None,
-    ping_interval: float | None,
-    ping_timeout: float | None,
-    max_message_size: int | None,
-    subprotocols: list[str] | None,
-) -> WebSocketClientConnection:
-    try:
-        ws = await connect(
-            url,
-            additional_headers=dict(headers) if headers else None,
-            subprotocols=subprotocols,  # type: ignore[arg-type]  # Subprotocol is a NewType of str
-            compression="deflate" if compression_options is not None else None,
-            open_timeout=connect_timeout,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout if ping_timeout is not None else ping_interval,
+    def _on_message(self, message: str | bytes | None) -> Awaitable[None] | None:
+        if self._callback is not None:
+            self._callback(message)
+            return None
+        readers = self._readers
+        while readers:
+            reader = readers.popleft()
+            if not reader.done():
+                reader.set_result(message)
+                return None
+        self._messages.append(message)
+        if message is None:
+            return None
+        space: asyncio.Future[None] = IOLoop.current().asyncio_loop.create_future()
+        self._space = space
+        return space
+
+    def _finish(self) -> None:
+        """The connection is gone: deliver None (once) and wake every read."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._callback is not None:
+            try:
+                self._callback(None)
+            except Exception:
+                app_log.error("Uncaught exception in on_message_callback", exc_info=True)
+            return
+        self._on_message(None)
+        while self._readers:
+            reader = self._readers.popleft()
+            if not reader.done():
+                reader.set_result(None)
+
+    # -- connecting --------------------------------------------------------------------------
+
+    async def _connect(
+        self,
+        compression_options: Mapping[str, Any] | None,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        max_message_size: int | None,
+        subprotocols: list[str] | None,
+        resolver: Any,
+    ) -> WebSocketClientConnection:
+        request = self.request
+        try:
+            uri = parse_uri(request.url)
+        except InvalidURI as exc:
+            raise ValueError(f"Not a ws:// or wss:// URL: {request.url!r} ({exc})") from None
+        extensions = None
+        if compression_options is not None:
+            extensions = [opening.deflate_offer(compression_options)]
+        codec = ClientCodec(
+            uri,
+            extensions=extensions,
+            subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,
             max_size=max_message_size,
-            proxy=None,
+            logger=CODEC_LOG,
         )
-    except InvalidStatus as exc:
-        from squall.httpclient import HTTPClientError  # upward, lazily: the client's error type
-
-        raise HTTPClientError(exc.response.status_code) from exc
-    return WebSocketClientConnection(ws, on_message_callback)
+        connect_timeout = opening.seconds(request.connect_timeout)
+        request_timeout = opening.seconds(request.request_timeout)
+        client = TCPClient(resolver=resolver)
+        try:
+            stream = await client.connect(
+                uri.host,
+                uri.port,
+                ssl_options=opening.ssl_options(request) if uri.secure else None,
+                timeout=connect_timeout,
+            )
+        except TimeoutError:
+            raise opening.timeout_error("Timeout while connecting") from None
+        finally:
+            client.close()
+        self.stream = stream
+        try:
+            response = await asyncio.wait_for(
+                opening.handshake(stream, codec, request), timeout=request_timeout
+            )
+        except BaseException as exc:
+            stream.close()
+            if isinstance(exc, TimeoutError):
+                raise opening.timeout_error("Timeout during request") from None
+            raise
+        self.headers = opening.http_headers(response)
+        session = ClientSession(
+            stream,
+            codec,
+            _ClientDelegate(self),
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
+        session.selected_subprotocol = codec.subprotocol
+        self._session = self.protocol = session
+        self._reader = session.run()
+        return self
 
 
 def websocket_connect(
@@ -197,34 +335,40 @@ def websocket_connect(
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     subprotocols: list[str] | None = None,
     resolver: Any = None,
-) -> Awaitable[WebSocketClientConnection]:
+) -> asyncio.Future[WebSocketClientConnection]:
     """Connect to ``url`` (a ``ws://``/``wss://`` string or an ``HTTPRequest``); a future.
 
     The future resolves to a :class:`WebSocketClientConnection`, or raises
-    ``HTTPClientError`` if the server answered without upgrading (403, 404, ...) and
-    ``OSError``/``TimeoutError`` if it could not be reached. ``compression_options`` (a
-    dict, even empty) offers permessage-deflate. ``callback(future)`` is the legacy form.
-    ``resolver`` is accepted and ignored."""
-    headers: Mapping[str, str] | None = None
-    if not isinstance(url, str):
-        request = url  # an HTTPRequest: its URL, headers and connect timeout
-        headers = dict(request.headers.items()) if request.headers else None
-        if connect_timeout is None:
-            connect_timeout = request.connect_timeout
-        url = request.url
-    future = asyncio.ensure_future(
-        _connect(
-            url,
-            headers,
-            20.0 if connect_timeout is None else connect_timeout,
-            on_message_callback,
-            compression_options,
-            ping_interval,
-            ping_timeout,
-            max_message_size,
-            subprotocols,
-        )
+    ``HTTPClientError`` if the server answered without upgrading (403, 404, a redirect...),
+    ``WebSocketError`` for a 2xx answer or an invalid ``101``, ``OSError`` if the server
+    could not be reached, and ``HTTPClientError`` 599 on a timeout (``connect_timeout`` for
+    connecting, the request's ``request_timeout`` for the handshake; 20 s each by default).
+    ``compression_options`` (a dict, even empty: ``compression_level``, ``mem_level``)
+    offers permessage-deflate; ``ping_interval``/``ping_timeout``/``max_message_size`` mean
+    what the server settings of the same names mean; ``subprotocols`` are offered in order
+    (see ``selected_subprotocol``); ``resolver`` resolves the host (a ``squall.netutil``
+    Resolver). ``callback(future)`` is the legacy form. May be called before the event loop
+    runs (the connection starts once it does).
+    """
+    from squall.httpclient import HTTPRequest  # upward, lazily: the request type
+
+    if isinstance(url, str):
+        request = HTTPRequest(url, connect_timeout=connect_timeout)
+    else:
+        request = url
+        if connect_timeout is not None:
+            request.connect_timeout = connect_timeout
+    conn = WebSocketClientConnection(
+        request,
+        on_message_callback=on_message_callback,
+        compression_options=compression_options,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        max_message_size=max_message_size,
+        subprotocols=subprotocols,
+        resolver=resolver,
     )
+    future = conn.connect_future
     if callback is not None:
         future.add_done_callback(callback)
     return future

@@ -8,19 +8,17 @@ the headers of the ``101`` response. Nothing here writes to a socket or knows ab
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHandshake, InvalidHeaderValue, InvalidProtocol
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import CLOSE, Frame
 from websockets.http11 import Request
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
-from squall.log import gen_log
+from squall._ws.codec import CODEC_LOG, ServerCodec
 
 __all__ = ["SUPPORTED_VERSION", "Handshake", "HandshakeError", "accept", "upgrade_error"]
 
@@ -49,30 +47,6 @@ class Handshake:
     def __init__(self, codec: ServerProtocol, headers: list[tuple[str, str]]) -> None:
         self.codec = codec
         self.headers = headers
-
-
-class _CodecLog(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic only in typeshed
-    """The codec's logger: its per-connection INFO chatter is dropped, warnings and errors
-    reach ``squall.general`` (the ``websockets`` loggers stay quiet for squall users)."""
-
-    def isEnabledFor(self, level: int) -> bool:
-        """Only WARNING and above, and only if ``squall.general`` would emit them."""
-        return level >= logging.WARNING and self.logger.isEnabledFor(level)
-
-
-CODEC_LOG = _CodecLog(gen_log, {})
-
-
-class ServerCodec(ServerProtocol):
-    """``websockets``' server codec, accepting a close frame in the middle of a fragmented
-    message: RFC 6455 §5.4 lets control frames interleave with fragments, and a close then
-    simply ends the connection (the unfinished message is dropped) with the usual echo."""
-
-    def recv_frame(self, frame: Frame) -> None:
-        """Process one incoming frame (see ``websockets.protocol.Protocol.recv_frame``)."""
-        if frame.opcode is CLOSE:
-            self.current_size = None
-        super().recv_frame(frame)
 
 
 def upgrade_error(upgrade: str, connection: str) -> str | None:

@@ -22,8 +22,9 @@ Consumer = Callable[[int, Any], Awaitable[Any] | None]
 class Inbox:
     """Feeds ``consume(kind, payload)`` one item at a time (see the module docstring).
 
-    ``failed(exc)`` hears about an awaitable that raised; ``pause()``/``resume()`` stop and
-    restart reading; ``drained()`` runs after items that had to wait have been consumed."""
+    ``failed(exc)`` hears about an awaitable that raised (or was cancelled);
+    ``pause()``/``resume()`` stop and restart reading; ``drained()`` runs after items that had
+    to wait have been consumed."""
 
     __slots__ = (
         "_busy",
@@ -78,7 +79,10 @@ class Inbox:
 
     def _done(self, busy: asyncio.Future[Any]) -> None:
         self._busy = None
-        if not busy.cancelled():
+        if busy.cancelled():
+            # The handler's coroutine ended by cancellation: a failure like any other.
+            self._failed(asyncio.CancelledError())
+        else:
             exc = busy.exception()
             if exc is not None:
                 self._failed(exc)

@@ -18,13 +18,15 @@ Rules:
    :meth:`WebSocketProtocol.send`) while the transport's buffer is full.
 5. The server's registry (its drain) reaches us through :meth:`register_with`, called by the
    HTTP/1.1 hand-off: a drain closes us with 1001.
+6. A peer that misses its pong is closed as Tornado does it: close frame 1000 "ping timed
+   out", then the close deadline (``close_timeout``) drops it if it stays silent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 from websockets.frames import CloseCode
@@ -41,17 +43,22 @@ from squall._ws.flow import WriteFlow
 from squall._ws.keepalive import Timers
 from squall._ws.session import Session
 
-__all__ = ["WebSocketClosedError", "WebSocketError", "WebSocketProtocol"]
+__all__ = ["PING_TIMED_OUT", "WebSocketClosedError", "WebSocketError", "WebSocketProtocol"]
+
+#: The close reason sent to a peer that did not answer a keepalive ping in time (with 1000).
+PING_TIMED_OUT = "ping timed out"
 
 
 class WebSocketProtocol(Session, asyncio.Protocol):
     """An open server-side WebSocket connection (see the module docstring for how it works).
 
     ``codec`` is an OPEN ``websockets`` protocol object (from the handshake); ``ping_interval``
-    seconds between keepalive pings (None: none); a pong must come within ``ping_timeout``
-    seconds (None: the interval) or the connection is failed with 1011 and dropped."""
+    seconds between keepalive pings (None or 0: none); a pong must come within
+    ``ping_timeout`` seconds (None: the interval; 0: no deadline) or the connection is closed
+    with 1000 "ping timed out". Instances take attributes of their own (``__dict__``), so code
+    written for Tornado can wrap a method of one connection (``_handle_message``, ...)."""
 
-    __slots__ = ("_flow", "_nodelay", "_registry", "_timers", "_transport", "deadline")
+    __slots__ = ("__dict__", "_flow", "_nodelay", "_registry", "_timers", "_transport", "deadline")
 
     def __init__(
         self,
@@ -73,6 +80,16 @@ class WebSocketProtocol(Session, asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._registry: ConnectionRegistry | None = None
         self.deadline = 0.0  # the registry's sweeper: our timers are our own
+
+    @property
+    def ping_interval(self) -> float:
+        """Seconds between keepalive pings (0: none)."""
+        return self._timers.interval
+
+    @property
+    def ping_timeout(self) -> float:
+        """Seconds a pong may take before the connection is closed (0: no deadline)."""
+        return self._timers.timeout
 
     @property
     def close_timeout(self) -> float:
@@ -143,14 +160,6 @@ class WebSocketProtocol(Session, asyncio.Protocol):
 
     # -- what the framework calls ------------------------------------------------------------
 
-    def send(self, data: bytes, binary: bool) -> Awaitable[None]:
-        """Send one message (``data`` is UTF-8 for text); the awaitable waits for the transport.
-
-        Raises :class:`WebSocketClosedError` once the connection is closing; the awaitable
-        raises it if the connection is lost while waiting."""
-        self._send(data, binary)
-        return self._flow.drain()
-
     def set_nodelay(self, value: bool) -> None:
         """Set TCP_NODELAY on the socket (True sends small messages without delay)."""
         self._nodelay = value
@@ -171,6 +180,7 @@ class WebSocketProtocol(Session, asyncio.Protocol):
         eof = not writes[-1]
         data = b"".join(writes)
         if data:
+            self._wire_bytes_out += len(data)
             transport.write(data)
         if eof:
             # The codec ends the stream: half-close (the peer then closes), bounded in time.
@@ -179,6 +189,12 @@ class WebSocketProtocol(Session, asyncio.Protocol):
             else:
                 transport.close()
             self._timers.closing()
+
+    def _call_soon(self, callback: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_soon(callback)
+
+    def _drained(self) -> Awaitable[None]:
+        return self._flow.drain()
 
     def _pause_reading(self) -> None:
         if self._transport is not None:
@@ -199,15 +215,11 @@ class WebSocketProtocol(Session, asyncio.Protocol):
     def _keepalive(self) -> bool:
         if self._closed or self._codec.state is not OPEN:
             return False
-        self._codec.send_ping(b"")
-        if not self._processing:
-            self._flush()
+        self._write_frame(True, 0x9, b"")
         return True
 
     def _timed_out(self) -> None:
-        if not self._closed:
-            self.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-            self._abort()  # a silent peer would never read the close frame
+        self.close(CloseCode.NORMAL_CLOSURE, PING_TIMED_OUT)
 
     def _abort(self) -> None:
         if self._transport is not None:

@@ -177,7 +177,7 @@ def test_a_failing_c_compiler_leaves_a_working_pure_python_install(tmp_path: Pat
     os.environ.get("SQUALL_EXPECT_COMPILED") != "1",
     reason="builds a wheel in an isolated environment (~30 s): CI's compiled pass runs it",
 )
-@pytest.mark.timeout(900)  # a mypyc build of the whole request path; minutes on a busy machine
+@pytest.mark.timeout(900)  # a whole mypyc build: beyond 120 s beside other test workers
 def test_a_plain_wheel_build_compiles_the_request_path(tmp_path: Path) -> None:
     """``pip install squall`` builds in an environment with only setuptools and mypy: the
     compilation must not depend on squall's own dependencies being installed."""

@@ -50,6 +50,7 @@ OPTIONS = {
     "--reload": "SQUALL_RELOAD",
     "--reload-dir": "SQUALL_RELOAD_DIR",
     "--app-dir": "SQUALL_APP_DIR",
+    "--tornado-alias": "SQUALL_TORNADO_ALIAS",
     "--xheaders": "SQUALL_XHEADERS",
     "--access-log": "SQUALL_ACCESS_LOG",
     "--log-level": "SQUALL_LOG_LEVEL",

@@ -74,6 +74,73 @@ def test_legacy_callable_writes_the_raw_response_and_the_connection_closes(
     run(body())
 
 
+def test_legacy_raw_response_through_request_connection_keeps_the_connection(
+    run: Runner[None],
+) -> None:
+    # Tornado's legacy interface: the callable writes a whole raw response (head and body)
+    # with request.connection.write, even in pieces; the connection still frames it.
+    def legacy(req: HTTPServerRequest) -> None:
+        conn = req.connection
+        assert conn is not None
+        message = req.path.encode()
+        conn.write(b"HTTP/1.1 200 OK\r\nContent-")
+        conn.write(b"Length: %d\r\nX-Legacy: yes\r\n\r\n" % len(message))
+        conn.write(message)
+        conn.finish()
+
+    async def body() -> None:
+        async with serving(legacy) as (_, port):
+            async with await RawClient.connect(port) as client:
+                for path in ("/first", "/second"):  # one connection: keep-alive holds
+                    await client.send(request("GET", path))
+                    response = await client.read_response()
+                    assert (response.status, response.body) == (200, path.encode())
+                    assert response.header("X-Legacy") == "yes"
+
+    run(body())
+
+
+def test_legacy_raw_response_with_an_incomplete_head_is_an_error(run: Runner[None]) -> None:
+    def broken(req: HTTPServerRequest) -> None:
+        conn = req.connection
+        assert conn is not None
+        conn.write(b"HTTP/1.1 200 OK\r\n")
+        conn.finish()
+
+    async def body() -> None:
+        async with serving(broken) as (_, port):
+            async with await RawClient.connect(port) as client:
+                with ExpectLog("squall.application", "Uncaught exception"):
+                    await client.send(request("GET", "/"))
+                    response = await client.read_response()
+                assert response.status == 500
+
+    run(body())
+
+
+@pytest.mark.parametrize("length", ["+10", "1_0", " 10", "foo", "\u0661\u0660"])
+def test_a_response_content_length_must_be_digits(run: Runner[None], length: str) -> None:
+    # Python's int() takes "+10" and "1_0"; HTTP does not: the application's error. Nothing
+    # of that response is sent, and the connection closes (it cannot be framed).
+    def answer(req: HTTPServerRequest) -> None:
+        conn = req.connection
+        assert conn is not None
+        conn.write_headers(
+            ResponseStartLine("HTTP/1.1", 200, "OK"), HTTPHeaders({"Content-Length": length})
+        )
+        conn.write(b"1234567890")
+        conn.finish()
+
+    async def body() -> None:
+        async with serving(answer) as (_, port):
+            async with await RawClient.connect(port) as client:
+                with ExpectLog("squall.application", "Uncaught exception"):
+                    await client.send(request("GET", "/"))
+                    assert await client.read_until_eof() == b""
+
+    run(body())
+
+
 def test_async_callable_is_awaited(run: Runner[None]) -> None:
     async def handler(req: HTTPServerRequest) -> None:
         await asyncio.sleep(0.01)

@@ -234,7 +234,8 @@ class CatchAllAddSlash(RequestHandler):
 
 
 class OpenRedirectTest(AsyncHTTPTestCase):
-    """A slash redirect must never send the browser to another site."""
+    """A slash redirect must never send the browser to another site: a path that starts
+    with two slashes is refused with 403, as in Tornado."""
 
     def get_app(self) -> Application:
         return Application([(r"/.*/", CatchAllRemoveSlash), (r"/.*", CatchAllAddSlash)])
@@ -243,12 +244,13 @@ class OpenRedirectTest(AsyncHTTPTestCase):
     async def check(self, path: str) -> None:
         client = await RawClient.connect(self.get_http_port())
         try:
-            await client.send(request("GET", path))
-            response = await client.read_response()
+            with ExpectLog("squall.general", ".*cannot redirect path with two initial slashes"):
+                await client.send(request("GET", path))
+                response = await client.read_response()
         finally:
             await client.close()
-        location = response.header("Location") or ""
-        assert not location.startswith(("//", "/\\")), (path, response.status, location)
+        assert response.status == 403, path
+        assert response.header("Location") is None, path
 
     def test_ordinary_paths_still_redirect(self) -> None:
         assert self.fetch("/a/b/", follow_redirects=False).headers["Location"] == "/a/b"
@@ -261,6 +263,82 @@ class OpenRedirectTest(AsyncHTTPTestCase):
     def test_addslash_never_redirects_to_a_protocol_relative_url(self) -> None:
         for path in ("//evil.example", "/\\evil.example"):
             self.check(path)
+
+
+class RedirectTargetTest(AsyncHTTPTestCase):
+    """RedirectHandler's path substitutions cannot change the target's scheme or host."""
+
+    def get_app(self) -> Application:
+        return Application(
+            [
+                (r"/any/(.*)", RedirectHandler, {"url": "{0}"}),
+                (r"/moved(.*)", RedirectHandler, {"url": "https://example.com{0}"}),
+                (r"/(.*)/target", RedirectHandler, {"url": "/{0}/destination"}),
+                (r"/hostless/(.*)", RedirectHandler, {"url": "https://{0}"}),
+                (r"/schemeonly/(.*)", RedirectHandler, {"url": "https:{0}"}),
+                (r"/braces/(.*)", RedirectHandler, {"url": "/{{x}}/{0}"}),
+                (r"/(.*?)/(.*?)/(.*)", RedirectHandler, {"url": "/{1}/{0}/{2}"}),
+            ]
+        )
+
+    def location(self, path: str) -> str:
+        response = self.fetch(path, follow_redirects=False)
+        assert response.code == 301, (path, response.code)
+        return str(response.headers["Location"])
+
+    def refused(self, path: str, why: str = "cannot change the scheme or netloc") -> None:
+        with ExpectLog("squall.general", f".*Redirect URL {why}"):
+            response = self.fetch(path, follow_redirects=False)
+        assert response.code == 400, path
+        assert "Location" not in response.headers
+
+    def test_ordinary_substitutions_redirect(self) -> None:
+        assert self.location("/a/b/c") == "/b/a/c"
+        assert self.location("/a/example.com/b") == "/example.com/a/b"
+        assert self.location("/moved/x") == "https://example.com/x"
+        assert self.location("/ok/target?x=1") == "/ok/destination?x=1"
+        assert self.location("/any/foo/bar") == "foo/bar"
+        assert self.location("/braces/v") == "/{x}/v"
+        # Non-ASCII text, slash look-alikes included, is a path: sent as UTF-8.
+        assert self.location("/any/%EF%BC%8F%EF%BC%8Fexample.com") == (
+            "\uff0f\uff0fexample.com".encode().decode("latin-1")
+        )
+
+    def test_substitutions_cannot_make_a_protocol_relative_url(self) -> None:
+        for path in (
+            "/a//example.com/a/b",
+            "/a/%5Cexample.com/b",
+            "/a/%09/example.com/b",
+            "/a////example.com/b",
+            "/a/%2F%2F%5Cexample.com/b",
+            "/%2Fevil.com/target",
+            "/%5C%5Cevil.com/target",
+            "/%09//evil.com/target",
+            "/%2Fevil.com/target?x=1",
+            "/any/%5C%5Cevil.com/",
+            "/any////evil.com/",
+        ):
+            self.refused(path)
+
+    def test_substitutions_cannot_supply_or_extend_the_host_or_scheme(self) -> None:
+        for path in (
+            "/hostless/evil.com",
+            "/hostless//evil.com",
+            "/schemeonly/evil.com",
+            "/schemeonly/evil.com?x=1",
+            "/schemeonly////evil.com",
+            "/moved.evil.com/x",
+            "/moved@evil.com/x",
+            "/moved:8080/x",
+            "/any/https://evil.com/",
+            "/any/javascript:alert(1)",
+            "/any/%20%20//evil.com",
+        ):
+            self.refused(path)
+
+    def test_control_characters_are_refused(self) -> None:
+        for path in ("/any/%0Afoo", "/any/a%00b"):
+            self.refused(path, "contains invalid characters")
 
 
 class NoXSRFDecoratorsTest(AsyncHTTPTestCase):

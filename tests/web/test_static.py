@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from squall._web.application import Application
+from squall._web.errors import HTTPError
 from squall._web.handler import RequestHandler
 from squall._web.static import StaticFileHandler, _byte_range
 from squall.httpserver import HTTPServer
@@ -451,8 +452,13 @@ async def test_backslash_is_an_ordinary_character_on_posix(root: Path) -> None:
 
 def test_get_version_refuses_paths_outside_the_root(root: Path) -> None:
     settings = {"static_path": str(root)}
-    assert StaticFileHandler.get_version(settings, "../secret.txt") is None
-    assert StaticFileHandler.get_version(settings, "escape.txt") is None
+    # Outside as written: 403, as Tornado 6.6 (static_url must never read there).
+    with pytest.raises(HTTPError) as refused:
+        StaticFileHandler.get_version(settings, "../secret.txt")
+    assert refused.value.status_code == 403
+    # A symlink inside the folder gets its target's version, as in Tornado (the URL shows
+    # the hash only, never the content, which the handler still refuses to serve).
+    assert StaticFileHandler.get_version(settings, "escape.txt") == sha512(SECRET)
     assert StaticFileHandler.get_version(settings, "data\x00.txt") is None
     assert StaticFileHandler.get_version(settings, "data.txt") == sha512(BODY)
 

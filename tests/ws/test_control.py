@@ -10,6 +10,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK
 
+from squall.log import gen_log
+from squall.testing import ExpectLog
 from squall.web import Application
 from squall.websocket import WebSocketHandler
 from tests.conftest import Runner
@@ -81,28 +83,83 @@ def test_keepalive_pings_keep_a_live_peer_connected(run: Runner[Any]) -> None:
     run(body())
 
 
-def test_silent_peer_is_closed_after_the_ping_timeout(run: Runner[Any]) -> None:
-    closed: list[float] = []
+def test_silent_peer_gets_ping_timed_out_then_is_dropped(run: Runner[Any]) -> None:
+    closed: list[tuple[float, int | None]] = []
 
     class Watched(Echo):
+        def open(self) -> None:
+            assert self.ws_connection is not None
+            self.ws_connection.close_timeout = 0.2
+
         def on_close(self) -> None:
-            closed.append(asyncio.get_running_loop().time())
+            closed.append((asyncio.get_running_loop().time(), self.close_code))
 
     async def body() -> None:
         app = Application(
-            [("/ws", Watched)], websocket_ping_interval=0.05, websocket_ping_timeout=0.1
+            [("/ws", Watched)], websocket_ping_interval=0.1, websocket_ping_timeout=0.05
         )
         async with serve(app) as served:
             raw = await (await RawClient.connect(served.port)).upgrade()
             start = asyncio.get_running_loop().time()
-            # The raw client never answers the pings.
-            await poll(lambda: bool(closed), timeout=3.0)
-            assert closed[0] - start < 1.0
-            data = await wait_for(raw.reader.read())  # pings, then the close frame, then EOF
-            assert data.startswith(b"\x89\x00")
-            await raw.close()
+            try:
+                # The raw client never answers: a ping, then Tornado's close frame.
+                assert await wait_for(read_frame(raw.reader)) == (0x9, True, b"")
+                opcode, _, payload = await wait_for(read_frame(raw.reader))
+                assert (opcode, payload) == (0x8, b"\x03\xe8ping timed out")
+                # It does not answer the close either: dropped after the close timeout.
+                await poll(lambda: bool(closed), timeout=3.0)
+                assert 0.15 < closed[0][0] - start < 2.0
+                assert closed[0][1] is None  # the peer sent no close frame
+                assert await wait_for(raw.reader.read()) == b""
+            finally:
+                await raw.close()
 
     run(body())
+
+
+def test_ping_timeout_longer_than_the_interval_is_cut_with_a_warning(run: Runner[Any]) -> None:
+    seen: list[tuple[float, float]] = []
+
+    class Watched(Echo):
+        def open(self) -> None:
+            assert self.ws_connection is not None
+            seen.append((self.ws_connection.ping_interval, self.ws_connection.ping_timeout))
+
+    async def body() -> None:
+        app = Application([("/ws", Watched)], websocket_ping_interval=5, websocket_ping_timeout=9)
+        async with serve(app) as served:
+            async with connect(served.url(), proxy=None) as ws:
+                await poll(lambda: bool(seen))
+                await ws.close()
+
+    with ExpectLog(gen_log, r"The WebSocket ping timeout \(9 s\) cannot be longer"):
+        run(body())
+    assert seen == [(5, 5)]
+
+
+def test_ping_timeout_zero_disables_the_deadline(run: Runner[Any]) -> None:
+    seen: list[tuple[float, float]] = []
+
+    class Watched(Echo):
+        def open(self) -> None:
+            assert self.ws_connection is not None
+            seen.append((self.ws_connection.ping_interval, self.ws_connection.ping_timeout))
+
+    async def body() -> None:
+        app = Application(
+            [("/ws", Watched)], websocket_ping_interval=0.02, websocket_ping_timeout=0
+        )
+        async with serve(app) as served:
+            raw = await (await RawClient.connect(served.port)).upgrade()
+            try:
+                # Pings keep coming to a peer that never answers, and no close frame comes.
+                for _ in range(5):
+                    assert await wait_for(read_frame(raw.reader)) == (0x9, True, b"")
+            finally:
+                await raw.close()
+
+    run(body())
+    assert seen == [(0.02, 0)]
 
 
 def test_write_message_waits_for_a_slow_reader(run: Runner[Any]) -> None:

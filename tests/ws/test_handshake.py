@@ -211,6 +211,87 @@ def test_check_origin_override_can_allow_any_origin(run: Runner[Any]) -> None:
     run(body())
 
 
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        # No Origin: not a browser, accepted.
+        ((), 101),
+        # The Origin names the Host (any case): same origin.
+        (("Origin: HTTP://127.0.0.1:{port}",), 101),
+        (("Origin: http://127.0.0.1:{port}/some/path",), 101),
+        # Sec-Fetch-Site, when present, decides before the Origin/Host comparison.
+        (("Origin: http://proxied.example", "Sec-Fetch-Site: same-origin"), 101),
+        (("Origin: http://proxied.example", "Sec-Fetch-Site: none"), 101),
+        (("Origin: http://127.0.0.1:{port}", "Sec-Fetch-Site: cross-site"), 403),
+        (("Origin: http://sub.example", "Sec-Fetch-Site: same-site"), 403),
+        (("Origin: http://evil.example", "Sec-Fetch-Site: Same-Origin"), 403),
+        # Not a URL, another host, a trusted origin written differently: refused.
+        (("Origin: 127.0.0.1:{port}",), 403),
+        (("Origin: null",), 403),
+        (("Origin: http://trusted.example/",), 403),
+        # Listed in trusted_origins: accepted, also cross-site.
+        (("Origin: http://trusted.example",), 101),
+        (("Origin: http://trusted.example", "Sec-Fetch-Site: cross-site"), 101),
+        # The old draft's header is not an Origin (Tornado 6.6 ignores it too).
+        (("Sec-WebSocket-Origin: http://evil.example",), 101),
+    ],
+)
+def test_origin_rules(run: Runner[Any], extra: tuple[str, ...], status: int) -> None:
+    async def body() -> None:
+        app = Application([("/ws", Echo)], trusted_origins=["http://trusted.example"])
+        async with serve(app) as served:
+            lines = [line.format(port=served.port) for line in extra]
+            raw = await RawClient.connect(served.port, extra=tuple(lines))
+            try:
+                head = await raw.reader.readuntil(b"\r\n\r\n")
+            finally:
+                await raw.close()
+            assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+
+    run(body())
+
+
+def test_check_origin_runs_after_prepare_and_may_use_it(run: Runner[Any]) -> None:
+    class Token(Echo):
+        def prepare(self) -> None:
+            self.authenticated = self.get_argument("token", None) == "secret"
+
+        def check_origin(self, origin: str) -> bool:
+            return self.authenticated
+
+    async def body() -> None:
+        async with serve(Application([("/ws", Token)])) as served:
+            async with connect(
+                served.url("/ws?token=secret"),
+                origin="http://evil.example",
+                proxy=None,  # type: ignore[arg-type]
+            ) as ws:
+                await ws.send("in")
+                assert await ws.recv() == "in"
+            with pytest.raises(InvalidStatus) as info:
+                await connect(served.url(), origin="http://evil.example", proxy=None)  # type: ignore[arg-type]
+            assert info.value.response.status_code == 403
+
+    run(body())
+
+
+def test_check_trusted_origin_override_is_the_default_check(run: Runner[Any]) -> None:
+    class Subdomains(Echo):
+        def check_trusted_origin(self, origin: str) -> bool:
+            return origin.endswith(".example.com")
+
+    async def body() -> None:
+        async with serve(Application([("/ws", Subdomains)])) as served:
+            async with connect(served.url(), origin="http://a.example.com", proxy=None) as ws:  # type: ignore[arg-type]
+                await ws.send("sub")
+                assert await ws.recv() == "sub"
+            with pytest.raises(InvalidStatus) as info:
+                await connect(served.url(), origin="http://example.org", proxy=None)  # type: ignore[arg-type]
+            assert info.value.response.status_code == 403
+
+    run(body())
+
+
 def test_prepare_can_refuse_before_the_upgrade(run: Runner[Any]) -> None:
     class Guarded(Echo):
         def prepare(self) -> None:

@@ -388,3 +388,65 @@ def test_write_message_returns_an_awaitable_that_completes(run: Runner[Any]) -> 
 
     run(body())
     assert results == [None]
+
+
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_cancelled_error_in_on_message_is_logged_and_closes_with_1011(
+    run: Runner[Any], caplog: pytest.LogCaptureFixture, style: str
+) -> None:
+    closed: list[bool] = []
+
+    class Cancelling(WebSocketHandler):
+        def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+            if style == "sync":
+                raise asyncio.CancelledError()
+            return self.cancelled()
+
+        async def cancelled(self) -> None:
+            never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            never.cancel()
+            await never
+
+        def on_close(self) -> None:
+            closed.append(True)
+
+    async def body() -> None:
+        async with serve(Application([("/ws", Cancelling)])) as served:
+            async with connect(served.url(), proxy=None) as ws:
+                await ws.send("x")
+                with pytest.raises(ConnectionClosedError):
+                    await ws.recv()
+                assert ws.close_code == 1011
+            await poll(lambda: bool(closed))
+
+    with caplog.at_level(logging.ERROR, logger="squall.application"):
+        run(body())
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and errors[0].getMessage().startswith("Uncaught exception GET /ws")
+
+
+def test_a_flood_in_one_packet_lets_the_event_loop_run(run: Runner[Any]) -> None:
+    count = 5000
+    received: list[int] = []
+
+    class Counter(WebSocketHandler):
+        def on_message(self, message: str | bytes) -> None:
+            received.append(1)
+
+    async def body() -> None:
+        async with serve(Application([("/ws", Counter)])) as served:
+            raw = await RawClient.connect(served.port)
+            try:
+                raw.send(b"".join(frame(0x2, b"x") for _ in range(count)))
+                ticks = 0
+                while len(received) < count:
+                    ticks += 1
+                    await asyncio.sleep(0)
+                    assert ticks < 100_000, "the flood was never handled"
+                # Handled a turn at a time: the loop (this coroutine) ran in between.
+                assert ticks > count // 1000
+            finally:
+                await raw.close()
+
+    run(body())
+    assert len(received) == count

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.frames import CLOSE, TEXT, Close, Frame
 from websockets.protocol import CLIENT, OPEN, Protocol
 
-from squall._ws import handshake
-from squall._ws.session import Session
+from squall._util import DONE
+from squall._ws.codec import CODEC_LOG, ServerCodec
+from squall._ws.session import FRAMES_PER_TURN, Session
 from tests.conftest import Runner
 
 
@@ -59,12 +60,30 @@ class MemorySession(Session):
     """A Session whose transport is a list."""
 
     def __init__(self, delegate: Recorder) -> None:
-        codec = handshake.ServerCodec(state=OPEN, max_size=2**20, logger=handshake.CODEC_LOG)
+        codec = ServerCodec(state=OPEN, max_size=2**20, logger=CODEC_LOG)
         super().__init__(codec, delegate)
         delegate.session = self
         self.out: list[bytes] = []
         self.batches = 0
         self.reading = True
+        self.later: list[Callable[[], None]] = []  # what _call_soon scheduled
+        self.drained: Any = DONE  # what _drained returns
+
+    def _call_soon(self, callback: Callable[[], None]) -> None:
+        self.later.append(callback)
+
+    def _drained(self) -> Any:
+        return self.drained
+
+    def run_later(self) -> int:
+        """Run what was scheduled, one turn at a time; return how many turns it took."""
+        turns = 0
+        while self.later:
+            turns += 1
+            batch, self.later = self.later, []
+            for callback in batch:
+                callback()
+        return turns
 
     def _write_out(self, writes: list[bytes]) -> None:
         self.batches += 1
@@ -109,9 +128,9 @@ def test_messages_in_one_batch_are_answered_in_one_write() -> None:
     session._start()
     session._receive(sent(("text", "a"), ("binary", b"b"), ("ping", b"p")))
     assert rec.calls == ["open", "a", b"b", ("ping", b"p")]
-    assert session.batches == 1  # pong + two echoes, coalesced
+    assert session.batches == 1  # two echoes + pong, coalesced
     kinds = [(f.opcode.name, bytes(f.data)) for f in frames_from(session)]
-    assert kinds == [("PONG", b"p"), ("TEXT", b"a"), ("TEXT", b"b")]
+    assert kinds == [("TEXT", b"a"), ("TEXT", b"b"), ("PONG", b"p")]  # in the order asked
 
 
 def test_close_after_messages_is_answered_after_their_replies() -> None:
@@ -175,7 +194,8 @@ def test_lost_connection_tells_the_delegate_once() -> None:
     session = MemorySession(rec)
     session._lost()
     assert rec.calls == ["closed"]
-    assert session.is_closing
+    assert session.is_closing()
+    assert session.client_terminated and session.server_terminated
     assert session.close_code is None
 
 
@@ -185,3 +205,92 @@ def test_binary_frames_stay_bytes() -> None:
     session._receive(sent(("binary", b"\x00\x01")))
     assert rec.calls == [b"\x00\x01"]
     assert [f.opcode for f in frames_from(session)] == [TEXT]  # the recorder echoes as text
+
+
+def test_a_flood_in_one_read_is_handled_a_turn_at_a_time_in_order() -> None:
+    rec = Recorder()
+    session = MemorySession(rec)
+    count = FRAMES_PER_TURN * 3 + 5
+    session._receive(sent(*[("binary", str(i).encode()) for i in range(count)]))
+    # One turn's worth now, reading paused until the backlog is done.
+    assert len(rec.calls) == FRAMES_PER_TURN
+    assert not session.reading
+    assert session.run_later() == 3
+    assert rec.calls == [str(i).encode() for i in range(count)]
+    assert session.reading
+    assert len(frames_from(session)) == count  # every echo went out
+
+
+def test_a_close_behind_a_flood_is_answered_after_it() -> None:
+    rec = Recorder()
+    session = MemorySession(rec)
+    flood = [("binary", b"m")] * (FRAMES_PER_TURN + 1)
+    session._receive(sent(*flood, ("close", (1000, "bye"))))
+    assert session.out == []  # the echoes so far go out with the close reply, after the flood
+    session.run_later()
+    got = frames_from(session)
+    assert [f.opcode for f in got] == [TEXT] * (FRAMES_PER_TURN + 1) + [CLOSE]
+    assert session.out[-1] == b""
+
+
+def test_pings_while_a_pong_waits_are_answered_once_with_the_latest() -> None:
+    rec = Recorder()
+    session = MemorySession(rec)
+    loop = asyncio.new_event_loop()
+    try:
+        waiting = loop.create_future()
+        session.drained = waiting  # the peer is not reading: the first pong waits
+        session._receive(sent(("ping", b"1"), ("ping", b"2"), ("ping", b"3")))
+        assert rec.calls == [("ping", b"1"), ("ping", b"2"), ("ping", b"3")]
+        assert [bytes(f.data) for f in frames_from(session)] == [b"1"]
+        session.drained = DONE
+        waiting.set_result(None)
+        loop.run_until_complete(asyncio.sleep(0))
+        assert [bytes(f.data) for f in frames_from(session)] == [b"1", b"3"]
+        session._receive(sent(("ping", b"4")))  # nothing waits now: answered at once
+        assert [bytes(f.data) for f in frames_from(session)] == [b"1", b"3", b"4"]
+    finally:
+        loop.close()
+
+
+def test_handle_message_can_be_wrapped_per_connection() -> None:
+    rec = Recorder()
+    session = MemorySession(rec)
+    seen: list[tuple[int, Any]] = []
+    original = session._handle_message
+
+    def watch(opcode: int, data: Any) -> None:
+        seen.append((opcode, data))
+        if opcode != 0x9:  # pings are dropped: never answered, never delivered
+            original(opcode, data)
+
+    session._handle_message = watch  # type: ignore[method-assign]
+    session._receive(sent(("text", "t"), ("binary", b"b"), ("ping", b"p")))
+    assert seen == [(0x1, "t"), (0x2, b"b"), (0x9, b"p")]
+    assert rec.calls == ["t", b"b"]
+    assert [f.opcode for f in frames_from(session)] == [TEXT, TEXT]
+
+
+def test_byte_counters_count_payload_and_wire() -> None:
+    rec = Recorder()
+    session = MemorySession(rec)
+    session._receive(sent(("text", "hello"), ("binary", b"xy")))
+    assert session._message_bytes_in == 7
+    assert session._wire_bytes_in == (2 + 4 + 5) + (2 + 4 + 2)  # masked client frames
+    assert session._message_bytes_out == 7  # the two echoes
+    # MemorySession does not count _wire_bytes_out: its transport (a list) is the test's own.
+
+
+def test_cancelled_error_from_the_handler_fails_with_1011() -> None:
+    class Cancelling(Recorder):
+        def message_received(self, message: str | bytes) -> Awaitable[None] | None:
+            self.calls.append(message)
+            raise asyncio.CancelledError()
+
+    rec = Cancelling()
+    session = MemorySession(rec)
+    session._receive(sent(("text", "x"), ("text", "never seen")))
+    assert rec.calls == ["x", ("error", "")]
+    got = frames_from(session)
+    assert [f.opcode for f in got] == [CLOSE]
+    assert Close.parse(got[0].data).code == 1011

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -23,26 +24,30 @@ KEY = base64.b64encode(b"0123456789abcdef").decode()
 
 
 class Served:
-    """A running server: its port, the HTTPServer, and ws:// URLs."""
+    """A running server: its port, the HTTPServer, and ws:// (or wss://) URLs."""
 
-    def __init__(self, server: HTTPServer, port: int) -> None:
+    def __init__(self, server: HTTPServer, port: int, scheme: str = "ws") -> None:
         self.server = server
         self.port = port
+        self.scheme = scheme
 
     def url(self, path: str = "/ws") -> str:
-        """The ws:// URL of ``path`` on this server."""
-        return f"ws://127.0.0.1:{self.port}{path}"
+        """The ws:// (wss:// with TLS) URL of ``path`` on this server."""
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Application) -> AsyncIterator[Served]:
-    """Serve ``app`` on an unused 127.0.0.1 port on the running loop for the block."""
+async def serve(
+    app: Application, ssl_options: ssl.SSLContext | None = None
+) -> AsyncIterator[Served]:
+    """Serve ``app`` on an unused 127.0.0.1 port on the running loop for the block (over TLS
+    with ``ssl_options``)."""
     socks = bind_sockets(0, "127.0.0.1")
     port = socks[0].getsockname()[1]
-    server = HTTPServer(app)
+    server = HTTPServer(app, ssl_options=ssl_options)
     server.add_sockets(socks)
     try:
-        yield Served(server, port)
+        yield Served(server, port, "ws" if ssl_options is None else "wss")
     finally:
         server.stop()
         await server.close_all_connections()
