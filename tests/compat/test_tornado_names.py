@@ -39,9 +39,7 @@ def test_template_path_may_be_a_list_for_an_application_rendering_with_its_own_e
 
 
 def make_handler(handler_class: type[web.RequestHandler]) -> web.RequestHandler:
-    request = HTTPServerRequest(
-        method="GET", uri="/", headers=HTTPHeaders(), connection=mock.Mock()
-    )
+    request = HTTPServerRequest(method="GET", uri="/", headers=HTTPHeaders())
     return handler_class(web.Application(), request)
 
 
