@@ -232,9 +232,9 @@ def install_tornado_alias(children: bool = True) -> None:
     program with ``python -m squall.tornado``.
     """
     global _undo_loggers
-    if children:
-        os.environ[ENV_VAR] = "1"
     if tornado_alias_installed():
+        if children:
+            os.environ[ENV_VAR] = "1"
         return
     if (where := _real_tornado_loaded()) is not None:
         raise RuntimeError(
@@ -247,6 +247,8 @@ def install_tornado_alias(children: bool = True) -> None:
 
     sys.meta_path.insert(0, TornadoAliasFinder())
     _undo_loggers = alias_tornado_loggers()
+    if children:
+        os.environ[ENV_VAR] = "1"
 
 
 def uninstall_tornado_alias() -> None:

@@ -311,6 +311,7 @@ def test_refuses_when_real_tornado_is_already_imported(monkeypatch: pytest.Monke
     with pytest.raises(RuntimeError, match=r"Tornado is already imported .*/tornado/__init__\.py"):
         install_tornado_alias()
     assert not tornado_alias_installed()
+    assert ENV_VAR not in os.environ  # children are not told to use an alias that is not there
 
 
 def write_fake_tornado(where: Path) -> None:
