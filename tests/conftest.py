@@ -43,7 +43,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _loop_factories() -> list[Any]:
-    params: list[Any] = [pytest.param(asyncio.new_event_loop, id="asyncio")]
+    # asyncio's own loop, by its class: asyncio.new_event_loop() follows the event loop
+    # policy, and squall installs uvloop's when it can (squall._loop), which would make the
+    # "asyncio" runs uvloop runs too.
+    params: list[Any] = [pytest.param(asyncio.SelectorEventLoop, id="asyncio")]
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on CPython/POSIX
@@ -107,7 +110,7 @@ def _make_runner(factory: LoopFactory, errors: LoopErrors) -> Runner[Any]:
 
 @pytest.fixture(params=_loop_factories())
 def loop_factory(request: pytest.FixtureRequest) -> LoopFactory:
-    """``asyncio.new_event_loop`` and ``uvloop.new_event_loop`` (the test runs once with each)."""
+    """asyncio's ``SelectorEventLoop`` and uvloop's loop (the test runs once with each)."""
     factory: LoopFactory = request.param
     return factory
 
@@ -120,8 +123,8 @@ def run(loop_factory: LoopFactory, loop_errors: LoopErrors) -> Runner[Any]:
 
 @pytest.fixture
 def run_asyncio(loop_errors: LoopErrors) -> Runner[Any]:
-    """Run a coroutine to completion on a fresh asyncio loop."""
-    return _make_runner(asyncio.new_event_loop, loop_errors)
+    """Run a coroutine to completion on a fresh asyncio selector loop (never uvloop)."""
+    return _make_runner(asyncio.SelectorEventLoop, loop_errors)
 
 
 def unused_tcp_port(host: str = "127.0.0.1") -> int:

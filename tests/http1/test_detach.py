@@ -31,7 +31,7 @@ from squall.httputil import (
 )
 from tests.conftest import Runner
 from tests.helpers.raw_http import RawClient, parse_responses, reply, request, serving
-from tests.test_refcycles import no_cycle_garbage
+from tests.http1.test_connection_end import no_cycle_garbage
 
 
 async def _until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
