@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request on the in-process request path (bench/micro.py), counted by
 # valgrind's callgrind: repeatable whatever else the machine is doing, unlike timings.
-web] ...|web] ...
+#   bench/instructions.sh [raw|web|serve] ...   (serve: the `squall serve` per-request layer too)
 # The per-request figure is the difference between a run of 2N and a run of N requests,
 # divided by N (start-up and warm-up cancel out).
 set -euo pipefail
