@@ -32,6 +32,7 @@ LEAVES = {
     "squall._compiled",
     "squall.escape",
     "squall.log",
+    "squall._logformat",
     "squall._streams.errors",
     "squall.util",
 }
@@ -45,7 +46,8 @@ ALLOWED: dict[str, set[str]] = {
     "squall._compiled": set(),
     "squall._delegates": {"squall._types"},
     "squall.escape": set(),
-    "squall.log": set(),
+    "squall.log": {"squall._logformat"},  # define_logging_options: options', on first use
+    "squall._logformat": set(),
     "squall.util": set(),
     "squall.speedups": set(),
     "squall._loop": {"squall.log"},
