@@ -113,6 +113,8 @@ ALLOWED: dict[str, set[str]] = {
     "squall.autoreload": LEAVES
     | {"squall._loop", "squall.ioloop", "squall._supervisor.common", "squall._supervisor.fork"}
     | {"squall._supervisor.filewatch"},
+    # `python -m squall.autoreload`: the package is imported first, then this runs its main().
+    "squall.autoreload.__main__": {"squall.autoreload"},
     "squall.websocket": {"squall._web*", "squall._ws*", "squall.httputil", "squall.log"},
     # The stream layer (Tornado's iostream, tcpclient, resolvers) sits above the IOLoop, as in
     # Tornado; its exceptions and write buffer are leaves any layer may use.
