@@ -46,7 +46,6 @@ from types import FrameType
 from typing import Any, ClassVar, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from squall import _loop, _stack_context
-from squall._selector_thread import AddThreadSelectorEventLoop
 from squall._yieldables import convert_yielded, set_current_loop_finder
 from squall.log import app_log, gen_log
 from squall.util import Configurable
@@ -216,6 +215,9 @@ class IOLoop(Configurable):
         self.selector_loop = loop
         self._close_selector: Callable[[], None] | None = None
         if _lacks_add_reader(loop):
+            # Imported here, a leaf needed only on Windows' proactor loop (it imports socket).
+            from squall._selector_thread import AddThreadSelectorEventLoop
+
             wrapper = AddThreadSelectorEventLoop(loop)  # type: ignore[abstract]  # delegates
             self.selector_loop, self._close_selector = wrapper, wrapper.close_selector
         self._owns_loop = owns_loop

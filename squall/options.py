@@ -15,9 +15,8 @@ with :func:`parse_config_file` and/or :func:`parse_command_line` and reads them 
 Option names are global to a parser, and ``-`` and ``_`` are interchangeable in them:
 ``--log-file-prefix`` sets ``options.log_file_prefix``. Parsing with ``final=True`` (the default)
 runs the parse callbacks; the global parser has one that configures logging with
-``enable_pretty_logging`` (from the leaf ``squall._logformat``: ``squall.log`` re-exports it, and
-this module's ``define_logging_options``), which never adds a second handler, so a program may
-parse a config file and then the command line, both with ``final=True``.
+``squall.log.enable_pretty_logging``, which never adds a second handler, so a program may parse a
+config file and then the command line, both with ``final=True``.
 
 A command-line mistake (unknown option, missing or invalid value) raises :class:`Error`, as in
 Tornado, with a one-line message that says what to do; a script that wants argparse's manners
@@ -44,8 +43,6 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeAlias
-
-from squall._logformat import enable_pretty_logging
 
 __all__ = [
     "Error",
@@ -591,7 +588,14 @@ def define_logging_options(options: OptionParser | None = None) -> None:
     parser = _global_parser() if options is None else options
     for name, default, kind, metavar, text in _LOGGING_OPTIONS:
         parser.define(name, default, kind, text, metavar)
-    parser.add_parse_callback(lambda: enable_pretty_logging(parser))
+    parser.add_parse_callback(lambda: _enable_logging(parser))
+
+
+def _enable_logging(parser: OptionParser) -> None:
+    # The leaf below squall.log, imported at the first parse: importing options stays cheap.
+    from squall._logformat import enable_pretty_logging
+
+    enable_pretty_logging(parser)
 
 
 define_logging_options(options)
