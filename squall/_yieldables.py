@@ -9,9 +9,10 @@ A future made while no loop runs belongs to ``IOLoop.current()``'s loop. That is
 here this module cannot look up itself: the IOLoop converts with this module (``run_sync``), so
 this module cannot import it. ``squall._ioloop`` hands its lookup over with
 :func:`set_current_loop_finder` when it is imported, and every module that uses this one imports
-the IOLoop first (``concurrent``, ``gen``, ``platform.asyncio``); before that, making a future
-with no loop running raises RuntimeError. With a loop running nothing is looked up: the future
-is the running loop's.
+the IOLoop too (``concurrent``, ``gen``, ``platform.asyncio``), so the lookup is in place before
+any of their functions runs; without it, making a future with no loop running raises
+RuntimeError. With a loop running nothing is looked up: the future is the running loop's. (The
+alternative, this vocabulary inside ``_ioloop``, would make one module of ~1,000 lines.)
 
 Rules: importing this module creates no event loop (``moment`` is not a future).
 """
