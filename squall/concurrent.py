@@ -20,6 +20,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
+from squall._yieldables import _create_future as _create_future  # locks, queues, gen use it
 from squall.ioloop import IOLoop
 from squall.log import app_log
 
@@ -45,7 +46,6 @@ _T = TypeVar("_T")
 _F = TypeVar("_F", bound="asyncio.Future[Any] | concurrent.futures.Future[Any]")
 
 Future = asyncio.Future
-_Future = asyncio.Future
 FUTURES: tuple[type, ...] = (asyncio.Future, concurrent.futures.Future)
 
 
@@ -56,17 +56,6 @@ class ReturnValueIgnoredError(Exception):
 def is_future(x: object) -> bool:
     """Return True for an asyncio or a ``concurrent.futures`` Future."""
     return isinstance(x, FUTURES)
-
-
-def _create_future() -> asyncio.Future[Any]:
-    """A new future on the running loop, else on ``IOLoop.current()``'s loop."""
-    # Two C calls on the common path (locks and queues make one future per blocking call):
-    # _get_running_loop() answers None rather than raising, and the Future type is built
-    # directly (asyncio's and uvloop's create_future() build exactly this).
-    loop = asyncio._get_running_loop()
-    if loop is None:
-        return IOLoop.current().asyncio_loop.create_future()
-    return _Future(loop=loop)
 
 
 class DummyExecutor(concurrent.futures.Executor):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import collections
-import concurrent.futures
 import contextvars
 import datetime
 import functools
@@ -29,6 +28,14 @@ from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any, NamedTuple, ParamSpec, TypeVar, overload
 
 from squall import _stack_context
+from squall._yieldables import (
+    BadYieldError,
+    _outcome,
+    convert_yielded,
+    moment,
+    multi,
+    sleep,
+)
 from squall.concurrent import (
     ReturnValueIgnoredError,
     _add_result_callback,
@@ -85,10 +92,6 @@ class Return(Exception):
         self.value = value
 
 
-class BadYieldError(TypeError):
-    """A coroutine yielded something that is not a future, awaitable, list, dict or None."""
-
-
 class KeyReuseError(Exception):
     """``Callback(key)`` with a key that is already pending in this coroutine."""
 
@@ -114,58 +117,7 @@ def _argument_value(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[0] if args else None
 
 
-class _Moment:
-    """``yield moment`` (or ``await moment``) lets the loop run one iteration, then resumes."""
-
-    def __await__(self) -> Generator[None, None, None]:
-        yield  # a bare yield makes an asyncio Task skip one loop iteration
-
-    def __repr__(self) -> str:
-        return "squall.gen.moment"
-
-
-moment = _Moment()
-
-
 # ---- converting what a coroutine yields -------------------------------------------------------
-
-
-@functools.singledispatch
-def convert_yielded(yielded: Any) -> asyncio.Future[Any]:
-    """Turn what a coroutine yields into an asyncio future; extend it with ``.register``.
-
-    None gives a finished future and ``moment`` a ``sleep(0)``; lists and dicts go to
-    ``multi``; asyncio futures come back as they are, ``concurrent.futures`` futures are wrapped,
-    other awaitables (native coroutines) are scheduled with ``ensure_future``. Anything else
-    raises ``BadYieldError`` (a TypeError), "yielded unknown object ...".
-    """
-    if yielded is None:
-        done = _create_future()
-        done.set_result(None)
-        return done
-    if yielded is moment:
-        return sleep(0)
-    if isinstance(yielded, asyncio.Future):
-        return yielded
-    loop = _future_loop()
-    if isinstance(yielded, concurrent.futures.Future):
-        return asyncio.wrap_future(yielded, loop=loop)
-    if inspect.isawaitable(yielded):
-        return asyncio.ensure_future(yielded, loop=loop)
-    raise BadYieldError(f"yielded unknown object {yielded!r}")
-
-
-@convert_yielded.register(list)
-@convert_yielded.register(dict)
-def _convert_collection(yielded: list[Any] | dict[Any, Any]) -> asyncio.Future[Any]:
-    return multi(yielded)
-
-
-def _future_loop() -> asyncio.AbstractEventLoop:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return IOLoop.current().asyncio_loop
 
 
 def maybe_future(x: Any) -> asyncio.Future[Any]:
@@ -458,14 +410,6 @@ def _holds_yield_points(yielded: object) -> bool:
     return isinstance(yielded, list) and any(isinstance(y, YieldPoint) for y in yielded)
 
 
-def _outcome(future: asyncio.Future[Any]) -> tuple[Any, BaseException | None]:
-    if future.cancelled():
-        return None, asyncio.CancelledError()
-    if (exc := future.exception()) is not None:
-        return None, exc
-    return future.result(), None
-
-
 # ---- legacy: Task and the key-based yield points ----------------------------------------------
 
 
@@ -607,48 +551,6 @@ class MultiYieldPoint(YieldPoint):
 # ---- multi, timeouts, sleep, WaitIterator -----------------------------------------------------
 
 
-def multi(
-    children: list[Any] | dict[Any, Any],
-    quiet_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
-) -> asyncio.Future[Any]:
-    """Wait for a list or dict of yieldables; a future of the list or dict of their results.
-
-    The future resolves once every child has finished. If some failed, it fails with the first
-    failure in order; the others are logged on ``squall.application`` ("Multiple exceptions in
-    yield list") unless they are instances of ``quiet_exceptions``.
-    """
-    keys = list(children) if isinstance(children, dict) else None
-    values = children.values() if isinstance(children, dict) else children
-    futures = [convert_yielded(c) for c in values]
-    result = _create_future()
-    unfinished = set(futures)
-
-    def on_done(done: asyncio.Future[Any]) -> None:
-        unfinished.discard(done)
-        if unfinished:
-            return
-        results = []
-        for future in futures:
-            value, error = _outcome(future)
-            results.append(value)
-            if error is None:
-                continue
-            if not result.done():
-                result.set_exception(error)
-            elif not isinstance(error, asyncio.CancelledError) and not isinstance(
-                error, quiet_exceptions
-            ):  # a cancellation after the first failure is no news
-                app_log.error("Multiple exceptions in yield list", exc_info=error)
-        if not result.done():
-            result.set_result(results if keys is None else dict(zip(keys, results, strict=True)))
-
-    if not futures:
-        result.set_result({} if keys is not None else [])
-    for future in unfinished.copy():
-        future.add_done_callback(on_done)
-    return result
-
-
 Multi = multi
 multi_future = multi
 
@@ -695,14 +597,6 @@ def with_timeout(
     inner.add_done_callback(on_inner_done)
     result.add_done_callback(lambda _: timer.cancel())
     return result
-
-
-def sleep(duration: float) -> asyncio.Future[None]:
-    """Return a future that resolves to None after ``duration`` seconds."""
-    future: asyncio.Future[None] = _create_future()
-    timer = future.get_loop().call_later(duration, future_set_result_unless_cancelled, future, None)
-    future.add_done_callback(lambda _: timer.cancel())
-    return future
 
 
 class WaitIterator:

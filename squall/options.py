@@ -592,8 +592,8 @@ def define_logging_options(options: OptionParser | None = None) -> None:
 
 
 def _enable_logging(parser: OptionParser) -> None:
-    # Imported here so that squall.options stays importable on its own and cheap to import.
-    from squall.log import enable_pretty_logging
+    # The leaf below squall.log, imported at the first parse: importing options stays cheap.
+    from squall._logformat import enable_pretty_logging
 
     enable_pretty_logging(parser)
 

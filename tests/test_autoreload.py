@@ -240,6 +240,32 @@ def test_the_wrapper_runs_a_module_with_m_and_until_success_exits_after_a_clean_
     assert "task ran ['x']" in program.output()
 
 
+def test_the_wrapper_and_the_program_share_one_autoreload_module(
+    tmp_path: Path, programs: Callable[..., Program]
+) -> None:
+    # The program's `import squall.autoreload` is the module the wrapper runs from: a file the
+    # program watch()es (not a module) is one the wrapper waits for after the program ends.
+    settings = tmp_path / "settings.txt"
+    settings.write_text("a\n")
+    (tmp_path / "task.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            assert "squall.autoreload" in sys.modules, "the wrapper's module is not imported"
+            from squall import autoreload
+            autoreload.watch("settings.txt")
+            print("ran with", open("settings.txt").read().strip(), flush=True)
+            """
+        )
+    )
+    program = programs(["-m", "squall.autoreload", "-m", "task"], tmp_path, env_for("poll"))
+    program.wait_count("ran with a", 1)
+    program.wait_count("Script exited normally", 1)
+    change(settings, "b\n")
+    program.wait_count("ran with b", 1)
+    assert program.proc.poll() is None
+
+
 def test_the_wrapper_without_a_program_prints_its_usage_and_exits_2(
     tmp_path: Path, programs: Callable[..., Program]
 ) -> None:

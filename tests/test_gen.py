@@ -1011,3 +1011,15 @@ def test_task_sink_is_innermost_inside_an_exception_stack_context(io_loop: IOLoo
 
     assert io_loop.run_sync(work) == "task took it"
     assert outer == []
+
+
+def test_the_yield_vocabulary_is_one_object_under_every_name() -> None:
+    # Defined in squall._yieldables (below the IOLoop, whose run_sync uses it), re-exported.
+    from squall import _yieldables, concurrent
+    from squall.platform import asyncio as platform_asyncio
+
+    for name in ("convert_yielded", "multi", "sleep", "moment", "BadYieldError"):
+        assert getattr(gen, name) is getattr(_yieldables, name), name
+    assert gen.Multi is gen.multi_future is gen.multi
+    assert concurrent._create_future is _yieldables._create_future
+    assert platform_asyncio.convert_yielded is gen.convert_yielded

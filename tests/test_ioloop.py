@@ -691,6 +691,55 @@ def test_importing_and_constructing_creates_no_event_loop() -> None:
     assert result.stdout.splitlines() == ["False 0 False", "True 1 True"]
 
 
+def test_run_sync_converts_every_yieldable_without_gen_imported() -> None:
+    # run_sync converts what its function returns as a coroutine's yield is converted
+    # (squall._yieldables, below the IOLoop): a list needs no import of gen.
+    code = textwrap.dedent(
+        """
+        import asyncio, concurrent.futures, sys
+        from squall.ioloop import IOLoop
+        assert "squall.gen" not in sys.modules and "squall.concurrent" not in sys.modules
+        done = concurrent.futures.Future()
+        done.set_result(3)
+
+        async def two():
+            return 2
+
+        io = IOLoop()
+        print(io.run_sync(lambda: [None, two(), done, {"k": asyncio.sleep(0, "v")}]))
+        try:
+            io.run_sync(lambda: 42)
+        except TypeError as exc:
+            print(type(exc).__name__, exc)
+        io.close()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[None, 2, 3, {'k': 'v'}]",
+        "BadYieldError yielded unknown object 42",
+    ]
+
+
+def test_futures_made_before_the_ioloop_is_imported_say_what_to_do() -> None:
+    code = "from squall import _yieldables\n_yieldables.multi([])\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "RuntimeError: no event loop is running and squall.ioloop is not imported" in (
+        result.stderr
+    )
+
+
 def test_loop_choice_rejects_unknown_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SQUALL_LOOP", "tokio")
     with pytest.raises(ValueError, match="auto, uvloop, asyncio"):

@@ -242,3 +242,27 @@ def test_stderr_handler_is_coloured_only_on_a_terminal(
     logger.info("shown")
     assert stream.getvalue().endswith(" shown\n")
     assert ("\033[" in stream.getvalue()) is coloured
+
+
+def test_define_logging_options_is_the_option_parsers_own() -> None:
+    from squall import options as options_module
+
+    assert log.define_logging_options is options_module.define_logging_options
+    assert "define_logging_options" in dir(log) and "define_logging_options" in log.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nonesuch'"):
+        log.nonesuch  # noqa: B018  # the module __getattr__ refuses other names
+
+
+def test_importing_log_does_not_import_the_option_parser() -> None:
+    import subprocess
+
+    code = (
+        "import sys, squall.log\n"
+        "assert 'squall.options' not in sys.modules, 'imported at once'\n"
+        "from squall.log import define_logging_options\n"
+        "import squall.options\n"
+        "assert define_logging_options is squall.options.define_logging_options\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from squall import gen, ioloop
+from squall import _ioloop, _selector_thread, gen, ioloop
 from squall.ioloop import IOLoop
 from squall.platform import asyncio as platform_asyncio
 from squall.platform.asyncio import (
@@ -316,7 +316,7 @@ def test_add_thread_selector_loop_delegates_and_closes_both_twice() -> None:
 def test_ioloop_on_a_loop_without_add_reader_uses_the_selector_thread(
     monkeypatch: pytest.MonkeyPatch, pair: tuple[socket.socket, socket.socket]
 ) -> None:
-    monkeypatch.setattr(ioloop, "_lacks_add_reader", lambda loop: True)
+    monkeypatch.setattr(_ioloop, "_lacks_add_reader", lambda loop: True)
     a, b = pair
     io_loop = IOLoop(make_current=False)
     assert isinstance(io_loop.selector_loop, AddThreadSelectorEventLoop)
@@ -338,3 +338,19 @@ def test_ioloop_on_a_loop_without_add_reader_uses_the_selector_thread(
     io_loop.close()
     assert io_loop.asyncio_loop.is_closed()
     assert not selector_threads()
+
+
+def test_the_public_names_are_the_classes_the_ioloop_builds() -> None:
+    # Defined in squall._ioloop and squall._selector_thread; one object under every name.
+    assert ioloop.IOLoop is platform_asyncio.IOLoop is _ioloop.IOLoop
+    assert IOLoop.configurable_default() is AsyncIOLoop is _ioloop.AsyncIOLoop
+    assert AsyncIOMainLoop is _ioloop.AsyncIOMainLoop
+    assert platform_asyncio.BaseAsyncIOLoop is _ioloop.BaseAsyncIOLoop
+    assert AddThreadSelectorEventLoop is _selector_thread.AddThreadSelectorEventLoop
+    loop = IOLoop()
+    try:
+        assert type(loop) is AsyncIOLoop
+        assert isinstance(IOLoop.current(), AsyncIOLoop)  # made current by IOLoop()
+    finally:
+        loop.close()
+    assert type(IOLoop.current()) is AsyncIOMainLoop  # a new one for the thread

@@ -344,11 +344,3 @@ def _watch_traceback(exc: BaseException) -> None:
             watch(frame.f_code.co_filename)
     if isinstance(exc, SyntaxError) and exc.filename:
         watch(exc.filename)  # the file with the error is not a frame of the traceback
-
-
-if __name__ == "__main__":
-    # Run as `python -m squall.autoreload`, this file is "__main__": hand over to the module
-    # the program will import as squall.autoreload, so that both share one state.
-    from squall import autoreload
-
-    autoreload.main()
