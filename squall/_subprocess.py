@@ -36,7 +36,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import IO, Any, ClassVar
 
-from squall._streams.sockets import PipeIOStream
+from squall._streams.pipes import PipeIOStream
 from squall.ioloop import IOLoop
 
 __all__ = ["CalledProcessError", "Subprocess", "pidfd_supported"]

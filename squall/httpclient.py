@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from squall._client import simple as _simple  # noqa: F401  (registers the default client)
 from squall._client.base import AsyncHTTPClient, HTTPClient
 from squall._client.messages import (
     HTTPClientError,

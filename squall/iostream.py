@@ -27,8 +27,8 @@ from squall._streams.errors import (
     StreamClosedError,
     UnsatisfiableReadError,
 )
-from squall._streams.sockets import IOStream, PipeIOStream
-from squall._streams.tls import SSLIOStream
+from squall._streams.pipes import PipeIOStream
+from squall._streams.sockets import IOStream, SSLIOStream
 
 __all__ = [
     "BaseIOStream",

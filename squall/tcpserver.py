@@ -31,8 +31,7 @@ from typing import Any
 
 from squall import gen
 from squall._net import accept_handler
-from squall._streams.sockets import IOStream
-from squall._streams.tls import SSLIOStream
+from squall._streams.sockets import IOStream, SSLIOStream
 from squall.ioloop import IOLoop
 from squall.log import app_log, gen_log
 from squall.netutil import bind_sockets, ssl_options_to_context

@@ -1168,3 +1168,27 @@ def test_command_line_fetches_and_prints(
     out = capsysbinary.readouterr().out
     assert out.startswith(b"HTTP 200 OK") and out.endswith(b"Hello")
     assert main([f"http://127.0.0.1:{closed_port()}/"]) == 1
+
+
+# -- the default implementation is registered, not imported (no import circle) ---------------
+
+
+def test_the_public_module_always_has_the_default_client() -> None:
+    assert AsyncHTTPClient.configurable_default() is SimpleAsyncHTTPClient
+
+
+def test_the_private_base_alone_says_which_module_to_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import squall._client.base as base\n"
+        "try:\n"
+        "    base.AsyncHTTPClient.configurable_default()\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "import squall.httpclient" in out.stdout, out.stdout + out.stderr

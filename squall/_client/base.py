@@ -7,6 +7,11 @@ chose another), passing the keyword arguments of ``configure`` and of the call t
 returns it again. ``fetch`` turns its arguments into a request and hands it to the
 implementation's ``fetch_impl``; the Future it returns is a plain Future, so cancelling it
 abandons the result, not the request.
+
+The default implementation is registered, not imported: ``SimpleAsyncHTTPClient`` subclasses
+``AsyncHTTPClient``, so this module naming it would close an import circle. Its module calls
+:func:`set_default_client` when imported, and ``squall.httpclient`` (the public module)
+imports it, so ``AsyncHTTPClient()`` always has its default there.
 """
 
 from __future__ import annotations
@@ -25,11 +30,21 @@ from squall.concurrent import (
 from squall.ioloop import IOLoop
 from squall.util import Configurable
 
-__all__ = ["AsyncHTTPClient", "HTTPClient"]
+__all__ = ["AsyncHTTPClient", "HTTPClient", "set_default_client"]
 
 # Every class's instance cache (IOLoop -> client), weakly: `_close_shared` walks them all.
 _CACHES: weakref.WeakKeyDictionary[type, weakref.WeakKeyDictionary[IOLoop, AsyncHTTPClient]]
 _CACHES = weakref.WeakKeyDictionary()
+
+# The class `AsyncHTTPClient()` builds when none is configured (see the module docstring).
+_default_client: type[AsyncHTTPClient] | None = None
+
+
+def set_default_client(cls: type[AsyncHTTPClient]) -> None:
+    """Make ``cls`` the implementation ``AsyncHTTPClient()`` builds when ``configure`` chose
+    none (``squall._client.simple`` registers ``SimpleAsyncHTTPClient`` so)."""
+    global _default_client
+    _default_client = cls
 
 
 class AsyncHTTPClient(Configurable):
@@ -59,10 +74,13 @@ class AsyncHTTPClient(Configurable):
 
     @classmethod
     def configurable_default(cls) -> type[Configurable]:
-        """``SimpleAsyncHTTPClient``."""
-        from squall._client.simple import SimpleAsyncHTTPClient
-
-        return SimpleAsyncHTTPClient
+        """``SimpleAsyncHTTPClient`` (registered by its module, see the module docstring)."""
+        if _default_client is None:
+            raise RuntimeError(
+                "no default AsyncHTTPClient implementation is loaded: import squall.httpclient "
+                "(or squall.simple_httpclient) rather than squall._client.base"
+            )
+        return _default_client
 
     @classmethod
     def _async_clients(cls) -> weakref.WeakKeyDictionary[IOLoop, AsyncHTTPClient]:

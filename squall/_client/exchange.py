@@ -27,7 +27,7 @@ import socket
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 from squall._client import digest, tls
@@ -57,7 +57,8 @@ from squall.httputil import (
 from squall.log import app_log
 
 if TYPE_CHECKING:
-    from squall._client.simple import SimpleAsyncHTTPClient
+    from squall._client.pool import ConnectionPool
+    from squall.ioloop import IOLoop
     from squall.tcpclient import TCPClient
 
 __all__ = ["_HTTPConnection"]
@@ -110,6 +111,26 @@ def _origin(scheme: str, netloc: str) -> tuple[str, str, int | None]:
     return scheme, host, port
 
 
+class ExchangeClient(Protocol):
+    """What an exchange uses of the client that runs it (``SimpleAsyncHTTPClient``), named by
+    its members: that class imports this module, so naming it here would close an import
+    circle."""
+
+    io_loop: IOLoop
+    _pool: ConnectionPool
+    default_user_agent: str
+
+    def fetch(
+        self,
+        request: HTTPRequest | str,
+        raise_error: bool = True,
+        callback: Callable[[HTTPResponse], object] | None = None,
+        **kwargs: Any,
+    ) -> asyncio.Future[HTTPResponse]:
+        """Fetch another request through the client (a redirect's next hop)."""
+        ...
+
+
 class _HTTPConnection(HTTPMessageDelegate):
     """One fetch on one connection (see the module docstring); starts at construction."""
 
@@ -117,7 +138,7 @@ class _HTTPConnection(HTTPMessageDelegate):
 
     def __init__(
         self,
-        client: SimpleAsyncHTTPClient,
+        client: ExchangeClient,
         request: _RequestProxy,
         release_callback: Callable[[], None],
         final_callback: Callable[[HTTPResponse], None],

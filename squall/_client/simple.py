@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from squall import version as _version
-from squall._client.base import AsyncHTTPClient
+from squall._client.base import AsyncHTTPClient, set_default_client
 from squall._client.exchange import _HTTPConnection
 from squall._client.messages import HTTPResponse, HTTPTimeoutError, _RequestProxy
 from squall._client.pool import ConnectionPool
@@ -178,3 +178,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             start_time=request.start_time,
         )
         self.io_loop.add_callback(callback, response)
+
+
+# The default implementation of AsyncHTTPClient() (base.py cannot import this module).
+set_default_client(SimpleAsyncHTTPClient)

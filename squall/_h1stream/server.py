@@ -21,7 +21,7 @@ from typing import Any
 from squall._h1stream.connection import HTTP1Connection, HTTP1ConnectionParameters
 from squall._streams.base import BaseIOStream
 from squall._streams.errors import StreamClosedError, UnsatisfiableReadError
-from squall._streams.tls import SSLIOStream
+from squall._streams.sockets import SSLIOStream
 from squall.httputil import HTTPServerConnectionDelegate
 from squall.log import gen_log
 
