@@ -510,14 +510,6 @@ ALLOWED_CIRCLES: dict[frozenset[str], str] = {
         "type-only: the delegate interfaces name httputil's types under TYPE_CHECKING; httputil "
         "re-exports the interfaces, and _forms raises _delegates' HTTPInputError"
     ),
-    # TEMPORARY: being removed by the lead.
-    frozenset({"squall._streams.sockets", "squall._streams.tls"}): (
-        "TEMPORARY (being removed by the lead): IOStream.start_tls builds an SSLIOStream"
-    ),
-    # TEMPORARY: being removed by the lead.
-    frozenset({"squall._client.base", "squall._client.exchange", "squall._client.simple"}): (
-        "TEMPORARY (being removed by the lead): the default client class, looked up lazily"
-    ),
 }
 
 #: Circles that must hold only through ``TYPE_CHECKING`` imports: at run time, no circle.
