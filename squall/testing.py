@@ -26,13 +26,16 @@ cancellation fails the test. pytest users can use the fixtures of ``squall.pytes
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
 import logging
 import os
 import re
+import shutil
 import socket
 import ssl
+import tempfile
 import traceback
 import unittest
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -382,8 +385,10 @@ class AsyncHTTPTestCase(AsyncTestCase):
 class AsyncHTTPSTestCase(AsyncHTTPTestCase):
     """An AsyncHTTPTestCase served over TLS, with a certificate made at runtime.
 
-    :meth:`get_ssl_options` uses the ``trustme`` package (a test dependency) to make a
-    certificate for 127.0.0.1, localhost and ::1; the client does not validate it.
+    The certificate (for 127.0.0.1, localhost and ::1, signed by a throwaway authority) comes
+    from the ``trustme`` package (a test dependency), made once per process; the client does
+    not validate it. :meth:`default_ssl_options` names its files, :meth:`get_ssl_options`
+    serves them.
     """
 
     def get_http_client(self) -> AsyncHTTPClient:
@@ -395,10 +400,19 @@ class AsyncHTTPSTestCase(AsyncHTTPTestCase):
         return {"ssl_options": self.get_ssl_options()}
 
     def get_ssl_options(self) -> ssl.SSLContext | dict[str, Any]:
-        """The server's TLS settings: by default a context with a trustme certificate."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        _test_certificate().configure_cert(context)
-        return context
+        """The server's TLS settings, an ``ssl_options`` value (a dict or an ``SSLContext``):
+        by default :meth:`default_ssl_options`. Override it to serve something else."""
+        return self.default_ssl_options()
+
+    @staticmethod
+    def default_ssl_options() -> dict[str, Any]:
+        """The test certificate as ``ssl_options`` keys: ``{"certfile": ..., "keyfile": ...}``.
+
+        A new dict each call, so a caller may add keys (``dict(ssl_version=...,
+        **AsyncHTTPSTestCase.default_ssl_options())``). The two PEM files are written once per
+        process to a private temporary folder, removed when the process exits."""
+        certfile, keyfile = _test_certificate_files()
+        return {"certfile": certfile, "keyfile": keyfile}
 
     def get_protocol(self) -> str:
         """The URL scheme: "https"."""
@@ -415,6 +429,21 @@ def _test_certificate() -> Any:
             "`pip install trustme`, or override get_ssl_options()"
         ) from None
     return trustme.CA().issue_cert("127.0.0.1", "localhost", "::1")
+
+
+@functools.cache
+def _test_certificate_files() -> tuple[str, str]:
+    """The test certificate's chain and key as PEM files: (certfile, keyfile)."""
+    certificate = _test_certificate()
+    folder = tempfile.mkdtemp(prefix="squall-test-cert-")  # readable by this user alone
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    certfile = os.path.join(folder, "cert.pem")
+    keyfile = os.path.join(folder, "key.pem")
+    with open(certfile, "wb") as f:
+        for blob in certificate.cert_chain_pems:
+            f.write(blob.bytes())
+    certificate.private_key_pem.write_to_path(keyfile)
+    return certfile, keyfile
 
 
 class ExpectLog(logging.Filter):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import socket
+import ssl
 import unittest
 import warnings
 from collections.abc import Generator
@@ -182,6 +184,38 @@ class HTTPSTestCaseTest(testing.AsyncHTTPSTestCase):
         with pytest.raises(HTTPClientError) as failure:
             self.fetch(f"http://127.0.0.1:{self.get_http_port()}/")
         assert failure.value.code == 599
+
+    def test_the_default_ssl_options_are_what_the_server_serves(self) -> None:
+        assert self.get_ssl_options() == testing.AsyncHTTPSTestCase.default_ssl_options()
+
+
+def test_default_ssl_options_name_a_matching_certificate_and_key() -> None:
+    options = testing.AsyncHTTPSTestCase.default_ssl_options()  # a static method
+    assert sorted(options) == ["certfile", "keyfile"]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(**options)  # raises if the key does not match the certificate
+    with open(options["certfile"], "rb") as f:
+        assert f.read().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert os.stat(os.path.dirname(options["keyfile"])).st_mode & 0o077 == 0  # private folder
+    # A new dict each time: a caller adding keys changes nothing for the next one.
+    options["ssl_version"] = ssl.PROTOCOL_TLS_SERVER
+    assert "ssl_version" not in testing.AsyncHTTPSTestCase.default_ssl_options()
+
+
+class ExtendedSSLOptionsTest(testing.AsyncHTTPSTestCase):
+    # Tornado's own SSL tests extend the defaults so.
+    def get_app(self) -> Application:
+        return make_app()
+
+    def get_ssl_options(self) -> dict[str, Any]:
+        return dict(
+            ssl_version=ssl.PROTOCOL_TLS_SERVER,
+            **testing.AsyncHTTPSTestCase.default_ssl_options(),
+        )
+
+    def test_a_server_on_the_extended_options_answers_over_tls(self) -> None:
+        response = self.fetch("/echo", method="POST", body=b"over tls")
+        assert (response.code, response.body) == (200, b"over tls")
 
 
 # ---- failures a test case must report ------------------------------------------------------------

@@ -18,9 +18,9 @@ Rules:
    the transport holds unsent bytes, the stream *holds*: its writes queue and it does not watch
    the descriptor; once the transport has flushed and closed, the stream starts
    (:meth:`HandedOverStream.release`).
-3. A TLS transport cannot be handed over: its TLS session lives inside the transport (asyncio's
-   and uvloop's TLS run over memory buffers), and no stream can continue it. That is refused
-   with RuntimeError before anything changes.
+3. A TLS transport keeps its connection: its TLS session lives inside the transport (asyncio's
+   and uvloop's TLS run over memory buffers) and cannot move to a socket. The stream is then
+   one end of a socket pair relayed through the transport (``squall._streams.tlsrelay``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 
 from squall._streams.errors import StreamClosedError
 from squall._streams.sockets import IOStream
+from squall._streams.tlsrelay import relay_tls
 
 __all__ = ["HandedOverStream", "take_over"]
 
@@ -88,17 +89,15 @@ def take_over(transport: Any, data: bytes = b"") -> HandedOverStream:
     """Take the socket of ``transport`` (an asyncio or uvloop socket transport) as a stream.
 
     ``data`` goes first into the stream's read buffer. The transport is closed (its protocol
-    is replaced first, so the old protocol hears nothing more). Raises RuntimeError for a TLS
-    transport and StreamClosedError for one that has no socket any more; in both cases the
-    transport is left as it was."""
+    is replaced first, so the old protocol hears nothing more); a TLS transport instead stays
+    open under a relay (rule 3 of the module). Raises StreamClosedError for a transport that
+    is closing or has no socket any more, leaving it as it was."""
+    if transport.is_closing():
+        raise StreamClosedError()
     if transport.get_extra_info("ssl_object") is not None:
-        raise RuntimeError(
-            "Cannot detach a TLS connection: its TLS session lives in the event loop's "
-            "transport and cannot move to a stream (serve the detaching route without TLS, "
-            "e.g. behind a TLS-terminating proxy)"
-        )
+        return relay_tls(transport, data, HandedOverStream)
     raw = transport.get_extra_info("socket")
-    if raw is None or transport.is_closing():
+    if raw is None:
         raise StreamClosedError()
     fd = os.dup(raw.fileno())
     try:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import inspect
 import sys
 import traceback
 import types
@@ -963,7 +964,12 @@ def _check_request_origin(handler: RequestHandler) -> None:
 def _as_future(result: Awaitable[None]) -> Awaitable[None]:
     """``result`` as an ``asyncio.Future``, as Tornado's ``finish``/``flush`` return (code
     checks ``isinstance(f, Future)``): the transport's answer is often an already complete
-    awaitable, which becomes a done Future. Outside a running loop it is returned as is."""
+    awaitable, which becomes a done Future. Outside a running loop it is returned as is.
+
+    A connection that is not squall's (a test's ``MagicMock``, an application's own
+    ``HTTPConnection``) may answer ``write_headers``/``write`` with something that is not
+    awaitable (a mock, None): that is returned as is too, as Tornado passes the connection's
+    answer through. The check comes after the two common cases, so they pay nothing for it."""
     if isinstance(result, asyncio.Future):
         return result
     try:
@@ -974,6 +980,8 @@ def _as_future(result: Awaitable[None]) -> Awaitable[None]:
         future: asyncio.Future[None] = loop.create_future()
         future.set_result(None)
         return future
+    if not inspect.isawaitable(result):
+        return result
     return asyncio.ensure_future(result)
 
 

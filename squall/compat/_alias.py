@@ -42,14 +42,18 @@ ENV_VAR: Final = "SQUALL_TORNADO_ALIAS"
 #: that an editable squall is importable when it runs).
 HOOK_NAME: Final = "squall-tornado-alias.pth"
 #: The Tornado API level squall implements, reported as ``tornado.version`` under the alias:
-#: the newest Tornado release whose additions (its release notes) squall has in full. 6.5.8:
+#: the newest Tornado release whose additions (its release notes) squall has in full. 6.5.10:
 #: ``HTTPError.get_message`` (6.5.0), ``ParseMultipartConfig`` and checked cookie attributes
 #: (6.5.5), credentials dropped on cross-origin redirects (6.5.6), ``ParseBodyConfig`` and
-#: ``set_parse_body_config`` (6.5.8). Not 6.5.9: ``StaticFileHandler``'s
-#: ``allowed_symlink_directory``. Raise it here, with its test, when squall has more.
-TORNADO_VERSION: Final = "6.5.8"
+#: ``set_parse_body_config`` (6.5.8); ``StaticFileHandler``'s ``allowed_symlink_directory``,
+#: the client's body limit on close-delimited responses and its cap of 10 ``100 Continue``
+#: answers, the field limit on query strings and ``read_until_close``'s errors (6.5.9); a
+#: list of directories for ``allowed_symlink_directory`` (6.5.10). 6.5.9's
+#: ``curl_httpclient.max_body_size`` has no counterpart: squall has no curl client. Raise it
+#: here, with its test, when squall has more.
+TORNADO_VERSION: Final = "6.5.10"
 #: :data:`TORNADO_VERSION` as Tornado's four-integer tuple.
-TORNADO_VERSION_INFO: Final = (6, 5, 8, 0)
+TORNADO_VERSION_INFO: Final = (6, 5, 10, 0)
 
 _NAME: Final = "tornado"
 _PRIVATE_MODULES: Final = frozenset({"_locale_data"})  # Tornado's private modules squall has

@@ -44,7 +44,7 @@ def test_serve_with_the_flag_runs_a_tornado_app(squall: SquallFactory, tmp_path:
     run = squall("--tornado-alias", "--app-dir", str(app_dir), app="tornado_app:app")
     run.wait_ready(1)
     response = get(run.port, "/")
-    assert (response.status, response.text) == (200, "6.5.8 True")
+    assert (response.status, response.text) == (200, "6.5.10 True")
 
 
 def test_serve_with_the_environment_variable_runs_a_tornado_app(
@@ -56,7 +56,7 @@ def test_serve_with_the_environment_variable_runs_a_tornado_app(
         app="tornado_app:app", env={"SQUALL_TORNADO_ALIAS": "1"},
     )  # fmt: skip
     response = get(run.port, "/")
-    assert (response.status, response.text) == (200, "6.5.8 True")
+    assert (response.status, response.text) == (200, "6.5.10 True")
 
 
 def test_serve_without_the_alias_does_not_hide_a_tornado_import(

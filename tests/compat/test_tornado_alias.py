@@ -8,6 +8,7 @@ the suite sees no ``tornado``. What must start from a fresh interpreter (an inst
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
 import subprocess
@@ -186,8 +187,8 @@ def test_python_m_tornado_module_runs_the_squall_module() -> None:
 def test_version_is_the_tornado_api_level_and_squall_keeps_its_own(alias: None) -> None:
     import tornado
 
-    assert tornado.version == TORNADO_VERSION == "6.5.8"
-    assert tornado.version_info == TORNADO_VERSION_INFO == (6, 5, 8, 0)
+    assert tornado.version == TORNADO_VERSION == "6.5.10"
+    assert tornado.version_info == TORNADO_VERSION_INFO == (6, 5, 10, 0)
     assert squall.version == "0.1.0" and squall.version_info == (0, 1, 0, 0)
     # Third-party version gates pass (a notebook server asserts >= 6.1, a dashboard >= 5.0).
     assert tornado.version_info >= (6, 1, 0)
@@ -204,7 +205,15 @@ def test_the_api_level_is_backed_by_the_names_those_releases_added() -> None:
     assert hasattr(squall.httputil, "ParseMultipartConfig")  # 6.5.5
     assert hasattr(squall.httputil, "ParseBodyConfig")  # 6.5.8
     assert hasattr(squall.httputil, "set_parse_body_config")  # 6.5.8
-    assert TORNADO_VERSION_INFO[:3] == (6, 5, 8)
+    # 6.5.9: StaticFileHandler confines symlinks to allowed_symlink_directory; 6.5.10: that may
+    # be a list of folders. (6.5.9's client and stream limits are behaviour, tested where they
+    # live: tests/test_httpclient.py, tests/test_http1connection.py, tests/streams/.)
+    parameter = inspect.signature(squall.web.StaticFileHandler.initialize).parameters[
+        "allowed_symlink_directory"
+    ]
+    assert parameter.default is None
+    assert "list[str]" in str(parameter.annotation)
+    assert TORNADO_VERSION_INFO[:3] == (6, 5, 10)
 
 
 # -- loggers -------------------------------------------------------------------------------------
@@ -330,7 +339,7 @@ def test_an_installed_tornado_is_never_imported(tmp_path: Path) -> None:
         from squall.compat import install_tornado_alias
         install_tornado_alias()
         import tornado, tornado.web, squall.web
-        assert tornado.version == "6.5.8" and tornado.web is squall.web
+        assert tornado.version == "6.5.10" and tornado.web is squall.web
         try:
             import tornado.curl_httpclient
         except ImportError as exc:
@@ -375,7 +384,7 @@ def test_a_script_runs_with_its_arguments_and_its_directory_on_sys_path(tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         repr([str(script), "--port=8000", "x"]),
-        "6.5.8 True 1",
+        "6.5.10 True 1",
         "__main__",
         "beside the script",
     ]
@@ -387,7 +396,7 @@ def test_a_module_runs_as_main_with_its_file_as_argv0(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         repr([str(tmp_path / "probe_mod.py"), "a", "b"]),
-        "6.5.8 True 1",
+        "6.5.10 True 1",
         "__main__",
     ]
     joined = run_python("-m", "squall.tornado", "-mprobe_mod", cwd=tmp_path)
@@ -399,10 +408,10 @@ def test_a_module_runs_as_main_with_its_file_as_argv0(tmp_path: Path) -> None:
 def test_a_command_and_standard_input_run_as_python_runs_them() -> None:
     result = run_python("-m", "squall.tornado", "-c", PROBE, "arg")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["['-c', 'arg']", "6.5.8 True 1", "__main__"]
+    assert result.stdout.splitlines() == ["['-c', 'arg']", "6.5.10 True 1", "__main__"]
     piped = run_python("-m", "squall.tornado", "-", "x", stdin=PROBE)
     assert piped.returncode == 0, piped.stderr
-    assert piped.stdout.splitlines() == ["['-', 'x']", "6.5.8 True 1", "__main__"]
+    assert piped.stdout.splitlines() == ["['-', 'x']", "6.5.10 True 1", "__main__"]
 
 
 def test_the_program_exit_status_and_exceptions_come_through(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_the_hook_installs_the_alias_at_startup_when_the_variable_is_set(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     # squall.compat is imported at startup; tornado when the program first imports it.
-    assert result.stdout.splitlines() == ["True False", "6.5.8 True"]
+    assert result.stdout.splitlines() == ["True False", "6.5.10 True"]
 
 
 @pytest.mark.parametrize("value", [None, "", "0"])
@@ -114,7 +114,7 @@ def test_a_child_of_an_aliased_process_inherits_the_alias(
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "child: 6.5.8 True"
+    assert result.stdout.strip() == "child: 6.5.10 True"
 
 
 def test_a_hook_that_cannot_install_says_so_in_one_line(

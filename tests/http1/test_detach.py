@@ -485,31 +485,32 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def test_detach_on_a_tls_connection_is_refused_and_the_request_goes_on(
+def test_detach_on_a_tls_connection_hands_over_a_stream_relayed_through_the_session(
     run: Runner[None], ca: trustme.CA
 ) -> None:
-    """The TLS session lives in the loop's transport: no stream can continue it."""
+    """The TLS session stays in the loop's transport; the stream is relayed through it (the
+    relay's own tests: tests/streams/test_handover_tls.py)."""
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_ctx)
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
 
     async def body() -> None:
-        errors: list[str] = []
+        streams: list[Any] = []
 
         def app(req: HTTPServerRequest) -> None:
-            try:
-                req.connection.detach()  # type: ignore[union-attr]
-            except RuntimeError as exc:
-                errors.append(str(exc))
-            reply(req, b"still http")
+            stream = req.connection.detach()  # type: ignore[union-attr]
+            streams.append(stream)
+            stream.write(b"HTTP/1.0 200 OK\r\n\r\nover tls").add_done_callback(
+                lambda _: stream.close()
+            )
 
         async with serving(app, ssl_options=server_ctx) as (_, port):
             client = await RawClient.connect(port, ssl=client_ctx, server_hostname="localhost")
             async with client:
                 await client.send(request("GET", "/"))
                 response = await client.read_response()
-        assert response.body == b"still http"
-        assert "TLS" in errors[0]
+        assert response.body == b"over tls"
+        assert isinstance(streams[0], iostream.IOStream)
 
     run(body())

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any, ClassVar
+from unittest.mock import MagicMock
 
 import pytest
 
+from squall.httputil import HTTPServerRequest
 from squall.testing import AsyncHTTPTestCase, ExpectLog, gen_test
 from squall.web import Application, HTTPError, RequestHandler
 
@@ -32,6 +34,53 @@ def test_unimplemented_verbs_are_the_very_function_of_the_base_class() -> None:
         if getattr(PostOnly, verb) is not RequestHandler._unimplemented_method
     ]
     assert implemented == ["post"]
+
+
+class Quiet(RequestHandler):
+    def get(self) -> None:
+        self.write("unused")
+
+
+def _by_hand(connection: Any) -> Quiet:
+    """A handler made the way jupyter_server's tests make one: no server, a stand-in
+    connection set on the request."""
+    request = HTTPServerRequest("GET", "/")
+    request.connection = connection
+    return Quiet(Application(), request)
+
+
+def test_a_connections_non_awaitable_answer_is_passed_through_by_flush_and_finish() -> None:
+    async def main() -> None:
+        connection = MagicMock()
+        handler = _by_hand(connection)
+        handler.write("first")
+        assert handler.flush() is connection.write_headers.return_value
+        connection.write_headers.assert_called_once()
+        handler.write("second")
+        assert handler.finish() is connection.write.return_value
+        connection.write.assert_called_once_with(b"second")
+        connection.finish.assert_called_once_with()
+
+        answers_none = MagicMock()
+        answers_none.write_headers.return_value = None
+        assert _by_hand(answers_none).finish() is None
+        answers_none.finish.assert_called_once_with()
+
+    asyncio.run(main())
+
+
+def test_a_connections_awaitable_answer_still_becomes_an_asyncio_future() -> None:
+    async def written() -> None:
+        return None
+
+    async def main() -> None:
+        connection = MagicMock()
+        connection.write_headers.side_effect = lambda *args: written()
+        finished = _by_hand(connection).finish("body")
+        assert isinstance(finished, asyncio.Future)
+        assert await finished is None
+
+    asyncio.run(main())
 
 
 class Journal:
