@@ -65,7 +65,7 @@ class Flooder(WebSocketHandler):
 
 async def read_to_end(raw: RawClient) -> list[tuple[int, bytes]]:
     """Every frame the server sent, up to its end of stream: (opcode, payload) each."""
-    frames = []
+    frames: list[tuple[int, bytes]] = []
     while True:
         try:
             opcode, _, payload = await wait_for(read_frame(raw.reader))
