@@ -11,7 +11,8 @@ Rules:
 
 1. Nothing here imports the framework or the HTTP layer.
 2. Writes go out through :meth:`WebSocketProtocol._write_out`; the codec's end of stream
-   becomes a half-close (``write_eof``), or a close on TLS.
+   becomes a close once the closing handshake is complete, a half-close (``write_eof``)
+   after a failure (a close on TLS).
 3. Closing is bounded: once we have sent a close frame or an end of stream, the transport is
    aborted if it is still open ``close_timeout`` seconds later.
 4. Reading pauses while messages wait for a busy delegate; writers wait (the awaitable of
@@ -20,6 +21,10 @@ Rules:
    HTTP/1.1 hand-off: a drain closes us with 1001.
 6. A peer that misses its pong is closed as Tornado does it: close frame 1000 "ping timed
    out", then the close deadline (``close_timeout``) drops it if it stays silent.
+7. Once the codec ends the stream (the closing handshake is complete, or the connection
+   failed), the delegate hears ``closed`` at once (Tornado runs ``on_close`` then too), without
+   waiting for the transport: what was queued before the close reply still goes out, but a
+   peer that stops reading is dropped ``close_timeout`` seconds later (rule 3).
 """
 
 from __future__ import annotations
@@ -141,7 +146,7 @@ class WebSocketProtocol(Session, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Cancel the timers, wake blocked writers, tell the registry and the delegate."""
-        if self._closed:
+        if self._transport is None:
             return
         self._transport = None
         self._timers.cancel()
@@ -183,12 +188,20 @@ class WebSocketProtocol(Session, asyncio.Protocol):
             self._wire_bytes_out += len(data)
             transport.write(data)
         if eof:
-            # The codec ends the stream: half-close (the peer then closes), bounded in time.
-            if transport.can_write_eof():
-                transport.write_eof()
-            else:
-                transport.close()
-            self._timers.closing()
+            self._end_stream(transport)
+
+    def _end_stream(self, transport: asyncio.Transport) -> None:
+        # The codec ended the stream: the conversation is over (rule 7). After a close
+        # handshake the peer sends nothing more, so the transport closes once what is queued
+        # has gone out; after a failure it half-closes (the peer may still be sending, and a
+        # reset could destroy our close frame before the peer reads it).
+        if self._codec.close_rcvd is not None or not transport.can_write_eof():
+            transport.close()
+        else:
+            transport.write_eof()
+        self._timers.closing()  # a peer that does not read cannot hold us open (rule 3)
+        self._flow.wake(WebSocketClosedError("WebSocket connection closed"))
+        self._end()
 
     def _call_soon(self, callback: Callable[[], None]) -> None:
         asyncio.get_running_loop().call_soon(callback)

@@ -24,6 +24,10 @@ Rules:
    arrived in one read waits in the backlog (reading paused) and the loop runs in between.
 7. While a pong is still waiting to be written (the peer does not read), further pings are
    answered only once, with the most recent one's data, when that pong has gone out.
+8. The conversation is over once the codec ends the stream (the close handshake is done, or
+   the connection failed): the transport side then calls :meth:`Session._end`, and the
+   delegate hears ``closed`` at once, while what was queued for the peer may still be going
+   out (the transport bounds that in time). Writing raises from then on.
 """
 
 from __future__ import annotations
@@ -454,10 +458,16 @@ class Session:
             self._write_out(self._codec.data_to_send())
 
     def _lost(self) -> None:
-        """The connection is gone: settle the codec, drop the inbox, tell the delegate once."""
-        self._closed = True
+        """The connection is gone: settle the codec, then :meth:`_end` (if it has not run)."""
         self._codec.receive_eof()
         self._codec.data_to_send()
+        self._end()
+
+    def _end(self) -> None:
+        """The conversation is over (rule 8): drop the inbox, tell the delegate, once."""
+        if self._closed:
+            return
+        self._closed = True
         self._inbox.take(_ENDING)
         self._backlog.clear()
         try:
