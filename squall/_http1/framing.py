@@ -118,14 +118,21 @@ class FramingWalker:
         return self.mode >= SIZE_LINE
 
     def walk(
-        self, data: bytes, later: Iterator[HTTP1Exchange], *, check: bool = True
+        self,
+        data: bytes,
+        later: Iterator[HTTP1Exchange],
+        *,
+        check: bool = True,
+        stop: HTTP1Exchange | None = None,
     ) -> Refusal | None:
         """Follow ``data``; ``later`` yields the messages the parser began in it, in order.
 
         Returns the first limit a request broke (the rest of the read does not matter then),
         else None. Raises :class:`FramingMismatch` when the parser reported something else
         (``check=False`` skips the comparison at the end: a read cut short by an upgrade, where
-        llhttp marks the upgrade request complete without reading its body)."""
+        llhttp marks the upgrade request complete without reading its body). With ``stop``
+        the walk ends where that message begins (``head_start``; -1 if it was not reached):
+        the parser refused it, so nothing after its first byte is followed."""
         n = len(data)
         pos = 0
         self.head_start = -1
@@ -144,6 +151,8 @@ class FramingWalker:
                 self.mode = HEAD
                 self.tail = b""
                 self.head_start = pos
+                if ex is stop:
+                    return None
             elif mode == HEAD:
                 end = self._find_end(data, pos)
                 if end < 0:
