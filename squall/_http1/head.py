@@ -117,9 +117,11 @@ def validate_head(ex: HTTP1Exchange, version: str, no_keep_alive: bool) -> None:
     if ex.transfer_encoding:
         codings = [c.strip() for c in ex.transfer_encoding.split(b",") if c.strip()]
         if not codings or codings[-1] != b"chunked":
-            raise RequestRejected("Bad Request: Transfer-Encoding must end with chunked", 400)
+            raise RequestRejected(_unsupported(ex, "must end with chunked"), 400)
+        if codings.count(b"chunked") > 1:  # RFC 9112 §6.1: chunked at most once
+            raise RequestRejected(_unsupported(ex, "chunked more than once"), 400)
         if len(codings) > 1:
-            raise RequestRejected("Not Implemented: unsupported transfer coding", 501)
+            raise RequestRejected(_unsupported(ex, ""), 501)
         ex.has_body = True
     elif ex.content_length > 0:
         ex.has_body = True
@@ -137,6 +139,16 @@ def validate_head(ex: HTTP1Exchange, version: str, no_keep_alive: bool) -> None:
         if ex.transfer_encoding:
             keep_alive = False  # RFC 9112 §6.1: chunked in HTTP/1.0 is faulty framing
     ex.keep_alive = keep_alive and not no_keep_alive
+
+
+def _unsupported(ex: HTTP1Exchange, why: str) -> str:
+    """The message refusing the Transfer-Encoding of ``ex``: its fields' values as sent,
+    joined with "," (so an operator sees what arrived, duplicates included)."""
+    value = b",".join(v for n, v in ex.raw_headers if n.lower() == b"transfer-encoding")
+    text = value.decode("latin-1")
+    if why:
+        return f"Bad Request: Unsupported Transfer-Encoding {text} ({why})"
+    return f"Not Implemented: Unsupported Transfer-Encoding {text}"
 
 
 def _has_token(tokens: bytes, token: bytes) -> bool:

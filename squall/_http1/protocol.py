@@ -54,7 +54,7 @@ from typing import Any, Final
 import httptools
 
 from squall._http1 import wire
-from squall._http1.body import deliver_body, over_limit, wants_continue
+from squall._http1.body import deliver_body, over_limit, too_large, wants_continue
 from squall._http1.context import ConnectionContext
 from squall._http1.errors import StreamClosedError
 from squall._http1.exchange import HTTP1Exchange
@@ -183,7 +183,14 @@ class HTTP1Protocol(ExchangeOwner):
         high = params.write_buffer_high
         if isinstance(transport, asyncio.WriteTransport):
             transport.set_write_buffer_limits(high=high, low=high // 4)
-        self.set_deadline(DEADLINE_HEAD, self._loop.time() + params.header_timeout)
+        # Before its first byte a connection is idle: closed at the idle timeout when that is
+        # the shorter (as Tornado), else held to the head's (the first byte starts the head's
+        # own clock only when the idle one ran: on_message_begin).
+        now = self._loop.time()
+        if params.idle_connection_timeout < params.header_timeout:
+            self.set_deadline(DEADLINE_IDLE, now + params.idle_connection_timeout)
+        else:
+            self.set_deadline(DEADLINE_HEAD, now + params.header_timeout)
         self.state.add(self)
         if self.state.draining:
             self.shutdown()
@@ -231,7 +238,7 @@ class HTTP1Protocol(ExchangeOwner):
             self._extension_method(exc, data, before, received, queued)
             return
         except _HttpParserError as exc:
-            status, message = parser_failure(exc)
+            status, message = parser_failure(exc, data)
             self._refuse(rec.cur, status, message)
         else:
             # A read that left a message open, or holds chunked framing (never a read holding
@@ -284,7 +291,7 @@ class HTTP1Protocol(ExchangeOwner):
                     self._process()
                     return
         if start < 0:
-            status, message = parser_failure(exc)
+            status, message = parser_failure(exc, data)
             self._refuse(cur, status, message)
             self._process()
             return
@@ -398,7 +405,7 @@ class HTTP1Protocol(ExchangeOwner):
                     ex.delivery = DELIVER_BODY
                     if ex.has_body:
                         if over_limit(ex):
-                            self.fail_request(413, "Request body too large")
+                            self.fail_request(413, too_large(ex))
                             break
                         if wants_continue(ex):
                             self.send(wire.CONTINUE)

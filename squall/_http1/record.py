@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httptools
 
 from squall._http1.accounting import ReadAccount
+from squall._http1.body import too_large
 from squall._http1.exchange import HTTP1Exchange
 from squall._http1.head import STAND_IN, VERSIONS, classify_header, note_header, validate_head
 from squall._http1.owner import ExchangeOwner
@@ -222,7 +223,7 @@ class Recorder:
         ex.body_pending.append(body)
         ex.body_received += len(body)
         if ex.body_received > ex.max_body_size and ex.delivery >= DELIVER_BODY:
-            raise RequestRejected("Request body too large", 413)
+            raise RequestRejected(too_large(ex), 413)
         if ex.body_timeout is None:
             params = self._params
             owner = self._owner
