@@ -73,7 +73,7 @@ from squall._http1.phases import (
     RESPONSE_DONE,
     RESPONSE_NONE,
 )
-from squall._http1.record import MethodReader, Recorder
+from squall._http1.record import Recorder, method_wait
 from squall._http1.refusals import (
     Rejection,
     callback_failure,
@@ -270,7 +270,7 @@ class HTTP1Protocol(ExchangeOwner):
         read's first (the usual case), or in an earlier read (a method cut by the end of a
         read: ``ReadAccount.method_part``), or after other messages of this read (found by
         the framing walker). A method cut before its end waits for the next read
-        (``MethodReader``). Not a token: 400. Only this error path pays for any of it."""
+        (``record.method_wait``). Not a token: 400. Only this error path pays for any of it."""
         rec = self._rec
         cur = rec.cur
         account = rec.account
@@ -304,7 +304,7 @@ class HTTP1Protocol(ExchangeOwner):
             return
         if end < 0:  # the method goes on in the next read
             account.method_part = line
-            rec.parser = MethodReader()
+            rec.parser = method_wait()
             self._process()
             return
         assert cur is not None

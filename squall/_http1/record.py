@@ -30,7 +30,7 @@ from squall._http1.upgrade import body_parser
 if TYPE_CHECKING:
     from squall._http1.refusals import Rejection
 
-__all__ = ["MethodReader", "Recorder"]
+__all__ = ["Recorder", "method_wait"]
 
 _METHOD_NAMES: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -243,20 +243,17 @@ class Recorder:
         owner.set_deadline(DEADLINE_NONE, 0.0)
 
 
-class MethodReader:
-    """The parser's place while an extension method is cut by the end of a read.
-
-    Its ``feed_data`` refuses every read as llhttp refuses a method it does not know, so the
-    protocol's extension-method path (``protocol.py``) reads the method on, from
+def method_wait() -> Any:
+    """A parser that holds a connection's place while an extension method is cut by the end
+    of a read: it has refused a byte, and llhttp keeps refusing every read after that as it
+    refuses a method it does not know, without a callback. So the protocol's
+    extension-method path (``protocol.py``) reads the method on, from
     ``ReadAccount.method_part`` and the new bytes, until the space after it arrives; then a
-    real parser takes over."""
-
-    __slots__ = ()
-
-    def feed_data(self, data: bytes) -> None:
-        """Hand the read back to the extension-method path (see the class docstring)."""
-        raise httptools.HttpParserInvalidMethodError("the request method goes on")
-
-    def get_method(self) -> bytes:
-        """No method has been read whole yet."""
-        return b""
+    real parser takes over. (No class of its own: a new type on the import path changes
+    CPython's type-attribute cache layout for every request.)"""
+    parser = httptools.HttpRequestParser(None)
+    try:
+        parser.feed_data(b"\x00")
+    except httptools.HttpParserInvalidMethodError:
+        return parser
+    raise AssertionError("llhttp accepted a NUL as a method")  # pragma: no cover
