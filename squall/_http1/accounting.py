@@ -144,10 +144,12 @@ class ReadAccount:
         start = 0
         if began_inside:
             start = walker.head_start if walker is not None else -1
-        part = data[start:] if start >= 0 else b""
+        # Where the head began is unknown only if the walker lost track: a NUL, which no
+        # method holds, then makes that path refuse the request rather than misname it.
+        part = data[start:] if start >= 0 else b"\x00"
         if open_head is before:
             part = self.method_part + part
-        self.method_part = part if len(part) <= 256 else b""
+        self.method_part = part if len(part) <= 256 else b"\x00"
 
     def locate(
         self,
