@@ -23,7 +23,7 @@ from squall.httputil import message_data_received
 if TYPE_CHECKING:
     from squall._http1.exchange import HTTP1Exchange
 
-__all__ = ["deliver_body", "over_limit", "too_large", "wants_continue"]
+__all__ = ["deliver_body", "over_limit", "wants_continue"]
 
 
 def over_limit(ex: HTTP1Exchange) -> bool:
@@ -31,14 +31,6 @@ def over_limit(ex: HTTP1Exchange) -> bool:
     Content-Length, by the bytes read so far, or by the chunk sizes read so far."""
     limit = ex.max_body_size
     return ex.content_length > limit or ex.body_received > limit or ex.body_promised > limit
-
-
-def too_large(ex: HTTP1Exchange) -> str:
-    """The 413 message for a body of ``ex`` over its limit, naming how it was framed: an
-    operator (and Tornado's log checks) can tell a declared length from a chunked stream."""
-    if ex.transfer_encoding:
-        return "Content Too Large: chunked body too large"
-    return "Content Too Large: Content-Length too long"
 
 
 def wants_continue(ex: HTTP1Exchange) -> bool:

@@ -33,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
-from squall._http1.body import too_large
 from squall._http1.errors import FramingMismatch
+from squall._http1.params import body_too_large
 from squall._http1.phases import DELIVER_BODY, READ_BODY, READ_DONE
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ class FramingWalker:
         self.remaining = size + 2  # the data, then CRLF
         ex.body_promised = self.promised
         if self.promised > ex.max_body_size and ex.delivery >= DELIVER_BODY:
-            return i + 1, Refusal(ex, 413, too_large(ex))
+            return i + 1, Refusal(ex, 413, body_too_large(bool(ex.transfer_encoding)))
         return i + 1, None
 
     def _check_end(self, later: Iterator[HTTP1Exchange]) -> None:

@@ -54,7 +54,7 @@ from typing import Any, Final
 import httptools
 
 from squall._http1 import wire
-from squall._http1.body import deliver_body, over_limit, too_large, wants_continue
+from squall._http1.body import deliver_body, over_limit, wants_continue
 from squall._http1.context import ConnectionContext
 from squall._http1.errors import StreamClosedError
 from squall._http1.exchange import HTTP1Exchange
@@ -63,7 +63,7 @@ from squall._http1.flow import settled
 from squall._http1.head import STAND_IN, method_end
 from squall._http1.inflate import GzipBody
 from squall._http1.owner import ExchangeOwner
-from squall._http1.params import HTTP1Params, RequestRejected
+from squall._http1.params import HTTP1Params, RequestRejected, body_too_large
 from squall._http1.phases import (
     DELIVER_BODY,
     DELIVER_DONE,
@@ -405,7 +405,7 @@ class HTTP1Protocol(ExchangeOwner):
                     ex.delivery = DELIVER_BODY
                     if ex.has_body:
                         if over_limit(ex):
-                            self.fail_request(413, too_large(ex))
+                            self.fail_request(413, body_too_large(bool(ex.transfer_encoding)))
                             break
                         if wants_continue(ex):
                             self.send(wire.CONTINUE)

@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 import httptools
 
 from squall._http1.accounting import ReadAccount
-from squall._http1.body import too_large
 from squall._http1.exchange import HTTP1Exchange
 from squall._http1.head import STAND_IN, VERSIONS, classify_header, note_header, validate_head
 from squall._http1.owner import ExchangeOwner
-from squall._http1.params import RequestRejected
+from squall._http1.params import RequestRejected, body_too_large
 from squall._http1.phases import DELIVER_BODY, READ_BODY, READ_DONE, READ_HEAD
 from squall._http1.state import DEADLINE_BODY, DEADLINE_HEAD, DEADLINE_NONE
 from squall._http1.upgrade import body_parser
@@ -223,7 +222,7 @@ class Recorder:
         ex.body_pending.append(body)
         ex.body_received += len(body)
         if ex.body_received > ex.max_body_size and ex.delivery >= DELIVER_BODY:
-            raise RequestRejected(too_large(ex), 413)
+            raise RequestRejected(body_too_large(bool(ex.transfer_encoding)), 413)
         if ex.body_timeout is None:
             params = self._params
             owner = self._owner
