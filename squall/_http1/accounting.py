@@ -68,12 +68,15 @@ class ReadAccount:
     :meth:`walk` alone for the bytes before an upgrade. Both return the :class:`Refusal` of a
     request that broke a limit, for the protocol to answer."""
 
-    __slots__ = ("_head_limit", "head_bytes", "head_tail", "walker", "walker_due")
+    __slots__ = ("_head_limit", "head_bytes", "head_tail", "method_part", "walker", "walker_due")
 
     def __init__(self, max_header_size: int) -> None:
         self._head_limit = 2 * max_header_size + 65536
         self.head_bytes = 0  # bytes of the open head (the protocol resets it when one begins)
         self.head_tail = b""  # the last bytes of a read that left a head open
+        # The bytes of an open head before its request target: a method cut by the end of a
+        # read (llhttp refuses a method it does not know only at a later byte).
+        self.method_part = b""
         self.walker: FramingWalker | None = None  # kept while inside a chunked body
         self.walker_due = False  # a chunked head was parsed in this read
 
@@ -106,6 +109,8 @@ class ReadAccount:
                 return refusal
         if open_head is None:
             return None
+        if not open_head.url:
+            self._keep_method_part(data, open_head, before, began_inside, walker)
         open_head.line_chunk = None  # a head split over reads: the parser gives the version
         # The last bytes of the head so far, where the framing walker may find the start of
         # its end mark (bytes of an earlier message before it can never complete one).
@@ -125,6 +130,46 @@ class ReadAccount:
             return Refusal(open_head, 431, "Request header fields too large")
         return None
 
+    def _keep_method_part(
+        self,
+        data: bytes,
+        open_head: HTTP1Exchange,
+        before: HTTP1Exchange | None,
+        began_inside: bool,
+        walker: FramingWalker | None,
+    ) -> None:
+        """The read ended before the request target of ``open_head``: keep its bytes so far
+        (a prefix of a method llhttp knows, or one such method and spaces), in case llhttp
+        refuses the method at a byte of a later read (``protocol.py``, extension methods)."""
+        start = 0
+        if began_inside:
+            start = walker.head_start if walker is not None else -1
+        # Where the head began is unknown only if the walker lost track: a NUL, which no
+        # method holds, then makes that path refuse the request rather than misname it.
+        part = data[start:] if start >= 0 else b"\x00"
+        if open_head is before:
+            part = self.method_part + part
+        self.method_part = part if len(part) <= 256 else b"\x00"
+
+    def locate(
+        self,
+        data: bytes,
+        before: HTTP1Exchange | None,
+        received: int,
+        queue: deque[HTTP1Exchange | Rejection],
+        queued: int,
+        target: HTTP1Exchange,
+        remote_ip: str,
+    ) -> tuple[int, Refusal | None]:
+        """Where in ``data`` the message ``target`` begins (-1 if the walker cannot tell),
+        and the refusal of a request before it that broke a limit. Only for a read the
+        parser refused at ``target`` (its method): the walk stops there."""
+        walker, refusal = self.walk(data, before, received, queue, queued, remote_ip, stop=target)
+        self.walker = None  # the parser starts afresh at ``target``
+        if refusal is not None or walker is None or walker.ex is not target:
+            return -1, refusal
+        return walker.head_start, None
+
     def walk(
         self,
         data: bytes,
@@ -135,6 +180,7 @@ class ReadAccount:
         remote_ip: str,
         *,
         upgrade: bool = False,
+        stop: HTTP1Exchange | None = None,
     ) -> tuple[FramingWalker | None, Refusal | None]:
         """Follow the framing of ``data`` (see framing.py): the walker (None when it could
         not follow; it logs why) and the refusal of a request that broke its limits."""
@@ -151,7 +197,7 @@ class ReadAccount:
                 walker = FramingWalker.in_length(before, before.content_length - received)
         new = [e for e in islice(queue, queued, None) if isinstance(e, HTTP1Exchange)]
         try:
-            refusal = walker.walk(data, iter(new), check=not upgrade)
+            refusal = walker.walk(data, iter(new), check=not upgrade and stop is None, stop=stop)
         except FramingMismatch as exc:
             self.walker = None
             app_log.error(

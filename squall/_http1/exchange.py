@@ -19,6 +19,7 @@ from squall._http1.context import ConnectionContext
 from squall._http1.errors import StreamClosedError
 from squall._http1.flow import CLOSED, DONE
 from squall._http1.owner import ExchangeOwner
+from squall._http1.params import body_too_large
 from squall._http1.phases import (
     DELIVER_DONE,
     DELIVER_NONE,
@@ -284,7 +285,7 @@ class HTTP1Exchange(DirectConnection):
         """Change this request's body size limit (in ``prepare`` of a streaming handler)."""
         self.max_body_size = max_body_size
         if max(self.content_length, self.body_received, self.body_promised) > max_body_size:
-            self._conn.fail_request(413, "Request body too large")
+            self._conn.fail_request(413, body_too_large(bool(self.transfer_encoding)))
 
     def upgrade(self, protocol: asyncio.BaseProtocol) -> None:
         """Hand the transport to ``protocol`` (after a ``101`` response); see the base class."""

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 from squall._http1.errors import FramingMismatch
+from squall._http1.params import body_too_large
 from squall._http1.phases import DELIVER_BODY, READ_BODY, READ_DONE
 
 if TYPE_CHECKING:
@@ -118,14 +119,21 @@ class FramingWalker:
         return self.mode >= SIZE_LINE
 
     def walk(
-        self, data: bytes, later: Iterator[HTTP1Exchange], *, check: bool = True
+        self,
+        data: bytes,
+        later: Iterator[HTTP1Exchange],
+        *,
+        check: bool = True,
+        stop: HTTP1Exchange | None = None,
     ) -> Refusal | None:
         """Follow ``data``; ``later`` yields the messages the parser began in it, in order.
 
         Returns the first limit a request broke (the rest of the read does not matter then),
         else None. Raises :class:`FramingMismatch` when the parser reported something else
         (``check=False`` skips the comparison at the end: a read cut short by an upgrade, where
-        llhttp marks the upgrade request complete without reading its body)."""
+        llhttp marks the upgrade request complete without reading its body). With ``stop``
+        the walk ends where that message begins (``head_start``; -1 if it was not reached):
+        the parser refused it, so nothing after its first byte is followed."""
         n = len(data)
         pos = 0
         self.head_start = -1
@@ -144,6 +152,8 @@ class FramingWalker:
                 self.mode = HEAD
                 self.tail = b""
                 self.head_start = pos
+                if ex is stop:
+                    return None
             elif mode == HEAD:
                 end = self._find_end(data, pos)
                 if end < 0:
@@ -238,7 +248,7 @@ class FramingWalker:
         self.remaining = size + 2  # the data, then CRLF
         ex.body_promised = self.promised
         if self.promised > ex.max_body_size and ex.delivery >= DELIVER_BODY:
-            return i + 1, Refusal(ex, 413, "Request body too large")
+            return i + 1, Refusal(ex, 413, body_too_large(bool(ex.transfer_encoding)))
         return i + 1, None
 
     def _check_end(self, later: Iterator[HTTP1Exchange]) -> None:

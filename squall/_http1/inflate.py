@@ -77,7 +77,9 @@ class GzipBody(DirectMessageDelegate):
     def finish(self) -> None:
         """The body is complete: it must not end inside a gzip member."""
         if self._started and not self._decoder.eof:
-            raise RequestRejected("Bad Request: gzip body ends early", 400)
+            raise RequestRejected(
+                "Bad Request: invalid gzip data (the body ends inside a member)", 400
+            )
         message_finish(self.inner)
 
     def on_connection_close(self) -> None:
@@ -117,10 +119,10 @@ class GzipBody(DirectMessageDelegate):
                 room = max(1, limit - self._inflated + 1)  # one byte over the limit tells
                 piece: bytes = decoder.decompress(data, min(self._chunk_size, room))
             except zlib.error as exc:
-                raise RequestRejected(f"Bad Request: invalid gzip body ({exc})", 400) from None
+                raise RequestRejected(f"Bad Request: invalid gzip data ({exc})", 400) from None
             self._inflated += len(piece)
             if self._inflated > limit:
-                raise RequestRejected("Request body too large (after decompression)", 413)
+                raise RequestRejected("Content Too Large: decompressed body too large", 413)
             data = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
             self._input = data
             if piece:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from squall._http1.context import TrustedProxies
 from squall.httputil import HTTPInputError
 
-__all__ = ["HTTP1Params", "RequestRejected"]
+__all__ = ["HTTP1Params", "RequestRejected", "body_too_large"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -84,3 +84,11 @@ class RequestRejected(HTTPInputError):
 
     Raised inside parser callbacks on purpose: the protocol recognises it behind httptools'
     ``HttpParserCallbackError`` and answers ``status_code`` instead of treating it as a bug."""
+
+
+def body_too_large(chunked: bool) -> str:
+    """The 413 message for a body over ``max_body_size``, naming how it was framed (a declared
+    Content-Length, or a chunked stream): the words operators and Tornado's log checks use."""
+    if chunked:
+        return "Content Too Large: chunked body too large"
+    return "Content Too Large: Content-Length too long"

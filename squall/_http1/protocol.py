@@ -60,9 +60,10 @@ from squall._http1.errors import StreamClosedError
 from squall._http1.exchange import HTTP1Exchange
 from squall._http1.fields import headers_from_raw
 from squall._http1.flow import settled
+from squall._http1.head import STAND_IN, method_end
 from squall._http1.inflate import GzipBody
 from squall._http1.owner import ExchangeOwner
-from squall._http1.params import HTTP1Params, RequestRejected
+from squall._http1.params import HTTP1Params, RequestRejected, body_too_large
 from squall._http1.phases import (
     DELIVER_BODY,
     DELIVER_DONE,
@@ -72,7 +73,7 @@ from squall._http1.phases import (
     RESPONSE_DONE,
     RESPONSE_NONE,
 )
-from squall._http1.record import Recorder
+from squall._http1.record import Recorder, method_wait
 from squall._http1.refusals import (
     Rejection,
     callback_failure,
@@ -108,6 +109,7 @@ _COALESCE_LIMIT: Final = 256 * 1024  # bytes: output joined into one write below
 
 _HttpParserCallbackError: Final = httptools.HttpParserCallbackError
 _HttpParserError: Final = httptools.HttpParserError
+_HttpParserInvalidMethod: Final = httptools.HttpParserInvalidMethodError
 _HttpParserUpgrade: Final = httptools.HttpParserUpgrade
 
 
@@ -124,6 +126,7 @@ class HTTP1Protocol(ExchangeOwner):
         "_loop",
         "_processing",
         "_queue",
+        "_refeed",
         "_read_ahead",
         "_reading_paused",
         "_rec",
@@ -166,6 +169,7 @@ class HTTP1Protocol(ExchangeOwner):
         self._upgrade_tail = b""  # the bytes after an upgrade request (upgrade.py)
         self._held: list[bytes] = []  # reads that arrived while suspended
         self._stream: ConnectionStream | None = None  # request.connection.stream (stream.py)
+        self._refeed: bytes | None = None  # see _extension_method
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -179,7 +183,14 @@ class HTTP1Protocol(ExchangeOwner):
         high = params.write_buffer_high
         if isinstance(transport, asyncio.WriteTransport):
             transport.set_write_buffer_limits(high=high, low=high // 4)
-        self.set_deadline(DEADLINE_HEAD, self._loop.time() + params.header_timeout)
+        # Before its first byte a connection is idle: closed at the idle timeout when that is
+        # the shorter (as Tornado), else held to the head's (the first byte starts the head's
+        # own clock only when the idle one ran: on_message_begin).
+        now = self._loop.time()
+        if params.idle_connection_timeout < params.header_timeout:
+            self.set_deadline(DEADLINE_IDLE, now + params.idle_connection_timeout)
+        else:
+            self.set_deadline(DEADLINE_HEAD, now + params.header_timeout)
         self.state.add(self)
         if self.state.draining:
             self.shutdown()
@@ -223,8 +234,11 @@ class HTTP1Protocol(ExchangeOwner):
         except _HttpParserCallbackError as exc:
             status, message = callback_failure(exc.__context__)
             self._refuse(rec.cur, status, message)
+        except _HttpParserInvalidMethod as exc:
+            self._extension_method(exc, data, before, received, queued)
+            return
         except _HttpParserError as exc:
-            status, message = parser_failure(exc)
+            status, message = parser_failure(exc, data)
             self._refuse(rec.cur, status, message)
         else:
             # A read that left a message open, or holds chunked framing (never a read holding
@@ -238,6 +252,78 @@ class HTTP1Protocol(ExchangeOwner):
         finally:
             rec.chunk = None  # never kept beyond this read
         self._process()
+
+    def _extension_method(
+        self,
+        exc: Exception,
+        data: bytes,
+        before: HTTP1Exchange | None,
+        received: int,
+        queued: int,
+    ) -> None:
+        """llhttp refused the method of the request being parsed (``rec.cur``): it knows a
+        fixed list of methods, and any token is one (RFC 9110 §9.1; Tornado serves them, the
+        handler answers 405 unless it supports the method).
+
+        The request is parsed again from its first byte with ``STAND_IN`` in place of its
+        method, and the real name kept for it (``Recorder.extension``). Its first byte is the
+        read's first (the usual case), or in an earlier read (a method cut by the end of a
+        read: ``ReadAccount.method_part``), or after other messages of this read (found by
+        the framing walker). A method cut before its end waits for the next read
+        (``record.method_wait``). Not a token: 400. Only this error path pays for any of it."""
+        rec = self._rec
+        cur = rec.cur
+        account = rec.account
+        start = -1
+        earlier = b""
+        if cur is not None and not cur.url:
+            if cur is before:
+                start = 0
+                earlier = account.method_part
+            elif cur.line_chunk is data:
+                start = 0
+            else:
+                ip = self.context.remote_ip
+                queue = self._queue
+                start, refusal = account.locate(data, before, received, queue, queued, cur, ip)
+                if refusal is not None:
+                    self._refuse(refusal.ex, refusal.status, refusal.message)
+                    self._process()
+                    return
+        if start < 0:
+            status, message = parser_failure(exc, data)
+            self._refuse(cur, status, message)
+            self._process()
+            return
+        line = (earlier + data[start:]).lstrip(b"\r\n")
+        try:
+            end = method_end(line, self.params.max_header_size)
+        except RequestRejected as refused:
+            self._refuse(cur, refused.status_code, str(refused))
+            self._process()
+            return
+        if end < 0:  # the method goes on in the next read
+            account.method_part = line
+            rec.parser = method_wait()
+            self._process()
+            return
+        assert cur is not None
+        account.method_part = b""
+        drop_from(self._queue, cur)  # parsed again, from its first byte
+        rec.cur = None
+        rec.new_parser()
+        rec.extension = line[:end].decode("ascii")
+        rest = STAND_IN + line[end:]
+        if self._refeed is not None:
+            self._refeed = rest  # an outer call feeds it: no recursion per request of a read
+            return
+        try:
+            while rest:
+                self._refeed = b""
+                self.data_received(rest)
+                rest = self._refeed
+        finally:
+            self._refeed = None
 
     def eof_received(self) -> bool | None:
         """The peer finished sending: serve the complete requests received, then close.
@@ -319,7 +405,7 @@ class HTTP1Protocol(ExchangeOwner):
                     ex.delivery = DELIVER_BODY
                     if ex.has_body:
                         if over_limit(ex):
-                            self.fail_request(413, "Request body too large")
+                            self.fail_request(413, body_too_large(bool(ex.transfer_encoding)))
                             break
                         if wants_continue(ex):
                             self.send(wire.CONTINUE)

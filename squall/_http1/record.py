@@ -19,9 +19,9 @@ import httptools
 
 from squall._http1.accounting import ReadAccount
 from squall._http1.exchange import HTTP1Exchange
-from squall._http1.head import VERSIONS, classify_header, note_header, validate_head
+from squall._http1.head import STAND_IN, VERSIONS, classify_header, note_header, validate_head
 from squall._http1.owner import ExchangeOwner
-from squall._http1.params import RequestRejected
+from squall._http1.params import RequestRejected, body_too_large
 from squall._http1.phases import DELIVER_BODY, READ_BODY, READ_DONE, READ_HEAD
 from squall._http1.state import DEADLINE_BODY, DEADLINE_HEAD, DEADLINE_NONE
 from squall._http1.upgrade import body_parser
@@ -29,7 +29,7 @@ from squall._http1.upgrade import body_parser
 if TYPE_CHECKING:
     from squall._http1.refusals import Rejection
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "method_wait"]
 
 _METHOD_NAMES: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -56,6 +56,7 @@ class Recorder:
         "account",
         "chunk",
         "cur",
+        "extension",
         "parser",
     )
 
@@ -73,6 +74,9 @@ class Recorder:
         self.cur: HTTP1Exchange | None = None
         self.chunk: bytes | None = None
         self.parser: Any = None
+        # The name of the extension method the next request parsed as ``STAND_IN`` has
+        # (``protocol.py``, extension methods): llhttp knows a fixed list of methods.
+        self.extension: str | None = None
 
     def new_parser(self) -> None:
         """Start parsing afresh (a new connection, or after an upgrade answered normally)."""
@@ -179,7 +183,7 @@ class Recorder:
             if version is None:
                 raise RequestRejected("HTTP Version Not Supported", 505)
         ex.version = version
-        ex.method = _METHOD_NAMES.get(method) or method.decode("ascii")
+        ex.method = _METHOD_NAMES.get(method) or self._method_name(method)
         # llhttp reports an upgrade only for CONNECT or with "Connection: upgrade": skip the
         # call (one per request) when neither is there.
         tokens = ex.connection_tokens  # usually empty: skip the method call then
@@ -203,13 +207,22 @@ class Recorder:
         else:
             owner.set_deadline(DEADLINE_NONE, 0.0)
 
+    def _method_name(self, method: bytes) -> str:
+        """The name of a method outside the common seven: the extension method ``STAND_IN``
+        stands in for (once), else the method as llhttp read it."""
+        name = self.extension
+        if name is not None and method == STAND_IN:
+            self.extension = None
+            return name
+        return method.decode("ascii")
+
     def on_body(self, body: bytes) -> None:
         ex = self.cur
         assert ex is not None
         ex.body_pending.append(body)
         ex.body_received += len(body)
         if ex.body_received > ex.max_body_size and ex.delivery >= DELIVER_BODY:
-            raise RequestRejected("Request body too large", 413)
+            raise RequestRejected(body_too_large(bool(ex.transfer_encoding)), 413)
         if ex.body_timeout is None:
             params = self._params
             owner = self._owner
@@ -227,3 +240,19 @@ class Recorder:
         ex.reading = READ_DONE
         self.cur = None
         owner.set_deadline(DEADLINE_NONE, 0.0)
+
+
+def method_wait() -> Any:
+    """A parser that holds a connection's place while an extension method is cut by the end
+    of a read: it has refused a byte, and llhttp keeps refusing every read after that as it
+    refuses a method it does not know, without a callback. So the protocol's
+    extension-method path (``protocol.py``) reads the method on, from
+    ``ReadAccount.method_part`` and the new bytes, until the space after it arrives; then a
+    real parser takes over. (No class of its own: a new type on the import path changes
+    CPython's type-attribute cache layout for every request.)"""
+    parser = httptools.HttpRequestParser(None)
+    try:
+        parser.feed_data(b"\x00")
+    except httptools.HttpParserInvalidMethodError:
+        return parser
+    raise AssertionError("llhttp accepted a NUL as a method")  # pragma: no cover

@@ -138,11 +138,14 @@ def response_head(
     if "Server" not in d:
         parts.append(server_text)
     if code >= 200:
+        # HTTP/1.1 persists unless told "close"; HTTP/1.0 closes unless the response says
+        # "Keep-Alive" (RFC 9112 §9.3, Appendix C.2.2), spelled as Tornado (and HTTP/1.0
+        # clients of old) write it. A 1.0 response that closes needs no Connection field.
         if not keep_alive:
-            if conn_value is None:
+            if conn_value is None and version == "HTTP/1.1":
                 parts.append("Connection: close\r\n")
         elif version == "HTTP/1.0" and conn_value is None:
-            parts.append("Connection: keep-alive\r\n")
+            parts.append("Connection: Keep-Alive\r\n")
     parts.append("\r\n")
     return "".join(parts).encode("latin-1"), framing, length, keep_alive
 

@@ -172,27 +172,21 @@ class Known:
 
 KNOWN = [
     # llhttp reads lines strictly: CRLF only, no bare CR or LF; h11 also takes a bare LF.
-    Known("bare-lf", r"400 Bad Request: (Missing expected (CR|LF)|Expected (CRLF|LF))", _ANY),
-    Known("bare-lf", r"400 Bad Request: Invalid header (field|value) char", _ANY, r"[^\r]\n"),
+    Known("bare-lf", r"400 Bad Request: .*(Missing expected (CR|LF)|Expected (CRLF|LF))", _ANY),
+    Known("bare-lf", r"400 Bad Request: .*Invalid header (field|value) char", _ANY, r"[^\r]\n"),
     # Obsolete line folding: refused (RFC 9112 §5.2 allows either); h11 unfolds it.
     Known(
         "obs-fold",
-        r"400 Bad Request: (Unexpected whitespace after header value|Invalid header value char)",
+        r"400 Bad Request: .*(Unexpected whitespace after header value|Invalid header value char)",
         _ANY,
         r"\r\n[ \t]",
     ),
     # Control characters in a field value: refused (RFC 9110 §5.5); h11 keeps them (a MAY).
     Known(
         "field-ctl",
-        r"400 Bad Request: Invalid header value char",
+        r"400 Bad Request: .*Invalid header value char",
         _ANY,
         r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",
-    ),
-    # Methods: llhttp knows the registered ones, case-sensitively; h11 takes any token.
-    Known(
-        "method",
-        r"400 Bad Request: (Invalid method encountered|Expected space after method)",
-        _ANY,
     ),
     # HTTP versions other than 1.0 and 1.1 are 505; h11 serves 1.x and 2.x as 1.1.
     Known("version", r"505 ", _NOT_REFUSED),
@@ -206,25 +200,25 @@ KNOWN = [
     # absolute URL strictly); h11 takes any run of visible characters.
     Known(
         "target",
-        r"400 Bad Request: (Unexpected (start )?char in url|Invalid characters in url)",
+        r"400 Bad Request: .*(Unexpected (start )?char in url|Invalid characters in url)",
         _NOT_REFUSED,
     ),
     # Host must be a valid uri-host[:port] (RFC 9110 §7.2 MUST); h11 does not look.
     Known("host", r"400 Invalid Host header", _NOT_REFUSED),
     # Chunk extensions are parsed (token [= token / quoted-string]); h11 skips them.
-    Known("chunk-extension", r"400 Bad Request: Invalid character in chunk extension", _ANY),
+    Known("chunk-extension", r"400 Bad Request: .*Invalid character in chunk extension", _ANY),
     # No whitespace after a chunk size (RFC 9112 §7.1 gives it to extensions only), and a
     # size must fit 64 bits.
     Known(
         "chunk-size",
-        r"400 Bad Request: (Invalid character in chunk size|Chunk size overflow)",
+        r"400 Bad Request: .*(Invalid character in chunk size|Chunk size overflow)",
         _NOT_REFUSED,
     ),
     # Content-Length: one field, one value; duplicates and lists are refused (RFC 9110 §8.6
     # allows refusing); h11 merges identical values.
     Known(
         "content-length",
-        r"400 Bad Request: (Duplicate Content-Length|Invalid character in Content-Length)",
+        r"400 Bad Request: .*(Duplicate Content-Length|Invalid character in Content-Length)",
         _NOT_REFUSED,
     ),
     # Content-Length beside Transfer-Encoding, also in trailers: refused (RFC 9112 §6.1 MAY);
@@ -381,8 +375,10 @@ SHAPES: list[tuple[str, bytes, str | None]] = [
     ("space in a field name", b"GET / HTTP/1.1\r\nHost: a\r\nX Y: z\r\n\r\n", None),
     ("request line trailing space", b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", None),
     ("request line double space", b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", "request-line-spaces"),
-    ("lower-case method", b"get / HTTP/1.1\r\nHost: a\r\n\r\n", "method"),
-    ("unknown method", b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", "method"),
+    # Any token is a method (squall re-parses one llhttp does not know), as in h11.
+    ("lower-case method", b"get / HTTP/1.1\r\nHost: a\r\n\r\n", None),
+    ("unknown method", b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", None),
+    ("method not a token", b"FOO,BAR / HTTP/1.1\r\nHost: a\r\n\r\n", None),
     ("HTTP/1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", "version"),
     ("HTTP/2.0 request line", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", "version"),
     ("HTTP/0.9", b"GET /\r\n\r\n", "http-0.9"),

@@ -93,6 +93,37 @@ def test_client_that_never_sends_a_byte_is_closed_at_header_timeout(run: Runner[
     run(body())
 
 
+def test_client_that_never_sends_a_byte_is_closed_at_a_shorter_idle_timeout(
+    run: Runner[None], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tornado's idle_connection_timeout covers the wait for the first request too.
+    async def body() -> None:
+        kwargs: dict[str, Any] = {"idle_connection_timeout": TIMEOUT, "header_timeout": 30.0}
+        async with serving(RecordingDelegate(), **kwargs) as (_, port):
+            async with await RawClient.connect(port) as client:
+                start = time.monotonic()
+                assert await client.read_until_eof(timeout=TIMEOUT + 3) == b""
+                assert_elapsed(start, TIMEOUT)
+
+    caplog.set_level(logging.INFO, logger="squall.general")
+    run(body())
+    assert not caplog.records  # an unused connection closes without a word, as an idle one
+
+
+def test_a_request_begun_before_the_idle_timeout_gets_the_head_timeout(run: Runner[None]) -> None:
+    async def body() -> None:
+        kwargs: dict[str, Any] = {"idle_connection_timeout": TIMEOUT, "header_timeout": 30.0}
+        async with serving(RecordingDelegate(), **kwargs) as (_, port):
+            async with await RawClient.connect(port) as client:
+                raw = request("GET", "/slow")
+                await client.send(raw[:5])
+                await asyncio.sleep(TIMEOUT * 2)  # past the idle timeout, inside the head's
+                await client.send(raw[5:])
+                assert (await client.read_response()).body == b"/slow"
+
+    run(body())
+
+
 def test_idle_keep_alive_connection_is_closed_at_idle_timeout(run: Runner[None]) -> None:
     async def body() -> None:
         kwargs: dict[str, Any] = {"idle_connection_timeout": TIMEOUT, "header_timeout": 30.0}
