@@ -12,7 +12,8 @@ not delivered yet, and after an upgrade or CONNECT request the bytes that follow
 cannot be put back refuses the hand-over with RuntimeError (:func:`refusal`), before anything
 changes: the parser has taken apart a request read ahead (a pipelined one) or the framing of a
 chunked body, or ``detach()`` is called inside ``data_received`` (the rest of the piece being
-delivered is not recorded anywhere). A TLS connection is refused by the stream layer.
+delivered is not recorded anywhere). A TLS connection is handed over through a relay (the
+stream layer's ``tlsrelay``): the TLS session stays in the transport.
 """
 
 from __future__ import annotations
