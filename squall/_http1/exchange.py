@@ -322,7 +322,8 @@ class HTTP1Exchange(DirectConnection):
         writing through this connection afterwards raises RuntimeError. Raises RuntimeError
         when the connection cannot be handed over whole (``takeover.py``: a pipelined request
         already read, a chunked body not delivered, inside ``data_received``, after
-        ``finish()``; a TLS connection comes relayed, see ``takeover.py``) and StreamClosedError once it is closed."""
+        ``finish()``; a TLS connection comes relayed, see ``takeover.py``) and
+        StreamClosedError once it is closed."""
         response = self.response
         if response >= RESPONSE_DONE:
             if response == RESPONSE_ABANDONED:
