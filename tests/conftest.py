@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import socket
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar
@@ -91,6 +92,17 @@ def loop_errors(
         # Tasks that died with an unretrieved exception report it when collected.
         gc.collect()
         assert not errors.contexts, f"event loop exception handler called: {errors.describe()}"
+
+
+@pytest.fixture(autouse=True)
+def squall_environment_unchanged() -> Iterator[None]:
+    """Fail a test that leaves a ``SQUALL_*`` environment variable changed: the next test on
+    the same worker, and every child process it starts, would inherit it (a leaked
+    ``SQUALL_TORNADO_ALIAS`` once made the build test's child import the wrong squall)."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("SQUALL_")}
+    yield
+    after = {k: v for k, v in os.environ.items() if k.startswith("SQUALL_")}
+    assert after == before, f"the test left SQUALL_* variables changed: {before} -> {after}"
 
 
 def _make_runner(factory: LoopFactory, errors: LoopErrors) -> Runner[Any]:
