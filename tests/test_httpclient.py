@@ -835,6 +835,32 @@ class ScriptedServerTest(testing.AsyncTestCase):
         assert (await self.client.fetch(server.url(), method="POST", body=b"")).body == b"ok"
         assert server.connections == 2
 
+    @gen_test
+    async def test_a_request_under_way_when_its_client_closes_does_not_keep_its_connection(
+        self,
+    ) -> None:
+        release, closed = asyncio.Event(), asyncio.Event()
+
+        async def script(stream: IOStream, index: int) -> None:
+            await server.request(stream)
+            await release.wait()
+            await stream.write(_response())  # keep-alive: reusable, were the client open
+            await stream.read_until_close()
+            closed.set()
+
+        server = self.serve(script)
+        client = SimpleAsyncHTTPClient(force_instance=True)
+        future = client.fetch(server.url())
+        for _ in range(1000):  # until the server has the request
+            if server.requests:
+                break
+            await asyncio.sleep(0.01)
+        client.close()
+        release.set()
+        assert (await future).body == b"ok"
+        await asyncio.wait_for(closed.wait(), 10)  # the client closed it, not the pool kept it
+        assert not len(client._pool)
+
     def test_malformed_status_line(self) -> None:
         self.malformed(b"HTTP/1.1 OK\r\n\r\n", "start line")
 

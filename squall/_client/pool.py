@@ -6,6 +6,8 @@ same destination: same scheme, host, port, address family, local address and TLS
 A stream the server closes while idle leaves at once (the stream notices: an idle stream
 watches its socket); one idle longer than ``idle_timeout``, or holding bytes nobody asked
 for, is closed instead of reused. At most ``max_idle`` streams wait, the oldest going first.
+Once the pool is closed (its client was), a stream handed back by a request that was still
+under way is closed, never kept.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ConnectionPool:
         self.idle_timeout = idle_timeout
         self._idle: dict[Hashable, list[_Idle]] = {}
         self._count = 0
+        self._closed = False
 
     def __len__(self) -> int:
         return self._count
@@ -60,7 +63,7 @@ class ConnectionPool:
         """Keep ``stream`` for the next request to ``key`` (or close it: pool full, closed)."""
         if stream.closed():
             return
-        if self.max_idle <= 0:
+        if self.max_idle <= 0 or self._closed:
             stream.close()
             return
         if self._count >= self.max_idle:
@@ -96,7 +99,8 @@ class ConnectionPool:
             del self._idle[key]
 
     def close(self) -> None:
-        """Close every idle stream."""
+        """Close every idle stream, and any stream given back from now on."""
+        self._closed = True
         idle, self._idle, self._count = self._idle, {}, 0
         for entries in idle.values():
             for entry in entries:
