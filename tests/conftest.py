@@ -29,6 +29,7 @@ import tests.helpers.hypothesis_profiles  # noqa: F401  (registers profiles befo
 
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+_ENVIRONMENT_BEFORE = pytest.StashKey[dict[str, str]]()
 
 
 class Runner(Protocol[T]):
@@ -55,6 +56,30 @@ def _loop_factories() -> list[Any]:
     else:
         params.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
     return params
+
+
+def _squall_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("SQUALL_")}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    item.stash[_ENVIRONMENT_BEFORE] = _squall_environment()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Fail a test that leaves a ``SQUALL_*`` environment variable changed once all its
+    fixtures are undone: the next test on the same worker, and every child process it starts,
+    would inherit it (a leaked ``SQUALL_TORNADO_ALIAS`` once made the build test's child
+    import the wrong squall)."""
+    result = yield
+    before = item.stash.get(_ENVIRONMENT_BEFORE, None)
+    after = _squall_environment()
+    if before is not None and after != before:
+        raise AssertionError(f"the test left SQUALL_* variables changed: {before} -> {after}")
+    return result
 
 
 class LoopErrors:
@@ -92,17 +117,6 @@ def loop_errors(
         # Tasks that died with an unretrieved exception report it when collected.
         gc.collect()
         assert not errors.contexts, f"event loop exception handler called: {errors.describe()}"
-
-
-@pytest.fixture(autouse=True)
-def squall_environment_unchanged() -> Iterator[None]:
-    """Fail a test that leaves a ``SQUALL_*`` environment variable changed: the next test on
-    the same worker, and every child process it starts, would inherit it (a leaked
-    ``SQUALL_TORNADO_ALIAS`` once made the build test's child import the wrong squall)."""
-    before = {k: v for k, v in os.environ.items() if k.startswith("SQUALL_")}
-    yield
-    after = {k: v for k, v in os.environ.items() if k.startswith("SQUALL_")}
-    assert after == before, f"the test left SQUALL_* variables changed: {before} -> {after}"
 
 
 def _make_runner(factory: LoopFactory, errors: LoopErrors) -> Runner[Any]:
