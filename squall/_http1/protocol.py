@@ -210,6 +210,10 @@ class HTTP1Protocol(ExchangeOwner):
         # The body bytes ``before`` had, or -1 while its head was open (it may end in this read).
         received = -1 if before is None or before.reading == READ_HEAD else before.body_received
         account = rec.account
+        # An unknown method is handled after the try statement, not inside its except block:
+        # httptools chains a callback's exception only through __context__, which a parse
+        # started inside an except block would set to the exception being handled.
+        invalid: Exception | None = None
         try:
             rec.parser.feed_data(data)
         except _HttpParserUpgrade as exc:
@@ -235,8 +239,7 @@ class HTTP1Protocol(ExchangeOwner):
             status, message = callback_failure(exc.__context__)
             self._refuse(rec.cur, status, message)
         except _HttpParserInvalidMethod as exc:
-            self._extension_method(exc, data, before, received, queued)
-            return
+            invalid = exc
         except _HttpParserError as exc:
             status, message = parser_failure(exc, data)
             self._refuse(rec.cur, status, message)
@@ -251,6 +254,12 @@ class HTTP1Protocol(ExchangeOwner):
                     self._refuse(refusal.ex, refusal.status, refusal.message)
         finally:
             rec.chunk = None  # never kept beyond this read
+        if invalid is not None:
+            try:
+                self._extension_method(invalid, data, before, received, queued)
+            finally:
+                invalid = None  # the exception's traceback holds this frame
+            return
         self._process()
 
     def _extension_method(

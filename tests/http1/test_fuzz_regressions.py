@@ -75,3 +75,33 @@ def test_an_error_response_to_head_has_no_body(run_asyncio: Runner[None], raw: b
         h.close()
 
     run_asyncio(body())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Found by the fuzzer: an extension method whose request has no Host field.
+        b"FOO / HTTP/1.1\r\nKHost: a\r\n\r\n",
+        # The same refusal inside a head that the re-parse reaches after a request of the read.
+        request("GET", "/a") + b"FOO / HTTP/1.1\r\n\r\n",
+    ],
+    ids=["first", "after-another"],
+)
+def test_an_extension_method_request_refused_in_its_head_is_a_400_not_a_500(
+    run_asyncio: Runner[None], raw: bytes
+) -> None:
+    async def body() -> None:
+        h = ProtocolHarness(RecordingDelegate())
+        h.feed(raw)
+        out = h.take()
+        pos = 0
+        if raw.startswith(b"GET"):
+            first, pos = parse_one(out, 0)
+            assert first.status == 200
+        resp, _ = parse_one(out, pos)
+        assert resp.status == 400, out
+        assert b"Host" in resp.body
+        await h.settle()
+        h.close()
+
+    run_asyncio(body())
